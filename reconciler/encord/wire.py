@@ -1,0 +1,128 @@
+"""Wire models: Encord's JSON as it travels, parsed leniently (camelCase or snake_case, unknown keys ignored).
+
+The client returns these; the provider translates them into the domain (`reconciler.live`). Field facts are
+in ../shared/encord-api.md (sections noted per model).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+
+
+class WireIntegration(WireModel):
+    """§3.1 — `{"integrationUuid", "title"}`."""
+
+    integration_uuid: UUID
+    title: str
+
+
+class WirePathElement(WireModel):
+    uuid: UUID
+    parent_uuid: UUID | None = None
+    name: str
+    synced_dataset_hash: UUID | None = None
+
+
+class WireFolder(WireModel):
+    """§5.1 — clientMetadata arrives as a JSON-encoded string (or null)."""
+
+    uuid: UUID
+    parent: UUID | None
+    name: str
+    description: str = ""
+    client_metadata: str | None = None
+    owner: str = ""
+    created_at: datetime | None = None
+    last_edited_at: datetime | None = None
+    user_role: str | None = None
+    synced_dataset_hash: UUID | None = None
+    path_to_root: list[WirePathElement] = Field(default_factory=list)
+
+
+class WireItem(WireModel):
+    """§6.1 — only the fields reconciler reads; the rest are ignored."""
+
+    uuid: UUID
+    parent: UUID
+    item_type: str
+    name: str
+    client_metadata: str = "{}"
+    url: str | None = None
+    integration_hash: UUID | None = None
+    storage_location: str | None = None
+    is_tombstone: bool = False
+    is_placeholder: bool = False
+
+
+class WireUnitError(WireModel):
+    object_urls: list[str] = Field(default_factory=list)
+    error: str = ""
+    subtask_uuid: UUID | None = None
+    action_description: str = ""
+
+
+class WireItemWithName(WireModel):
+    item_uuid: UUID
+    name: str
+
+
+class WireUploadJob(WireModel):
+    """§7.2 — status is upper-case: PENDING, DONE, ERROR, CANCELLED."""
+
+    status: str
+    items_with_names: list[WireItemWithName] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+    units_pending_count: int = 0
+    units_done_count: int = 0
+    units_error_count: int = 0
+    units_cancelled_count: int = 0
+    unit_errors: list[WireUnitError] = Field(default_factory=list)
+    file_name: str | None = None
+
+
+class WireDatasetInfo(WireModel):
+    """§8.2 — one entry of `GET datasets/list`."""
+
+    dataset_uuid: UUID = Field(validation_alias=AliasChoices("datasetUuid", "dataset_uuid", "datasetHash"))
+    title: str
+    description: str = ""
+    created_at: datetime | None = None
+    last_edited_at: datetime | None = None
+    user_role: str | None = None
+    storage_location: int | None = None
+    backing_folder_uuid: UUID | None = None
+
+
+class WireDataRow(BaseModel):
+    """§8.3 — v1 data rows are snake_case, read as plain keys."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    data_hash: str
+    data_title: str
+    data_type: str
+    backing_item_uuid: UUID | None = None
+    file_link: str | None = None
+    client_metadata: dict[str, Any] | None = None
+
+
+class WireDataset(BaseModel):
+    """§8.3 — v1 `dataset` GET response."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    dataset_hash: str
+    title: str
+    description: str = ""
+    dataset_type: str | None = None
+    backing_folder_uuid: UUID | None = None
+    data_rows: list[WireDataRow] = Field(default_factory=list)
