@@ -1,0 +1,108 @@
+"""`reconciler`: main(argv) -> exit code. One error boundary: expected errors are one line, bugs a traceback.
+
+Exit codes: 0 success (with `plan --detailed-exitcode`: no changes), 1 error, 2 changes present
+(`plan --detailed-exitcode` only), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from reconciler import __version__
+from reconciler.cli import apply_cmd, emulator_cmd, output, plan_cmd, schema_cmd, validate_cmd
+from reconciler.config.loader import DEFAULT_CONFIG
+from reconciler.errors import ReconcilerError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reconciler",
+        description="GitOps for Encord: declare integrations, metadata schema, folders and datasets; "
+        "plan; apply.",
+    )
+    parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv: HTTP requests)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check the configuration (no network)")
+    p.add_argument(
+        "config", nargs="?", default=DEFAULT_CONFIG, help="file or directory (default: %(default)s)"
+    )
+    p.set_defaults(func=validate_cmd.run)
+
+    p = sub.add_parser("plan", help="show what apply would change in the live workspace")
+    p.add_argument(
+        "config", nargs="?", default=DEFAULT_CONFIG, help="file or directory (default: %(default)s)"
+    )
+    p.add_argument("--out", metavar="FILE", help="also save the plan (JSON) for `apply FILE`")
+    p.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    p.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 0 when there are no changes, 2 when there are, 1 on error",
+    )
+    p.add_argument(
+        "--domain", help="Encord API domain (overrides the config's backend), e.g. https://api.us.encord.com"
+    )
+    p.set_defaults(func=plan_cmd.run)
+
+    p = sub.add_parser("apply", help="carry out the plan")
+    p.add_argument(
+        "target",
+        nargs="?",
+        default=DEFAULT_CONFIG,
+        help="config file/directory, or a plan file saved by `plan --out`",
+    )
+    p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--domain", help="Encord API domain (overrides the config's backend)")
+    p.set_defaults(func=apply_cmd.run)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the configuration format")
+    p.set_defaults(func=schema_cmd.run)
+
+    p = sub.add_parser("emulator", help="the Encord emulator")
+    emu = p.add_subparsers(dest="emulator_command", required=True, metavar="SUBCOMMAND")
+    s = emu.add_parser("serve", help="serve the emulator over HTTP")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8765)
+    s.add_argument("--state", required=True, help="SQLite state file (created when missing)")
+    s.add_argument(
+        "--authorized-key", action="append", required=True, metavar="PUBKEY_FILE",
+        help="OpenSSH Ed25519 public key file allowed to call the API (repeatable)",
+    )  # fmt: skip
+    s.add_argument("--request-log", metavar="FILE", help="append one JSON line per request (no secrets)")
+    s.set_defaults(func=emulator_cmd.run)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("reconciler")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        code: int = args.func(args)
+        return code
+    except ReconcilerError as exc:
+        output.error(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        output.error("interrupted")
+        return 130
+
+
+def entrypoint() -> None:
+    sys.exit(main())

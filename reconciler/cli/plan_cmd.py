@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from reconciler.backend import open_client
+from reconciler.cli import output
+from reconciler.cli.common import concurrency, load, run_async
+from reconciler.config.loader import Config
+from reconciler.engine import make_plan
+from reconciler.plan.model import BackendRef, Plan
+from reconciler.plan.render import render_json, render_markdown, render_text
+
+
+async def compute(config: Config, ref: BackendRef, token: str | None) -> Plan:
+    async with open_client(ref, bearer_token=token) as client:
+        return await make_plan(config, client, ref, concurrency=concurrency(ref))
+
+
+def run(args: argparse.Namespace) -> int:
+    config, ref, token = load(args.config, args.domain)
+    plan = run_async(compute(config, ref, token))
+    if args.format == "json":
+        output.raw(render_json(plan))
+    elif args.format == "markdown":
+        output.raw(render_markdown(plan))
+    else:
+        output.out(render_text(plan))
+    if args.out:
+        Path(args.out).write_text(render_json(plan) + "\n", encoding="utf-8")
+        output.info(f"Saved the plan to {args.out}; apply it with: reconciler apply {args.out}")
+    if plan.errors:
+        return 1
+    if args.detailed_exitcode and plan.has_changes:
+        return 2
+    return 0

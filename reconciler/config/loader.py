@@ -1,0 +1,253 @@
+"""Load one YAML file or a directory of them into a validated, merged desired state.
+
+Every problem of a run is gathered and reported at once as `file:line:col: field: message`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from reconciler.config.models import (
+    EMBEDDING_ACTIVE_MAX,
+    ConfigFile,
+    DatasetSpec,
+    EmbeddingKeySpec,
+    EncordBackend,
+    EnumKeySpec,
+    FolderSpec,
+    IntegrationSpec,
+    MetadataSchemaSpec,
+    SandboxBackend,
+    ScalarKeySpec,
+    metadata_key_problem,
+)
+from reconciler.config.yamlpos import LoadedYaml, Location, dotted, load_yaml
+from reconciler.errors import ConfigError
+
+DEFAULT_CONFIG = "reconciler.yaml"
+YAML_SUFFIXES = (".yaml", ".yml")
+
+KeySpecValue = ScalarKeySpec | EnumKeySpec | EmbeddingKeySpec
+
+
+@dataclass
+class Config:
+    """The merged desired state. A section that is None was absent from every file: it is not managed."""
+
+    backend: SandboxBackend | EncordBackend
+    base_dir: Path
+    files: list[str]
+    integrations: list[IntegrationSpec] | None = None
+    schema_prune: bool = False
+    schema_keys: dict[str, KeySpecValue] | None = None
+    folders: list[FolderSpec] | None = None
+    datasets: list[DatasetSpec] | None = None
+    locations: dict[str, Location] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def where(self, address: str) -> str:
+        loc = self.locations.get(address)
+        return str(loc) if loc else "(config)"
+
+
+def config_files(target: Path) -> list[Path]:
+    if target.is_dir():
+        files = sorted(p for p in target.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
+        if not files:
+            raise ConfigError([f"{target}: no .yaml or .yml files in this directory"])
+        return files
+    if not target.exists():
+        hint = (
+            " (pass a config file or directory, or create reconciler.yaml)"
+            if target.name == DEFAULT_CONFIG
+            else ""
+        )
+        raise ConfigError([f"{target}: no such file or directory{hint}"])
+    return [target]
+
+
+def load_config(target: Path | str, env: Mapping[str, str] | None = None) -> Config:
+    target = Path(target)
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    parsed: list[tuple[LoadedYaml, ConfigFile]] = []
+    for path in config_files(target):
+        loaded = load_yaml(path, env)
+        problems.extend(loaded.problems)
+        if loaded.data is None:
+            continue
+        if not isinstance(loaded.data, dict):
+            problems.append(f"{loaded.locate(())}: (top level): expected a mapping of sections")
+            continue
+        problems.extend(_raw_key_problems(loaded))
+        try:
+            parsed.append((loaded, ConfigFile.model_validate(loaded.data)))
+        except ValidationError as exc:
+            problems.extend(_format_validation(loaded, exc))
+    base_dir = target if target.is_dir() else target.parent
+    config = Config(
+        backend=SandboxBackend(), base_dir=base_dir.resolve(), files=[str(p[0].file) for p in parsed]
+    )
+    all_parsed = not problems
+    _merge(parsed, config, problems)
+    if all_parsed:
+        _cross_check(config, problems)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _format_validation(loaded: LoadedYaml, exc: ValidationError) -> list[str]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = _clean_loc(err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; `reconciler schema` lists every key)"
+        elif err["type"] == "union_tag_invalid":
+            ctx = err.get("ctx", {})
+            message = f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+        out.append(f"{loaded.locate(loc)}: {dotted(loc)}: {message}")
+    return out
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """Drop pydantic's union-branch labels (`EnumKeySpec`, `str`, `enum`...) so the path matches the YAML."""
+    cleaned: list[str | int] = []
+    for part in loc:
+        if isinstance(part, str) and (
+            part[:1].isupper() or part in {"str", "sandbox", "encord"} or "[" in part or part in _TAGS
+        ):
+            continue
+        cleaned.append(part)
+    return tuple(cleaned)
+
+
+_TAGS = {"enum", "embedding", "boolean", "datetime", "number", "uuid", "varchar", "string", "text",
+         "long_string", "geospatial"}  # fmt: skip
+
+
+def _raw_key_problems(loaded: LoadedYaml) -> list[str]:
+    """Metadata key names are checked on the raw mapping, so a bad key is named where it is written."""
+    section = loaded.data.get("metadata_schema") if isinstance(loaded.data, dict) else None
+    keys = section.get("keys") if isinstance(section, dict) else None
+    if not isinstance(keys, dict):
+        return []
+    out = []
+    for key in keys:
+        problem = metadata_key_problem(str(key))
+        if problem:
+            out.append(
+                f"{loaded.locate(('metadata_schema', 'keys', key))}: metadata_schema.keys.{key}: {problem}"
+            )
+    return out
+
+
+def _merge(parsed: list[tuple[LoadedYaml, ConfigFile]], config: Config, problems: list[str]) -> None:
+    backend_at: Location | None = None
+    seen: dict[str, Location] = {}
+
+    def claim(address: str, loc: Location, what: str) -> bool:
+        if address in seen:
+            problems.append(f"{loc}: {what} is declared twice: here and at {seen[address]}")
+            return False
+        seen[address] = loc
+        config.locations[address] = loc
+        return True
+
+    prune_at: Location | None = None
+    for loaded, file in parsed:
+        if file.backend is not None:
+            loc = loaded.locate(("backend",))
+            if backend_at is not None:
+                problems.append(f"{loc}: backend is declared twice: here and at {backend_at}")
+            else:
+                backend_at, config.backend = loc, file.backend
+                config.base_dir = Path(loaded.file).resolve().parent
+        if file.integrations is not None:
+            config.integrations = config.integrations or []
+            for i, integ in enumerate(file.integrations):
+                if claim(
+                    f"integration.{integ.title}",
+                    loaded.locate(("integrations", i)),
+                    f"integration {integ.title!r}",
+                ):
+                    config.integrations.append(integ)
+        if file.metadata_schema is not None:
+            _merge_schema(loaded, file.metadata_schema, config, claim, problems)
+            if "prune" in (loaded.data.get("metadata_schema") or {}):
+                here = loaded.locate(("metadata_schema", "prune"))
+                if prune_at is not None and file.metadata_schema.prune != config.schema_prune:
+                    problems.append(f"{here}: metadata_schema.prune disagrees with {prune_at}")
+                prune_at, config.schema_prune = here, file.metadata_schema.prune
+        if file.folders is not None:
+            config.folders = config.folders or []
+            for i, folder in enumerate(file.folders):
+                if _claim_folder_tree(loaded, folder, ("folders", i), "", claim):
+                    config.folders.append(folder)
+        if file.datasets is not None:
+            config.datasets = config.datasets or []
+            for i, ds in enumerate(file.datasets):
+                if claim(f"dataset.{ds.title}", loaded.locate(("datasets", i)), f"dataset {ds.title!r}"):
+                    config.datasets.append(ds)
+                for j, ref in enumerate(ds.folder_refs()):
+                    config.locations[f"dataset.{ds.title}.folders[{ref.path}]"] = loaded.locate(
+                        ("datasets", i, "folders", j)
+                    )
+
+
+def _merge_schema(
+    loaded: LoadedYaml, spec: MetadataSchemaSpec, config: Config, claim: Any, problems: list[str]
+) -> None:
+    config.schema_keys = config.schema_keys if config.schema_keys is not None else {}
+    for key, value in spec.normalised().items():
+        loc = loaded.locate(("metadata_schema", "keys", key))
+        if metadata_key_problem(key):
+            continue  # reported by _raw_key_problems
+        if claim(f"schema.{key}", loc, f"metadata key {key!r}"):
+            config.schema_keys[key] = value
+            if isinstance(value, EmbeddingKeySpec) and value.size > EMBEDDING_ACTIVE_MAX:
+                config.warnings.append(
+                    f"{loc}: metadata_schema.keys.{key}: embedding size {value.size} is above "
+                    f"{EMBEDDING_ACTIVE_MAX}, which Encord Active does not accept (Index accepts up to 4096)"
+                )
+
+
+def _claim_folder_tree(
+    loaded: LoadedYaml, folder: FolderSpec, path: tuple[str | int, ...], prefix: str, claim: Any
+) -> bool:
+    folder_path = f"{prefix}{folder.name}"
+    if not claim(f"folder.{folder_path}", loaded.locate(path), f"folder {folder_path!r}"):
+        return False
+    for i, child in enumerate(folder.children):
+        _claim_folder_tree(loaded, child, (*path, "children", i), f"{folder_path}/", claim)
+    return True
+
+
+def _cross_check(config: Config, problems: list[str]) -> None:
+    declared = {addr.removeprefix("folder.") for addr in config.locations if addr.startswith("folder.")}
+    for ds in config.datasets or []:
+        for ref in ds.folder_refs():
+            path = ref.path.strip("/")
+            if config.folders is None or path not in declared:
+                loc = config.locations.get(f"dataset.{ds.title}.folders[{ref.path}]")
+                hint = "" if config.folders is not None else " (no `folders` section is declared)"
+                problems.append(
+                    f"{loc}: datasets.{ds.title}.folders: folder {ref.path!r} is not declared{hint}"
+                )
+
+
+def walk_folders(folders: list[FolderSpec], prefix: str = "") -> list[tuple[str, FolderSpec]]:
+    """Every declared folder with its path, parents before children."""
+    out: list[tuple[str, FolderSpec]] = []
+    for folder in folders:
+        path = f"{prefix}{folder.name}"
+        out.append((path, folder))
+        out.extend(walk_folders(folder.children, f"{path}/"))
+    return out

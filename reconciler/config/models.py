@@ -1,0 +1,208 @@
+"""Desired-state models: strict (unknown keys are errors), frozen, and the source of schema.json."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+SCALAR_TYPES = ("boolean", "datetime", "number", "uuid", "varchar", "text", "geospatial")
+TYPE_ALIASES = {"string": "varchar", "long_string": "text"}
+EMBEDDING_MAX = 4096
+EMBEDDING_ACTIVE_MAX = 2000
+ENUM_MAX_VALUES = 255  # the SDK refuses 256 or more
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- backend ------------------------------------------------------------------------------------
+
+
+class SandboxBackend(StrictModel):
+    """The embedded Encord emulator: no account, no network, state in a local SQLite file."""
+
+    kind: Literal["sandbox"] = "sandbox"
+    state: str = Field(
+        default=".reconciler/sandbox.db",
+        description="SQLite file holding the sandbox workspace, relative to the config file.",
+    )
+
+
+class EncordBackend(StrictModel):
+    """The real Encord platform (or any Encord-compatible server, such as `reconciler emulator serve`)."""
+
+    kind: Literal["encord"]
+    domain: str = Field(
+        default="https://api.encord.com",
+        description="API domain: https://api.encord.com, https://api.us.encord.com, or an emulator URL.",
+    )
+    ssh_key_file: str | None = Field(
+        default=None,
+        description="Ed25519 private key file; else ENCORD_SSH_KEY_FILE, then ENCORD_SSH_KEY, are read.",
+    )
+    bearer_token: str | None = Field(
+        default=None, description="A bearer token instead of a key; write it as ${ENCORD_BEARER_TOKEN}."
+    )
+    timeout_seconds: float = Field(default=180.0, gt=0, description="Connect, read and write timeout.")
+    max_retries: int = Field(default=3, ge=0, le=10)
+    concurrency: int = Field(default=8, ge=1, le=64, description="Requests in flight at once.")
+
+    @field_validator("domain")
+    @classmethod
+    def _domain_is_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with https:// (or http:// for a local emulator)")
+        return value.rstrip("/")
+
+
+Backend = Annotated[SandboxBackend | EncordBackend, Field(discriminator="kind")]
+
+
+# -- integrations -------------------------------------------------------------------------------
+
+
+class IntegrationSpec(StrictModel):
+    """A cloud integration, matched by title. Encord's API cannot create one: only the sandbox does."""
+
+    title: str = Field(min_length=1)
+    provider: Literal["gcp", "aws", "azure", "otc"] = Field(
+        default="gcp", description="Used when the sandbox provisions the integration."
+    )
+
+
+# -- metadata schema ----------------------------------------------------------------------------
+
+ScalarTypeName = Literal[
+    "boolean", "datetime", "number", "uuid", "varchar", "string", "text", "long_string", "geospatial"
+]
+
+
+class ScalarKeySpec(StrictModel):
+    type: ScalarTypeName
+
+    def canonical_type(self) -> str:
+        return TYPE_ALIASES.get(self.type, self.type)
+
+
+class EnumKeySpec(StrictModel):
+    type: Literal["enum"]
+    values: list[str] = Field(min_length=1, max_length=ENUM_MAX_VALUES)
+
+    @field_validator("values")
+    @classmethod
+    def _unique(cls, values: list[str]) -> list[str]:
+        dupes = sorted({v for v in values if values.count(v) > 1})
+        if dupes:
+            raise ValueError(f"enum values must be unique; repeated: {', '.join(dupes)}")
+        if any(not v for v in values):
+            raise ValueError("enum values must not be empty")
+        return values
+
+    def canonical_type(self) -> str:
+        return "enum"
+
+
+class EmbeddingKeySpec(StrictModel):
+    type: Literal["embedding"]
+    size: int = Field(ge=1, le=EMBEDDING_MAX, description="1-4096; Encord Active accepts at most 2000.")
+
+    def canonical_type(self) -> str:
+        return "embedding"
+
+
+KeySpec = Annotated[ScalarKeySpec | EnumKeySpec | EmbeddingKeySpec, Field(discriminator="type")]
+
+
+def _shorthand(value: Any) -> Any:
+    """`caption: text` is short for `caption: {type: text}`."""
+    return {"type": value} if isinstance(value, str) else value
+
+
+class MetadataSchemaSpec(StrictModel):
+    """The organisation's custom-metadata schema. Keys not declared here are left alone unless `prune`."""
+
+    prune: bool = Field(
+        default=False,
+        description="Tombstone (never hard-delete) live keys that are not declared. A destructive change.",
+    )
+    keys: dict[str, Annotated[KeySpec, BeforeValidator(_shorthand)]] = Field(
+        default_factory=dict,
+        description="Key name to type: a type name (`text`) or an object (`{type: enum, values: [...]}`).",
+    )
+
+    def normalised(self) -> dict[str, ScalarKeySpec | EnumKeySpec | EmbeddingKeySpec]:
+        return {
+            key: ScalarKeySpec(type=spec) if isinstance(spec, str) else spec
+            for key, spec in self.keys.items()
+        }
+
+
+def metadata_key_problem(key: str) -> str | None:
+    """Encord's key rules (the SDK's `_is_valid_metadata_key`), as a message, or None when valid."""
+    if not key:
+        return "a key must not be empty"
+    if key.startswith("$"):
+        return "a key must not start with '$'"
+    rest = key
+    for ch in "-_ .":
+        rest = rest.replace(ch, "")
+    if not rest or not rest.isalnum():
+        return "a key may hold only letters, digits, spaces, '-', '_' and '.'"
+    if rest == "keyframes":
+        return "'keyframes' is reserved by Encord (in any spelling with '-', '_', ' ' or '.')"
+    return None
+
+
+# -- folders and datasets -----------------------------------------------------------------------
+
+
+class FolderSpec(StrictModel):
+    """A folder in Files, matched by its path of names from the root."""
+
+    name: str = Field(min_length=1, max_length=300)
+    description: str = ""
+    client_metadata: dict[str, Any] = Field(default_factory=dict)
+    children: list[FolderSpec] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _no_slash(cls, value: str) -> str:
+        if "/" in value:
+            raise ValueError("a folder name must not contain '/': nest folders with `children`")
+        if value != value.strip():
+            raise ValueError("a folder name must not start or end with white space")
+        return value
+
+
+class DatasetFolderRef(StrictModel):
+    path: str = Field(min_length=1, description="Folder path, e.g. `raw/cameras/front`.")
+    recursive: bool = Field(default=True, description="Also link items of the folder's subfolders.")
+
+
+class DatasetSpec(StrictModel):
+    """A dataset, matched by title, holding the items of the listed folders."""
+
+    title: str = Field(min_length=1)
+    description: str = ""
+    folders: list[str | DatasetFolderRef] | None = Field(
+        default=None,
+        description=(
+            "Folders whose items the dataset holds; items added to them later are linked on every apply, "
+            "and linked items from elsewhere are unlinked. Absent: the dataset's items are not managed."
+        ),
+    )
+
+    def folder_refs(self) -> list[DatasetFolderRef]:
+        return [DatasetFolderRef(path=f) if isinstance(f, str) else f for f in self.folders or []]
+
+
+class ConfigFile(StrictModel):
+    """One configuration file. A directory of them is merged; a section absent from all is unmanaged."""
+
+    backend: Backend | None = None
+    integrations: list[IntegrationSpec] | None = None
+    metadata_schema: MetadataSchemaSpec | None = None
+    folders: list[FolderSpec] | None = None
+    datasets: list[DatasetSpec] | None = None

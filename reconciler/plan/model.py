@@ -1,0 +1,123 @@
+"""The plan: a typed, serialisable value of changes, ordered by dependency.
+
+Each change has an address, an action, a risk class, before/after with a field diff, and a reason that
+is for the reader only. `payload` carries what apply needs (UUIDs, items to link) so a saved plan can
+be applied without recomputing it; `fingerprint` is a digest of `before` as it was read, so apply can
+tell which resource moved since the plan was made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FORMAT_VERSION = 1
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    NOOP = "no-op"
+
+
+class Risk(StrEnum):
+    SAFE = "safe"
+    DESTRUCTIVE = "destructive"
+    UNSUPPORTED = "unsupported"  # the real API cannot do it: shown with manual steps, never executed
+
+
+class Kind(StrEnum):
+    INTEGRATION = "integration"
+    SCHEMA_KEY = "schema"
+    FOLDER = "folder"
+    DATASET = "dataset"
+    DATASET_ITEMS = "dataset_items"
+
+
+class FieldDiff(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    field: str
+    before: Any = None
+    after: Any = None
+
+
+class Change(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    address: str
+    kind: Kind
+    action: Action
+    risk: Risk = Risk.SAFE
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    diff: list[FieldDiff] = Field(default_factory=list)
+    reason: str = ""
+    manual_steps: str | None = None
+    sandbox_only: bool = False
+    depends_on: list[str] = Field(default_factory=list)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    fingerprint: str | None = None
+
+    @property
+    def executable(self) -> bool:
+        return self.action != Action.NOOP and self.risk != Risk.UNSUPPORTED
+
+
+class BackendRef(BaseModel):
+    """Where the plan was computed: enough to reconnect when applying a saved plan (never credentials)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    location: str  # sandbox state file (absolute) or the Encord domain
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    format_version: int = FORMAT_VERSION
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    backend: BackendRef
+    config_files: list[str] = Field(default_factory=list)
+    changes: list[Change] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+
+    @property
+    def actionable(self) -> list[Change]:
+        return [c for c in self.changes if c.action != Action.NOOP]
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.actionable)
+
+    def summary_counts(self) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for change in self.actionable:
+            counts["unsupported" if change.risk == Risk.UNSUPPORTED else change.action.value] += 1
+        return {key: counts.get(key, 0) for key in ("create", "update", "delete", "unsupported")}
+
+    def summary_line(self) -> str:
+        c = self.summary_counts()
+        if not self.has_changes:
+            return "No changes. The live workspace matches the configuration."
+        return (
+            f"Plan: {c['create']} to create, {c['update']} to update, {c['delete']} to delete, "
+            f"{c['unsupported']} unsupported."
+        )
+
+
+def fingerprint(value: Any) -> str | None:
+    if value is None:
+        return None
+    blob = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return "sha256:" + hashlib.sha256(blob).hexdigest()[:32]

@@ -1,0 +1,107 @@
+"""Plan renderers: text (rich markup; the CLI's console drops colour off a terminal), JSON, Markdown."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.markup import escape
+
+from reconciler.plan.model import Action, Change, Plan, Risk
+
+_SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.NOOP: " "}
+_COLOUR = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red", Action.NOOP: "dim"}
+_EMOJI = {Action.CREATE: "➕", Action.UPDATE: "✏️", Action.DELETE: "🗑️", Action.NOOP: ""}  # noqa: RUF001
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _detail_lines(change: Change) -> list[str]:
+    lines: list[str] = []
+    if change.action == Action.CREATE and change.after:
+        for key, value in change.after.items():
+            if value not in ({}, "", None, []):
+                lines.append(f"{key}: {_value(value)}")
+    for d in change.diff:
+        lines.append(f"{d.field}: {_value(d.before)} → {_value(d.after)}")
+    if change.reason:
+        lines.append(change.reason)
+    if change.manual_steps:
+        lines.append(f"To do by hand: {change.manual_steps}")
+    return lines
+
+
+def _risk_tag(change: Change) -> str:
+    tags = []
+    if change.risk != Risk.SAFE:
+        tags.append(change.risk.value)
+    if change.sandbox_only:
+        tags.append("sandbox only")
+    return f"  ({', '.join(tags)})" if tags else ""
+
+
+def render_text(plan: Plan) -> str:
+    out: list[str] = [f"Backend: {plan.backend.kind} ({escape(plan.backend.location)})", ""]
+    width = max((len(c.address) for c in plan.actionable), default=0)
+    for change in plan.actionable:
+        unsupported = change.risk == Risk.UNSUPPORTED
+        colour = "magenta" if unsupported else _COLOUR[change.action]
+        symbol = "!" if unsupported else _SYMBOL[change.action]
+        verb = f"{change.action.value}{_risk_tag(change)}"
+        out.append(f"  [{colour}]{symbol} {escape(change.address.ljust(width))}[/]  {escape(verb)}")
+        for line in _detail_lines(change):
+            out.append(f"      [dim]{escape(line)}[/]")
+    if plan.actionable:
+        out.append("")
+    for warning in plan.warnings:
+        out.append(f"[yellow]Warning:[/] {escape(warning)}")
+    for error in plan.errors:
+        out.append(f"[red]Error:[/] {escape(error)}")
+    if plan.warnings or plan.errors:
+        out.append("")
+    out.append(f"[bold]{escape(plan.summary_line())}[/]")
+    return "\n".join(out)
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """The versioned JSON form; it is also the saved plan file that `apply PLANFILE` reads."""
+    doc = plan.model_dump(mode="json")
+    doc["changes"] = [c.model_dump(mode="json") for c in plan.actionable]
+    doc["summary"] = {**plan.summary_counts(), "no-op": len(plan.changes) - len(plan.actionable)}
+    ordered = {k: doc[k] for k in ("format_version", "summary", "created_at", "backend", "config_files")}
+    ordered.update({k: v for k, v in doc.items() if k not in ordered})
+    return ordered
+
+
+def render_json(plan: Plan) -> str:
+    return json.dumps(plan_document(plan), indent=2, ensure_ascii=False)
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(plan: Plan) -> str:
+    out = [f"### reconciler plan: `{plan.backend.kind}`", "", f"**{plan.summary_line()}**", ""]
+    if plan.actionable:
+        out += ["| | Address | Action | Risk | Details |", "|---|---|---|---|---|"]
+        for change in plan.actionable:
+            emoji = "⚠️" if change.risk == Risk.UNSUPPORTED else _EMOJI[change.action]
+            details = "<br>".join(_md(line) for line in _detail_lines(change) if not line.startswith("To do"))
+            risk = change.risk.value + (" (sandbox only)" if change.sandbox_only else "")
+            out.append(f"| {emoji} | `{_md(change.address)}` | {change.action.value} | {risk} | {details} |")
+        out.append("")
+    manual = [c for c in plan.actionable if c.manual_steps]
+    if manual:
+        out += ["<details><summary>Changes Encord's API cannot make: do these by hand</summary>", ""]
+        out += [f"- `{_md(c.address)}`: {_md(c.manual_steps or '')}" for c in manual]
+        out += ["", "</details>", ""]
+    for warning in plan.warnings:
+        out.append(f"> **Warning:** {_md(warning)}")
+    for error in plan.errors:
+        out.append(f"> **Error:** {_md(error)}")
+    return "\n".join(out).rstrip() + "\n"
