@@ -1,0 +1,40 @@
+# `make demo`: set everything up and run plan + apply + plan on the embedded sandbox.
+# `make test`: set everything up and run the whole test suite (lint, types, tests).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO := examples/quickstart
+
+.PHONY: demo test lint typecheck unit fidelity schema clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -f $(DEMO)/.reconciler/sandbox.db
+	$(BIN)/reconciler validate $(DEMO)
+	$(BIN)/reconciler plan $(DEMO)
+	$(BIN)/reconciler apply $(DEMO) --auto-approve
+	$(BIN)/reconciler plan $(DEMO) --detailed-exitcode
+
+lint: $(STAMP)
+	$(BIN)/ruff check reconciler tests
+	$(BIN)/ruff format --check reconciler tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest -q
+
+schema: $(STAMP)
+	$(BIN)/reconciler schema > schema.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(DEMO)/.reconciler
