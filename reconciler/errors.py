@@ -59,3 +59,7 @@ class EncordTransportError(EncordError):
 
 class CredentialsError(ReconcilerError):
     """No usable key or token was found, or the key could not be read."""
+
+
+class EncordAmbiguousError(EncordError):
+    """A create failed in a way that leaves open whether it happened, and reading back could not settle it."""

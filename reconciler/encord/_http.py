@@ -1,0 +1,448 @@
+"""The wire layer under `EncordClient`: builds, signs, sends, retries and maps errors.
+
+One `attempt` = one HTTP exchange with a fresh trace id and a fresh signature. `Retry` says what an
+operation may do after a failure:
+
+* `Retry.SAFE` — repeating the request is harmless (reads, full replacements, PATCH, move, link with
+  SKIP, delete): retry 429/500/502/503 (413 with `Retry-After`) and every transport error.
+* `Retry.NEVER` — a create: retry only when the request certainly did not take effect (the connection
+  was never made, or 429 / 413-with-Retry-After, which are rejections before processing). When the
+  outcome is unknown (5xx, timeout or drop after sending) raise `AmbiguousFailure`, so the caller can
+  read back before deciding to try again.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib.metadata
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from reconciler.encord import signing
+from reconciler.encord.auth import Auth, BearerAuth, SshKeyAuth
+from reconciler.encord.retry import RETRY_AFTER_STATUSES, RetryPolicy, parse_retry_after
+from reconciler.errors import (
+    EncordAuthError,
+    EncordError,
+    EncordInvalidArgumentError,
+    EncordNotFoundError,
+    EncordPermissionError,
+    EncordRateLimitError,
+    EncordServerError,
+    EncordTransportError,
+)
+
+_log = logging.getLogger("reconciler.encord")
+
+V2_PREFIX = "/v2/public/"
+V1_PATH = "/public"
+
+# Transport errors after which the request certainly never reached the server.
+_NOT_SENT_ERRORS: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Transport errors that will not go away by trying again.
+_PERMANENT_ERRORS: tuple[type[Exception], ...] = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+
+
+class Retry(enum.Enum):
+    SAFE = "safe"
+    NEVER = "never"
+
+
+class AmbiguousFailure(Exception):
+    """A non-idempotent request failed in a way that leaves open whether it took effect."""
+
+    def __init__(self, error: EncordError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+_NO_BODY = object()
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+USER_AGENT = f"reconciler/{_version('reconciler')} httpx/{httpx.__version__}"
+
+
+def _new_trace_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What one attempt produced: a value, or an error with its retry facts."""
+
+    value: Any = None
+    error: EncordError | None = None
+    retryable_status: bool = False  # a status the policy may retry
+    server_failure: bool = False  # any 5xx: the request may have been processed
+    rejected_unprocessed: bool = False  # 429 / 413+Retry-After: the server did not process it
+    not_sent: bool = False  # transport error before the request left
+    transport_retryable: bool = False  # any transport error worth retrying
+    retry_after: int | None = None
+
+
+class HttpCore:
+    def __init__(
+        self,
+        domain: str,
+        auth: Auth,
+        *,
+        transport: httpx.AsyncBaseTransport | None,
+        timeout_seconds: float,
+        policy: RetryPolicy,
+        max_connections: int,
+        clock: Callable[[], float] = time.time,
+        trace_id_factory: Callable[[], str] = _new_trace_id,
+    ) -> None:
+        parts = urlsplit(domain.strip().rstrip("/"))
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise EncordInvalidArgumentError(
+                f"invalid Encord domain {domain!r}: expected scheme://host[:port], e.g. https://api.encord.com"
+            )
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        self._prefix = parts.path  # kept (the SDK's urljoin would drop it for v2; see client docs)
+        self.domain = self._origin + self._prefix
+        self._auth = auth
+        self._policy = policy
+        self._clock = clock
+        self._trace_id_factory = trace_id_factory
+        self._timeout = httpx.Timeout(timeout_seconds)
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._client = httpx.AsyncClient(
+            transport=transport, limits=limits, timeout=self._timeout, follow_redirects=False
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # -- public entry points ----------------------------------------------------------------------
+    async def v2(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: signing.QueryParams = (),
+        payload: Any = _NO_BODY,
+        retry: Retry = Retry.SAFE,
+        gone_ok_after_retry: bool = False,
+        read_timeout: float | None = None,
+    ) -> Any:
+        """A v2 REST call; `path` is relative to `/v2/public/`. Returns decoded JSON (None for 204)."""
+        return await self.signed(
+            method,
+            V2_PREFIX + path.lstrip("/"),
+            query=query,
+            payload=payload,
+            retry=retry,
+            gone_ok_after_retry=gone_ok_after_retry,
+            read_timeout=read_timeout,
+        )
+
+    async def signed(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: signing.QueryParams = (),
+        payload: Any = _NO_BODY,
+        retry: Retry = Retry.SAFE,
+        gone_ok_after_retry: bool = False,
+        read_timeout: float | None = None,
+    ) -> Any:
+        """Any request signed the v2 way; `path` is absolute below the domain (e.g. `/sandbox/...`)."""
+        target = signing.request_target(self._prefix + path, signing.encode_query(query))
+        body = b"" if payload is _NO_BODY else _json_or_refuse(payload, f"{method} {path}")
+
+        def build(trace_id: str) -> httpx.Request:
+            headers = self._common_headers(trace_id)
+            if body:
+                headers["Content-Type"] = "application/json"
+            if isinstance(self._auth, BearerAuth):
+                headers["Authorization"] = f"Bearer {self._auth.token}"
+            else:
+                headers.update(
+                    signing.sign_v2(
+                        method,
+                        target,
+                        body,
+                        key=self._auth.private_key,
+                        key_id=self._auth.key_id,
+                        created=int(self._clock()),
+                    )
+                )
+            return self._request(method, target, body, headers, read_timeout)
+
+        return await self._run(method, target, build, self._parse_v2, retry, gone_ok_after_retry)
+
+    async def v1(
+        self,
+        query_type: str,
+        query_method: str,
+        *,
+        uid: Any,
+        payload: Any,
+        resource_type: str = "",
+        resource_id: str = "",
+        retry: Retry = Retry.SAFE,
+        gone_ok_after_retry: bool = False,
+    ) -> Any:
+        """A v1 RPC call (`POST {domain}/public`); returns the envelope's `response`."""
+        try:
+            body = signing.v1_body(query_type, query_method, uid, payload)
+        except (TypeError, ValueError) as exc:
+            raise EncordInvalidArgumentError(
+                f"{query_type}/{query_method}: cannot send as JSON: {exc}"
+            ) from None
+        target = self._prefix + V1_PATH
+
+        def build(trace_id: str) -> httpx.Request:
+            if isinstance(self._auth, SshKeyAuth):
+                authorization = signing.sign_v1(body, key=self._auth.private_key, key_id=self._auth.key_id)
+            else:
+                authorization = f"Bearer {self._auth.token}"
+            headers = {
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+                "Accept-Encoding": "gzip",
+                "ResourceType": resource_type,
+                "ResourceID": resource_id,
+                "Authorization": authorization,
+                **self._common_headers(trace_id),
+            }
+            return self._request("POST", target, body, headers, None)
+
+        label = f"{query_type}/{query_method}"
+        return await self._run(label, target, build, self._parse_v1, retry, gone_ok_after_retry)
+
+    # -- machinery --------------------------------------------------------------------------------
+    def _common_headers(self, trace_id: str) -> dict[str, str]:
+        return {"User-Agent": USER_AGENT, "X-Cloud-Trace-Context": f"{trace_id}/1;o=1"}
+
+    def _request(
+        self, method: str, target: str, body: bytes, headers: dict[str, str], read_timeout: float | None
+    ) -> httpx.Request:
+        url = httpx.URL(self._origin + target)
+        # What we signed must be what goes on the wire: httpx must not re-encode the target.
+        if url.raw_path != target.encode("ascii"):
+            raise AssertionError(f"httpx altered the request target {target!r} -> {url.raw_path!r}")
+        timeout = self._timeout
+        if read_timeout is not None and read_timeout > (timeout.read or 0):
+            t = self._timeout
+            timeout = httpx.Timeout(connect=t.connect, read=read_timeout, write=t.write, pool=t.pool)
+        return self._client.build_request(method, url, content=body or None, headers=headers, timeout=timeout)
+
+    async def _run(
+        self,
+        label: str,
+        target: str,
+        build: Callable[[str], httpx.Request],
+        parse: Callable[[httpx.Response, str, str, str], _Outcome],
+        retry: Retry,
+        gone_ok_after_retry: bool,
+    ) -> Any:
+        path = target.split("?", 1)[0]
+        previous_ambiguous = False
+        attempt = 0
+        while True:
+            attempt += 1
+            trace_id = self._trace_id_factory()
+            outcome = await self._attempt(label, path, build(trace_id), trace_id, attempt, parse)
+            if outcome.error is None:
+                return outcome.value
+            error = outcome.error
+            if (
+                gone_ok_after_retry
+                and previous_ambiguous
+                and isinstance(error, EncordNotFoundError | EncordPermissionError)
+            ):
+                _log.debug("%s %s: gone after an ambiguous earlier attempt; treating as done", label, path)
+                return None
+            certainly_unprocessed = outcome.not_sent or outcome.rejected_unprocessed
+            if retry is Retry.SAFE:
+                may_retry = outcome.retryable_status or outcome.transport_retryable
+            else:
+                may_retry = certainly_unprocessed
+                if not may_retry and (outcome.server_failure or outcome.transport_retryable):
+                    raise AmbiguousFailure(error)
+            if not may_retry or attempt > self._policy.max_retries:
+                raise error
+            previous_ambiguous = previous_ambiguous or not certainly_unprocessed
+            delay = self._policy.delay(attempt, outcome.retry_after)
+            _log.debug("%s %s: retry %d in %.2f s", label, path, attempt, delay)
+            await self._policy.sleep(delay)
+
+    async def _attempt(
+        self,
+        label: str,
+        path: str,
+        request: httpx.Request,
+        trace_id: str,
+        attempt: int,
+        parse: Callable[[httpx.Response, str, str, str], _Outcome],
+    ) -> _Outcome:
+        try:
+            response = await self._client.send(request)
+        except httpx.HTTPError as exc:
+            name = type(exc).__name__
+            _log.debug("%s %s -> %s (attempt %d, trace %s)", label, path, name, attempt, trace_id)
+            error = EncordTransportError(
+                f"{label} {path}: {name}: {exc or 'connection failed'}", trace_id=trace_id
+            )
+            if isinstance(exc, _PERMANENT_ERRORS):
+                return _Outcome(error=error)
+            return _Outcome(error=error, not_sent=isinstance(exc, _NOT_SENT_ERRORS), transport_retryable=True)
+        _log.debug("%s %s -> %d (attempt %d, trace %s)", label, path, response.status_code, attempt, trace_id)
+        return parse(response, label, path, trace_id)
+
+    def _status_outcome(self, response: httpx.Response, error: EncordError) -> _Outcome:
+        status = response.status_code
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if status not in RETRY_AFTER_STATUSES:
+            retry_after = None
+        retryable = self._policy.status_is_retryable(status, retry_after)
+        return _Outcome(
+            error=error,
+            retryable_status=retryable,
+            server_failure=status >= 500,
+            rejected_unprocessed=retryable and (status == 429 or status == 413),
+            retry_after=retry_after,
+        )
+
+    def _parse_v2(self, response: httpx.Response, label: str, path: str, trace_id: str) -> _Outcome:
+        status = response.status_code
+        if status == 204:
+            return _Outcome(value=None)
+        if status == 200:
+            try:
+                return _Outcome(value=response.json())
+            except ValueError:
+                return _Outcome(
+                    error=EncordServerError(
+                        f"{label} {path}: HTTP 200 with a body that is not JSON",
+                        status=status,
+                        trace_id=trace_id,
+                    )
+                )
+        message = _server_message(response)
+        error = _v2_error(
+            status, f"{label} {path}: HTTP {status}" + (f": {message}" if message else ""), trace_id
+        )
+        return self._status_outcome(response, error)
+
+    def _parse_v1(self, response: httpx.Response, label: str, path: str, trace_id: str) -> _Outcome:
+        status = response.status_code
+        where = f"{label} {path}"
+        # Like the SDK: rejections before the RPC handler (rate limiter, body size, proxies) arrive
+        # as a bare HTTP status without the envelope.
+        if status in (413, 429) or status >= 500:
+            envelope = _json_or_none(response)
+            if (
+                isinstance(envelope, dict)
+                and envelope.get("status") not in (None, 200)
+                and "response" in envelope
+            ):
+                error = _v1_error(where, envelope, trace_id)  # an enveloped error: its code says more
+            else:
+                message = _server_message(response)
+                error = _v2_error(
+                    status, f"{where}: HTTP {status}" + (f": {message}" if message else ""), trace_id
+                )
+            return self._status_outcome(response, error)
+        try:
+            envelope = response.json()
+        except ValueError:
+            return _Outcome(
+                error=EncordServerError(
+                    f"{where}: HTTP {status}, body is not JSON", status=status, trace_id=trace_id
+                )
+            )
+        if not isinstance(envelope, dict):
+            return _Outcome(
+                error=EncordServerError(
+                    f"{where}: unexpected response shape", status=status, trace_id=trace_id
+                )
+            )
+        if envelope.get("status") == 200:
+            return _Outcome(value=envelope.get("response"))
+        return _Outcome(error=_v1_error(where, envelope, trace_id))
+
+
+def _json_or_refuse(payload: Any, where: str) -> bytes:
+    try:
+        return signing.json_body(payload)
+    except (TypeError, ValueError) as exc:  # e.g. a datetime or NaN in client metadata
+        raise EncordInvalidArgumentError(f"{where}: cannot send the body as JSON: {exc}") from None
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _server_message(response: httpx.Response) -> str | None:
+    body = _json_or_none(response)
+    if not isinstance(body, dict):
+        return None
+    message = body.get("message") or body.get("detail")
+    if message is None:
+        return None
+    return message if isinstance(message, str) else json.dumps(message)
+
+
+def _v2_error(status: int, message: str, trace_id: str) -> EncordError:
+    cls: type[EncordError]
+    if status == 400:
+        cls = EncordInvalidArgumentError
+    elif status == 401:
+        cls = EncordAuthError
+    elif status == 403:
+        cls = EncordPermissionError
+    elif status == 404:
+        cls = EncordNotFoundError
+    elif status == 413:
+        cls = EncordInvalidArgumentError
+        message += " (payload too large)"
+    elif status == 429:
+        cls = EncordRateLimitError
+    else:  # 201, 405, 422, 5xx, ...: the SDK's UnknownException
+        cls = EncordServerError
+    return cls(message, status=status, trace_id=trace_id)
+
+
+_V1_CODES: dict[str, type[EncordError]] = {
+    "AUTHENTICATION_ERROR": EncordAuthError,
+    "AUTHORISATION_ERROR": EncordPermissionError,
+    "RESOURCE_NOT_FOUND_ERROR": EncordNotFoundError,
+    "INVALID_ARGUMENTS_ERROR": EncordInvalidArgumentError,
+    "OPERATION_NOT_ALLOWED": EncordInvalidArgumentError,
+    "METHOD_NOT_ALLOWED_ERROR": EncordInvalidArgumentError,
+}
+
+
+def _v1_error(where: str, envelope: dict[str, Any], trace_id: str) -> EncordError:
+    response = envelope.get("response")
+    code = response[0] if isinstance(response, list) and response else response
+    code_text = code if isinstance(code, str) else json.dumps(code)
+    detail = envelope.get("payload")
+    message = f"{where}: {code_text}"
+    if detail is not None:
+        message += f": {detail if isinstance(detail, str) else json.dumps(detail)}"
+    status = envelope.get("status")
+    cls = _V1_CODES.get(code_text, EncordServerError)
+    return cls(message, status=status if isinstance(status, int) else None, trace_id=trace_id)
