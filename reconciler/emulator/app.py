@@ -1,0 +1,68 @@
+"""The emulator's ASGI application factory."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from reconciler.emulator import routes_storage, routes_v1, routes_v2
+from reconciler.emulator.auth import Verifier, parse_authorized_key
+from reconciler.emulator.context import Emulator
+from reconciler.emulator.errors import ApiError
+from reconciler.emulator.jobs import JobRunner
+from reconciler.emulator.middleware import AuthMiddleware, RequestLog
+from reconciler.emulator.store import Store
+
+
+async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return JSONResponse({"message": exc.message}, status_code=exc.status)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    # Unknown routes (404) and wrong methods (405) answer in the same `{"message"}` shape.
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"message": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def create_app(
+    state_path: str | Path,
+    authorized_keys: list[str],
+    *,
+    request_log_path: str | Path | None = None,
+    clock_skew_seconds: int = 300,
+    user_email: str = "sandbox@reconciler.local",
+    long_poll_cap_seconds: float = 60.0,
+    process_delay_seconds: float = 0.0,
+) -> Starlette:
+    """Build the emulator. Everything is initialised here (no lifespan needed, as with httpx.ASGITransport).
+
+    `process_delay_seconds` holds each upload job PENDING that long before processing (a test knob).
+    """
+    keys = dict(parse_authorized_key(entry) for entry in authorized_keys)
+    store = Store(state_path)
+
+    def token_key_id(token: str) -> str | None:
+        with store.tx() as tx:
+            return tx.token_key_id(token)
+
+    verifier = Verifier(keys, token_key_id, time.time, clock_skew_seconds)
+    request_log = RequestLog(Path(request_log_path)) if request_log_path is not None else None
+    app = Starlette(
+        routes=[*routes_v2.ROUTES, *routes_storage.ROUTES, *routes_v1.ROUTES],
+        middleware=[Middleware(AuthMiddleware, verifier=verifier, request_log=request_log)],
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+    )
+    app.state.emulator = Emulator(
+        store=store,
+        runner=JobRunner(store, user_email, process_delay_seconds),
+        user_email=user_email,
+        long_poll_cap_seconds=long_poll_cap_seconds,
+    )
+    return app

@@ -1,0 +1,43 @@
+"""Errors raised by emulator handlers and turned into wire responses at the edge."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """A v2 error: answered as `{"message": ...}` with this HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, message)
+
+
+def forbidden(message: str) -> ApiError:
+    # The real service answers 403 for both "does not exist" and "not yours" (SDK docstrings).
+    return ApiError(403, message)
+
+
+# v1 envelope codes (encord/http/error_utils.py) with the status number the envelope carries.
+RPC_STATUS = {
+    "AUTHENTICATION_ERROR": 401,
+    "AUTHORISATION_ERROR": 403,
+    "RESOURCE_NOT_FOUND_ERROR": 404,
+    "METHOD_NOT_ALLOWED_ERROR": 405,
+    "INVALID_ARGUMENTS_ERROR": 400,
+}
+
+
+class RpcError(Exception):
+    """A v1 error: answered as `{"status": N, "response": [CODE], "payload": ...}`."""
+
+    def __init__(self, code: str, payload: str | None = None) -> None:
+        super().__init__(payload or code)
+        self.code = code
+        self.payload = payload
+
+    def envelope(self) -> dict[str, object]:
+        return {"status": RPC_STATUS[self.code], "response": [self.code], "payload": self.payload}

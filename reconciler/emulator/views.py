@@ -1,0 +1,188 @@
+"""Wire shapes: stored rows -> JSON as the real service emits it (camelCase v2, snake_case v1).
+
+Every key the SDK declares as required-but-nullable is always present.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from reconciler.emulator.store import Row, Tx
+
+# Integration provider -> v2 `storageLocation` name and v1 `StorageLocation` int / `dataset_type` string.
+STORAGE_LOCATION_NAME = {"gcp": "gcp", "aws": "s3", "azure": "azure", "otc": "openTelekom"}
+STORAGE_LOCATION_INT = {"gcp": 2, "aws": 1, "azure": 3, "otc": 4}
+DATASET_TYPE_BY_INT = {0: "CORD_STORAGE", 1: "AWS_S3", 2: "GCP_STR", 3: "AZURE_STR", 4: "S3_COMPATIBLE_STR"}
+_LOCATION_INT_BY_NAME = {STORAGE_LOCATION_NAME[p]: i for p, i in STORAGE_LOCATION_INT.items()}
+
+MEDIA_KEYS = (
+    "fileSize",
+    "mimeType",
+    "duration",
+    "fps",
+    "height",
+    "width",
+    "dicomInstanceUid",
+    "dicomStudyUid",
+    "dicomSeriesUid",
+    "frameCount",
+    "audioSampleRate",
+    "audioBitDepth",
+    "audioCodec",
+    "audioNumChannels",
+)
+
+# v2 item type -> v1 data row `data_type`.
+DATA_TYPE = {
+    "image": "IMAGE",
+    "video": "VIDEO",
+    "imageGroup": "IMG_GROUP",
+    "imageSequence": "IMG_GROUP",
+    "dicomSeries": "DICOM",
+    "audio": "AUDIO",
+    "plainText": "PLAIN_TEXT",
+    "pdf": "PDF",
+    "nifti": "NIFTI",
+}
+
+
+def path_to_root(tx: Tx, folder: Row) -> list[dict[str, Any]]:
+    """Ancestors of `folder`, nearest first, excluding the folder itself (root folders: `[]`)."""
+    path: list[dict[str, Any]] = []
+    parent_uuid = folder["parent"]
+    while parent_uuid is not None:
+        parent = tx.folder(parent_uuid)
+        if parent is None:
+            break
+        path.append(
+            {
+                "uuid": parent["uuid"],
+                "parentUuid": parent["parent"],
+                "name": parent["name"],
+                "syncedDatasetHash": parent["synced_dataset_hash"],
+            }
+        )
+        parent_uuid = parent["parent"]
+    return path
+
+
+def folder_view(tx: Tx, folder: Row) -> dict[str, Any]:
+    return {
+        "uuid": folder["uuid"],
+        "parent": folder["parent"],
+        "name": folder["name"],
+        "description": folder["description"],
+        # Stored as an object; the wire carries it as JSON text.
+        "clientMetadata": json.dumps(folder["client_metadata"]),
+        "owner": folder["owner"],
+        "createdAt": folder["created_at"],
+        "lastEditedAt": folder["last_edited_at"],
+        "userRole": "admin",
+        "syncedDatasetHash": folder["synced_dataset_hash"],
+        "pathToRoot": path_to_root(tx, folder),
+        "folderType": "generic",
+        "integrationHash": None,
+        "remoteUrl": None,
+    }
+
+
+def signed_url(url: str | None) -> str | None:
+    """A plausible, non-functional signed HTTPS URL for an object URL."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    key = quote(parts.path.lstrip("/"))
+    if parts.scheme == "gs":
+        return f"https://storage.googleapis.com/{parts.netloc}/{key}?X-Goog-Signature=emulator"
+    if parts.scheme == "s3":
+        return f"https://{parts.netloc}.s3.amazonaws.com/{key}?X-Amz-Signature=emulator"
+    return f"{url}{'&' if parts.query else '?'}signature=emulator"
+
+
+def item_view(
+    item: Row, *, data_units: int, sign: bool = False, with_metadata: bool = True
+) -> dict[str, Any]:
+    media = item["media"]
+    view: dict[str, Any] = {
+        "uuid": item["uuid"],
+        "parent": item["parent"],
+        "itemType": item["item_type"],
+        "name": item["name"],
+        "description": "",
+        "clientMetadata": json.dumps(item["client_metadata"] if with_metadata else {}),
+        "owner": item["owner"],
+        "createdAt": item["created_at"],
+        "lastEditedAt": item["last_edited_at"],
+        "isTombstone": False,
+        "isPlaceholder": False,
+        "backedDataUnitsCount": data_units,
+        "storageLocation": item["storage_location"],
+        "integrationHash": item["integration_hash"],
+        "url": item["url"],
+        "signedUrl": signed_url(item["url"]) if sign else None,
+    }
+    view.update({key: media.get(key) for key in MEDIA_KEYS})
+    return view
+
+
+def data_row_view(row: Row, item: Row, *, with_metadata: bool) -> dict[str, Any]:
+    media = item["media"]
+    view: dict[str, Any] = {
+        "data_hash": row["data_hash"],
+        "data_title": item["name"],
+        "data_type": DATA_TYPE[item["item_type"]],
+        "created_at": row["created_at"],
+        "last_edited_at": row["last_edited_at"],
+        "width": media.get("width"),
+        "height": media.get("height"),
+        "file_link": item["url"],
+        "file_size": media.get("fileSize"),
+        "file_type": media.get("mimeType"),
+        "storage_location": _LOCATION_INT_BY_NAME.get(item["storage_location"], 0),
+        "frames_per_second": media.get("fps"),
+        "duration": media.get("duration"),
+        "backing_item_uuid": item["uuid"],
+        "is_optimised_image_group": item["item_type"] == "imageSequence"
+        if DATA_TYPE[item["item_type"]] == "IMG_GROUP"
+        else None,
+    }
+    if with_metadata:
+        view["client_metadata"] = item["client_metadata"]
+    frames = media.get("frames")
+    if frames is not None and item["item_type"] in ("imageGroup", "imageSequence"):
+        view["images_data"] = [
+            {
+                "title": frame["title"],
+                "file_link": frame["url"],
+                "file_type": frame["mimeType"],
+                "file_size": None,
+                "image_hash": frame["hash"],
+                "storage_location": view["storage_location"],
+                "created_at": row["created_at"],
+                "last_edited_at": row["last_edited_at"],
+                "height": None,
+                "width": None,
+            }
+            for frame in frames
+        ]
+    return view
+
+
+def dataset_storage_location(items: list[Row]) -> int | None:
+    """Datasets have no location of their own; the emulator reports that of the first linked item."""
+    return _LOCATION_INT_BY_NAME.get(items[0]["storage_location"]) if items else None
+
+
+def dataset_list_view(dataset: Row, location: int | None) -> dict[str, Any]:
+    return {
+        "datasetUuid": dataset["uuid"],
+        "title": dataset["title"],
+        "description": dataset["description"],
+        "createdAt": dataset["created_at"],
+        "lastEditedAt": dataset["last_edited_at"],
+        "userRole": "admin",
+        "storageLocation": location,
+        "backingFolderUuid": dataset["backing_folder"],
+    }
