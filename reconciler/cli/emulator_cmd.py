@@ -19,5 +19,7 @@ def run(args: argparse.Namespace) -> int:
         state_path=Path(args.state),
         authorized_key_files=keys,
         request_log_path=Path(args.request_log) if args.request_log else None,
+        long_poll_cap_seconds=args.long_poll_cap,
+        process_delay_seconds=args.process_delay,
     )
     return 0

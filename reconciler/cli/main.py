@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="OpenSSH Ed25519 public key file allowed to call the API (repeatable)",
     )  # fmt: skip
     s.add_argument("--request-log", metavar="FILE", help="append one JSON line per request (no secrets)")
+    s.add_argument(
+        "--long-poll-cap", type=float, default=60.0, metavar="S", help="longest a job poll is held"
+    )
+    s.add_argument(
+        "--process-delay", type=float, default=0.0, metavar="S", help="keep upload jobs PENDING S seconds"
+    )
     s.set_defaults(func=emulator_cmd.run)
     return parser
 

@@ -1,14 +1,12 @@
 """Run the emulator as a real HTTP server (uvicorn), e.g. for the official SDK.
 
-`python -m reconciler.emulator.serve --host 127.0.0.1 --port 8765 --state s.db --authorized-key id.pub`
+`reconciler emulator serve --host 127.0.0.1 --port 8765 --state s.db --authorized-key id.pub`
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
@@ -53,31 +51,3 @@ async def _serve_announcing(server: uvicorn.Server, host: str, port: int) -> Non
         sys.stdout.write(READY_LINE.format(host=host, port=port) + "\n")
         sys.stdout.flush()
     await task
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reconciler.emulator.serve", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--state", type=Path, required=True, help="SQLite state file")
-    parser.add_argument("--authorized-key", type=Path, action="append", required=True, dest="keys")
-    parser.add_argument("--request-log", type=Path, default=None)
-    parser.add_argument("--long-poll-cap", type=float, default=60.0, help="max seconds a poll is held")
-    parser.add_argument(
-        "--process-delay", type=float, default=0.0, help="test knob: seconds jobs stay PENDING"
-    )
-    args = parser.parse_args(argv)
-    serve(
-        args.host,
-        args.port,
-        args.state,
-        args.keys,
-        args.request_log,
-        long_poll_cap_seconds=args.long_poll_cap,
-        process_delay_seconds=args.process_delay,
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

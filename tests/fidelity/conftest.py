@@ -108,7 +108,7 @@ def _wait_until_ready(process: subprocess.Popen[bytes], stderr_path: Path) -> No
 
 @contextmanager
 def running_emulator(directory: Path, *extra_args: str) -> Iterator[EmulatorServer]:
-    """Start `python -m reconciler.emulator.serve` on a free loopback port; stop it on exit."""
+    """Start `reconciler emulator serve` on a free loopback port; stop it on exit."""
     directory.mkdir(parents=True, exist_ok=True)
     private_path, public_path = write_key_pair(directory)
     port = _free_port()
@@ -118,7 +118,9 @@ def running_emulator(directory: Path, *extra_args: str) -> Iterator[EmulatorServ
     command = [
         sys.executable,
         "-m",
-        "reconciler.emulator.serve",
+        "reconciler",
+        "emulator",
+        "serve",
         "--host",
         "127.0.0.1",
         "--port",
