@@ -28,7 +28,8 @@ def plan_changes(config: Config, live: LiveState, backend: BackendRef) -> Plan:
         changes += folder_changes
     if config.datasets is not None:
         created_folders = {c.address for c in folder_changes if c.action == Action.CREATE}
-        changes += _datasets(config, live, created_folders)
+        dataset_changes = _datasets(config, live, created_folders)
+        changes = _after_unlinks(changes, dataset_changes) + dataset_changes
     return Plan(
         backend=backend,
         config_files=config.files,
@@ -36,6 +37,19 @@ def plan_changes(config: Config, live: LiveState, backend: BackendRef) -> Plan:
         warnings=list(config.warnings),
         errors=errors,
     )
+
+
+def _after_unlinks(changes: list[Change], dataset_changes: list[Change]) -> list[Change]:
+    """Encord refuses to delete a folder whose items are linked into a dataset: unlink first."""
+    unlinks = [c.address for c in dataset_changes if c.kind == Kind.DATASET_ITEMS and c.payload.get("unlink")]
+    if not unlinks:
+        return changes
+    return [
+        c.model_copy(update={"depends_on": [*c.depends_on, *unlinks]})
+        if c.kind == Kind.FOLDER and c.action == Action.DELETE
+        else c
+        for c in changes
+    ]
 
 
 # -- snapshots: the `before` of each address, also used to detect a stale saved plan ----------------

@@ -183,3 +183,37 @@ async def test_a_failure_skips_only_its_dependents_and_is_reported_once(workspac
     assert report.result.applied == ["folder.a", "folder.c"]
     assert list(report.result.failed) == ["folder.a/b"]
     assert not report.ok
+
+
+async def test_removing_a_folder_a_dataset_draws_from_unlinks_its_items_first(workspace: Workspace) -> None:
+    config = """\
+integrations: [{title: gcs}]
+folders:
+  - name: keep
+  - name: drop
+datasets:
+  - {title: d, folders: [keep, drop]}
+"""
+    assert (await workspace.apply(config)).ok
+    folders = {f.name: f for f in await workspace.client.list_folders()}
+    integration = (await workspace.client.list_cloud_integrations())[0]
+    kept = await workspace.register(
+        str(folders["keep"].uuid), {"images": [{"objectUrl": "gs://b/k.jpg"}]}, str(integration.integration_uuid)
+    )
+    await workspace.register(
+        str(folders["drop"].uuid), {"images": [{"objectUrl": "gs://b/d.jpg"}]}, str(integration.integration_uuid)
+    )
+    assert (await workspace.apply(config)).ok
+
+    smaller = config.replace("  - name: drop\n", "").replace("[keep, drop]", "[keep]")
+    plan = await workspace.plan(smaller)
+    by_address = {c.address: c for c in plan.actionable}
+    assert set(by_address) == {"dataset.d.items", "folder.drop"}
+    assert by_address["folder.drop"].depends_on == ["dataset.d.items"]
+    assert by_address["dataset.d.items"].risk == Risk.DESTRUCTIVE
+    report = await workspace.apply(smaller)
+    assert report.ok, report.result
+    assert executable(await workspace.plan(smaller)) == []
+    dataset = (await workspace.client.list_datasets())[0]
+    rows = (await workspace.client.get_dataset(str(dataset.dataset_uuid))).data_rows
+    assert [str(r.backing_item_uuid) for r in rows] == kept
