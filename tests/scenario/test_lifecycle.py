@@ -198,10 +198,14 @@ datasets:
     folders = {f.name: f for f in await workspace.client.list_folders()}
     integration = (await workspace.client.list_cloud_integrations())[0]
     kept = await workspace.register(
-        str(folders["keep"].uuid), {"images": [{"objectUrl": "gs://b/k.jpg"}]}, str(integration.integration_uuid)
+        str(folders["keep"].uuid),
+        {"images": [{"objectUrl": "gs://b/k.jpg"}]},
+        str(integration.integration_uuid),
     )
     await workspace.register(
-        str(folders["drop"].uuid), {"images": [{"objectUrl": "gs://b/d.jpg"}]}, str(integration.integration_uuid)
+        str(folders["drop"].uuid),
+        {"images": [{"objectUrl": "gs://b/d.jpg"}]},
+        str(integration.integration_uuid),
     )
     assert (await workspace.apply(config)).ok
 
