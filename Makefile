@@ -33,6 +33,11 @@ typecheck: $(STAMP)
 test: lint typecheck
 	$(BIN)/pytest -q
 
+# Re-run the wire-fidelity suites against another release of the official SDK.
+fidelity: $(STAMP)
+	$(if $(ENCORD_VERSION),$(BIN)/python -m pip install --quiet 'encord==$(ENCORD_VERSION)')
+	$(BIN)/pytest -q tests/fidelity tests/client/test_sdk_parity.py
+
 schema: $(STAMP)
 	$(BIN)/reconciler schema > schema.json
 
