@@ -80,5 +80,6 @@ async def open_client(ref: BackendRef, *, bearer_token: str | None = None) -> As
         auth,
         timeout_seconds=float(ref.options.get("timeout_seconds", 180.0)),
         max_retries=int(ref.options.get("max_retries", 3)),
+        max_connections=int(ref.options.get("concurrency", 8)),
     ) as client:
         yield client

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reconciler.apply.executor import SCHEMA_UNIT, ApplyResult, Unit, execute
+from reconciler.apply.executor import SCHEMA_UNIT, ApplyResult, Progress, Unit, execute, ignore_progress
 from reconciler.config.loader import Config
 from reconciler.encord.client import EncordClient
 from reconciler.encord.provider import ApplyContext, EncordProvider, ReadScope, read_live
@@ -75,7 +75,12 @@ class ApplyReport:
 
 
 async def apply_plan(
-    plan: Plan, client: EncordClient, *, config: Config | None = None, concurrency: int = 8
+    plan: Plan,
+    client: EncordClient,
+    *,
+    config: Config | None = None,
+    concurrency: int = 8,
+    progress: Progress = ignore_progress,
 ) -> ApplyReport:
     provider = EncordProvider(client)
     ctx = ApplyContext()
@@ -87,7 +92,7 @@ async def apply_plan(
             for change in unit.changes:
                 await provider.apply(change, ctx)
 
-    result = await execute(plan, run_unit, concurrency=concurrency)
+    result = await execute(plan, run_unit, concurrency=concurrency, progress=progress)
     report = ApplyReport(
         result=result, unsupported=[c for c in plan.actionable if c.risk == Risk.UNSUPPORTED]
     )

@@ -37,6 +37,12 @@ class ApplyResult:
 
 
 RunUnit = Callable[[Unit], Awaitable[None]]
+# Called as each change finishes: (address, "applied" | "failed" | "skipped", detail)
+Progress = Callable[[str, str, str], None]
+
+
+def ignore_progress(address: str, status: str, detail: str) -> None:
+    pass
 
 
 def build_units(plan: Plan) -> list[Unit]:
@@ -56,7 +62,9 @@ def build_units(plan: Plan) -> list[Unit]:
     return list(units.values())
 
 
-async def execute(plan: Plan, run_unit: RunUnit, *, concurrency: int = 8) -> ApplyResult:
+async def execute(
+    plan: Plan, run_unit: RunUnit, *, concurrency: int = 8, progress: Progress = ignore_progress
+) -> ApplyResult:
     units = build_units(plan)
     result = ApplyResult()
     done: dict[str, asyncio.Event] = {u.name: asyncio.Event() for u in units}
@@ -72,6 +80,7 @@ async def execute(plan: Plan, run_unit: RunUnit, *, concurrency: int = 8) -> App
                 failed_root[unit.name] = blocked[0]
                 for change in unit.changes:
                     result.skipped[change.address] = blocked[0]
+                    progress(change.address, "skipped", f"after {blocked[0]} failed")
                 return
             async with semaphore:
                 try:
@@ -81,8 +90,11 @@ async def execute(plan: Plan, run_unit: RunUnit, *, concurrency: int = 8) -> App
                     failed_root[unit.name] = root
                     for change in unit.changes:
                         result.failed[change.address] = str(exc)
+                        progress(change.address, "failed", str(exc))
                     return
-            result.applied.extend(c.address for c in unit.changes)
+            for change in unit.changes:
+                result.applied.append(change.address)
+                progress(change.address, "applied", change.action.value)
         finally:
             done[unit.name].set()
 

@@ -66,7 +66,17 @@ async def _apply(
                     + ", ".join(moved)
                     + ". Run plan again."
                 )
-        return await apply_plan(plan, client, config=config, concurrency=concurrency(ref))
+        output.out("")
+        return await apply_plan(plan, client, config=config, concurrency=concurrency(ref), progress=_progress)
+
+
+def _progress(address: str, status: str, detail: str) -> None:
+    if status == "applied":
+        output.out(f"  [green]✓[/] {escape(address)}  [dim]{escape(detail)}[/]")
+    elif status == "failed":
+        output.out(f"  [red]✗ {escape(address)}[/]: {escape(detail)}")
+    else:
+        output.out(f"  [yellow]- {escape(address)}[/]: skipped ({escape(detail)})")
 
 
 async def _plan(config: Config, ref: BackendRef, token: str | None) -> Plan:
@@ -98,26 +108,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _config_of(plan: Plan) -> Config | None:
-    """The saved plan's config, to check convergence afterwards; None when it is gone or changed shape."""
-    if len(plan.config_files) != 1 or not Path(plan.config_files[0]).exists():
+    """The saved plan's config, to check convergence afterwards; None when it is gone or no longer loads."""
+    if not plan.config_source or not Path(plan.config_source).exists():
         return None
     try:
-        return load_config(plan.config_files[0])
+        return load_config(plan.config_source)
     except ConfigError:
         return None
 
 
 def _report(report: ApplyReport) -> int:
     result = report.result
-    output.out("")
-    for address in result.applied:
-        output.out(f"  [green]✓[/] {escape(address)}")
-    for address, message in result.failed.items():
-        output.out(f"  [red]✗ {escape(address)}[/]: {escape(message)}")
-    if result.skipped:
-        output.out(f"  [yellow]skipped {len(result.skipped)} change(s) that depend on a failed one:[/]")
-        for address, cause in result.skipped.items():
-            output.out(f"      {escape(address)} (after {escape(cause)} failed)")
     for change in report.unsupported:
         output.out(
             f"  [magenta]! {escape(change.address)}[/]: not applied: {escape(change.manual_steps or '')}"

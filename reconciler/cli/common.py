@@ -7,10 +7,7 @@ import os
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from rich.markup import escape
-
 from reconciler.backend import backend_ref
-from reconciler.cli import output
 from reconciler.config.loader import Config, load_config
 from reconciler.config.models import EncordBackend
 from reconciler.plan.model import BackendRef
@@ -19,9 +16,7 @@ T = TypeVar("T")
 
 
 def load(config_path: str, domain: str | None) -> tuple[Config, BackendRef, str | None]:
-    config = load_config(config_path)
-    for warning in config.warnings:
-        output.info(f"[yellow]warning:[/] {escape(warning)}")
+    config = load_config(config_path)  # its warnings travel in the plan
     ref = backend_ref(config.backend, config.base_dir, domain)
     token = config.backend.bearer_token if isinstance(config.backend, EncordBackend) else None
     return config, ref, token or os.environ.get("ENCORD_BEARER_TOKEN") if ref.kind == "encord" else None

@@ -43,6 +43,7 @@ class Config:
     backend: SandboxBackend | EncordBackend
     base_dir: Path
     files: list[str]
+    source: str = ""  # the file or directory it was loaded from, absolute
     integrations: list[IntegrationSpec] | None = None
     schema_prune: bool = False
     schema_keys: dict[str, KeySpecValue] | None = None
@@ -92,7 +93,10 @@ def load_config(target: Path | str, env: Mapping[str, str] | None = None) -> Con
             problems.extend(_format_validation(loaded, exc))
     base_dir = target if target.is_dir() else target.parent
     config = Config(
-        backend=SandboxBackend(), base_dir=base_dir.resolve(), files=[str(p[0].file) for p in parsed]
+        backend=SandboxBackend(),
+        base_dir=base_dir.resolve(),
+        files=[str(p[0].file) for p in parsed],
+        source=str(target.resolve()),
     )
     all_parsed = not problems
     _merge(parsed, config, problems)

@@ -32,6 +32,7 @@ def plan_changes(config: Config, live: LiveState, backend: BackendRef) -> Plan:
         changes = _after_unlinks(changes, dataset_changes) + dataset_changes
     return Plan(
         backend=backend,
+        config_source=config.source,
         config_files=config.files,
         changes=order_changes(changes),
         warnings=list(config.warnings),

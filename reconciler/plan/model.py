@@ -87,6 +87,9 @@ class Plan(BaseModel):
     format_version: int = FORMAT_VERSION
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     backend: BackendRef
+    config_source: str | None = (
+        None  # the config file or directory, to check convergence after `apply PLANFILE`
+    )
     config_files: list[str] = Field(default_factory=list)
     changes: list[Change] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)

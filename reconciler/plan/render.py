@@ -24,7 +24,8 @@ def _detail_lines(change: Change) -> list[str]:
     lines: list[str] = []
     if change.action == Action.CREATE and change.after:
         for key, value in change.after.items():
-            if value not in ({}, "", None, []):
+            shown_in_address = key in ("name", "title") and change.address.endswith(str(value))
+            if value not in ({}, "", None, []) and not shown_in_address:
                 lines.append(f"{key}: {_value(value)}")
     for d in change.diff:
         lines.append(f"{d.field}: {_value(d.before)} → {_value(d.after)}")
