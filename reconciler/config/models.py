@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -158,6 +160,24 @@ def metadata_key_problem(key: str) -> str | None:
 # -- folders and datasets -----------------------------------------------------------------------
 
 
+def json_problems(value: Any, path: str = "") -> list[str]:
+    """Why `value` cannot travel as JSON (YAML dates and .nan can't); empty when it can."""
+    if isinstance(value, dict):
+        return [
+            p
+            for key, item in value.items()
+            for p in json_problems(item, f"{path}.{key}" if path else str(key))
+        ]
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in json_problems(item, f"{path}[{i}]")]
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{path}: {value} is not a JSON number"]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return []
+    hint = f"; quote it ('{value}') to send it as text" if isinstance(value, (date, datetime)) else ""
+    return [f"{path}: YAML reads this as a {type(value).__name__}, which is not JSON{hint}"]
+
+
 class FolderSpec(StrictModel):
     """A folder in Files, matched by its path of names from the root."""
 
@@ -165,6 +185,14 @@ class FolderSpec(StrictModel):
     description: str = ""
     client_metadata: dict[str, Any] = Field(default_factory=dict)
     children: list[FolderSpec] = Field(default_factory=list)
+
+    @field_validator("client_metadata")
+    @classmethod
+    def _json_only(cls, value: dict[str, Any]) -> dict[str, Any]:
+        problems = json_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
 
     @field_validator("name")
     @classmethod

@@ -188,3 +188,15 @@ def test_examples_start_with_the_schema_comment_and_validate() -> None:
         first = path.read_text(encoding="utf-8").splitlines()[0]
         assert first.startswith("# yaml-language-server: $schema="), path
         load_config(path, env={})
+
+
+def test_client_metadata_must_be_json(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "r.yaml",
+        "folders:\n  - name: a\n    client_metadata:\n      shot: {day: 2024-01-02}\n      x: .nan\n",
+    )
+    assert problems(path) == [
+        f"{path}:3:5: folders[0].client_metadata: shot.day: YAML reads this as a date, which is not JSON; "
+        "quote it ('2024-01-02') to send it as text; x: nan is not a JSON number"
+    ]
