@@ -133,16 +133,18 @@ def _integrations(config: Config, live: LiveState, sandbox: bool, errors: list[s
         if title in declared:
             continue
         address = f"integration.{title}"
-        before = {"title": title, "uuid": integ.uuid}
+        delete = {
+            "address": address,
+            "kind": Kind.INTEGRATION,
+            "action": Action.DELETE,
+            "before": {"title": title, "uuid": integ.uuid},
+        }
         if sandbox:
             out.append(
                 _change(
                     live,
-                    address=address,
-                    kind=Kind.INTEGRATION,
-                    action=Action.DELETE,
+                    **delete,
                     risk=Risk.DESTRUCTIVE,
-                    before=before,
                     sandbox_only=True,
                     reason="not in the configuration",
                     payload={"uuid": integ.uuid},
@@ -152,11 +154,8 @@ def _integrations(config: Config, live: LiveState, sandbox: bool, errors: list[s
             out.append(
                 _change(
                     live,
-                    address=address,
-                    kind=Kind.INTEGRATION,
-                    action=Action.DELETE,
+                    **delete,
                     risk=Risk.UNSUPPORTED,
-                    before=before,
                     reason="not in the configuration; Encord's API cannot delete integrations",
                     manual_steps=f"Delete it in {ENCORD_UI}: Integrations > {title} > Delete, "
                     f"or declare it under `integrations` to keep it.",
