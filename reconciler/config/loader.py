@@ -23,6 +23,7 @@ from reconciler.config.models import (
     FolderSpec,
     IntegrationSpec,
     MetadataSchemaSpec,
+    PruneSpec,
     SandboxBackend,
     ScalarKeySpec,
     metadata_key_problem,
@@ -46,6 +47,7 @@ class Config:
     source: str = ""  # the file or directory it was loaded from, absolute
     integrations: list[IntegrationSpec] | None = None
     schema_prune: bool = False
+    prune: PruneSpec = field(default_factory=PruneSpec)
     schema_keys: dict[str, KeySpecValue] | None = None
     folders: list[FolderSpec] | None = None
     datasets: list[DatasetSpec] | None = None
@@ -166,7 +168,14 @@ def _merge(parsed: list[tuple[LoadedYaml, ConfigFile]], config: Config, problems
         return True
 
     prune_at: Location | None = None
+    policy_at: Location | None = None
     for loaded, file in parsed:
+        if file.prune is not None:
+            loc = loaded.locate(("prune",))
+            if policy_at is not None:
+                problems.append(f"{loc}: prune is declared twice: here and at {policy_at}")
+            else:
+                policy_at, config.prune = loc, file.prune
         if file.backend is not None:
             loc = loaded.locate(("backend",))
             if backend_at is not None:

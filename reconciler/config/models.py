@@ -226,10 +226,27 @@ class DatasetSpec(StrictModel):
         return [DatasetFolderRef(path=f) if isinstance(f, str) else f for f in self.folders or []]
 
 
+class PruneSpec(StrictModel):
+    """What reconciler deletes when it is live but not declared (in a declared section)."""
+
+    folders: Literal["all", "nested", "none"] = Field(
+        default="all",
+        description=(
+            "all: every undeclared folder, root folders included. nested: only folders inside declared "
+            "folders (other teams' root folders are left alone). none: never delete a folder."
+        ),
+    )
+    datasets: bool = Field(
+        default=True, description="List undeclared datasets as deletes (Encord's API cannot delete them)."
+    )
+    integrations: bool = Field(default=True, description="Delete undeclared integrations (sandbox only).")
+
+
 class ConfigFile(StrictModel):
     """One configuration file. A directory of them is merged; a section absent from all is unmanaged."""
 
     backend: Backend | None = None
+    prune: PruneSpec | None = None
     integrations: list[IntegrationSpec] | None = None
     metadata_schema: MetadataSchemaSpec | None = None
     folders: list[FolderSpec] | None = None

@@ -24,7 +24,7 @@ def plan_changes(config: Config, live: LiveState, backend: BackendRef) -> Plan:
         changes += _schema(config, live)
     folder_changes: list[Change] = []
     if config.folders is not None:
-        folder_changes = _folders(config.folders, live)
+        folder_changes = _folders(config.folders, live, config.prune.folders)
         changes += folder_changes
     if config.datasets is not None:
         created_folders = {c.address for c in folder_changes if c.action == Action.CREATE}
@@ -130,7 +130,7 @@ def _integrations(config: Config, live: LiveState, sandbox: bool, errors: list[s
                 f"{spec.provider.upper()}, with the title {title!r}; then run plan again."
             )
     for title, integ in sorted(live.integrations.items()):
-        if title in declared:
+        if title in declared or not config.prune.integrations:
             continue
         address = f"integration.{title}"
         delete = {
@@ -286,7 +286,16 @@ def _parent_path(path: str) -> str | None:
     return path.rsplit("/", 1)[0] if "/" in path else None
 
 
-def _folders(folders: list[FolderSpec], live: LiveState) -> list[Change]:
+def _prunable(path: str, declared: dict[str, FolderSpec], mode: str) -> bool:
+    if mode == "all":
+        return True
+    if mode == "nested":
+        parts = path.split("/")
+        return any("/".join(parts[:i]) in declared for i in range(1, len(parts)))
+    return False
+
+
+def _folders(folders: list[FolderSpec], live: LiveState, prune: str) -> list[Change]:
     out: list[Change] = []
     declared = dict(walk_folders(folders))
     for path, spec in declared.items():
@@ -330,7 +339,7 @@ def _folders(folders: list[FolderSpec], live: LiveState) -> list[Change]:
             )
         )
     for path, current in sorted(live.folders.items()):
-        if path in declared:
+        if path in declared or not _prunable(path, declared, prune):
             continue
         children = [f"folder.{p}" for p in live.folders if _parent_path(p) == path]
         out.append(
@@ -484,7 +493,7 @@ def _datasets(config: Config, live: LiveState, created_folders: set[str]) -> lis
             )
         )
     for title in sorted(live.datasets):
-        if title in declared:
+        if title in declared or not config.prune.datasets:
             continue
         out.append(
             _change(

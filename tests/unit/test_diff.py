@@ -224,3 +224,34 @@ def test_live_ambiguities_become_plan_errors(tmp_path: Path) -> None:
         config(tmp_path, "folders: []\n"), LiveState(ambiguities=["two live folders"]), SANDBOX
     )
     assert plan.errors == ["two live folders"]
+
+
+def test_prune_policy_limits_what_is_deleted(tmp_path: Path) -> None:
+    live = LiveState(
+        folders={
+            "ours": folder("ours", "o"),
+            "ours/old": folder("ours/old", "oo", parent="o"),
+            "ours/old/deep": folder("ours/old/deep", "ood", parent="oo"),
+            "theirs": folder("theirs", "t"),
+        },
+        datasets={"their-ds": LiveDataset(uuid="d", title="their-ds", description="")},
+        integrations={"their-int": LiveIntegration(uuid="i", title="their-int")},
+    )
+    sections = "integrations: []\nfolders: [{name: ours}]\ndatasets: []\n"
+
+    def deleted(prune: str) -> list[str]:
+        plan = plan_changes(config(tmp_path, prune + sections), live, SANDBOX)
+        return [c.address for c in plan.actionable if c.action == Action.DELETE]
+
+    assert deleted("") == [
+        "dataset.their-ds",
+        "folder.ours/old/deep",
+        "folder.ours/old",
+        "folder.theirs",
+        "integration.their-int",
+    ]
+    assert deleted("prune: {folders: nested, datasets: false, integrations: false}\n") == [
+        "folder.ours/old/deep",
+        "folder.ours/old",
+    ]
+    assert deleted("prune: {folders: none, datasets: false, integrations: false}\n") == []
