@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from reconciler.cli.main import main
 from tests.fidelity.conftest import EmulatorServer, running_emulator
+from tests.fidelity.signing import create_integration
 
 CONFIG = """\
 backend:
@@ -129,3 +130,20 @@ def test_missing_integration_against_encord_is_a_plan_error(
     assert "integration 'gcs' does not exist in Encord" in out and "+ New integration > GCP" in out
     assert main(["apply", str(config), "--auto-approve"]) == 1
     assert not [e for e in server.read_log() if e["method"] != "GET" and e["path"] != "/public"]
+
+
+def test_the_directory_example_against_an_encord_server(
+    server: EmulatorServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "encord-directory"
+    monkeypatch.setenv("RECONCILER_DOMAIN", server.url)
+    monkeypatch.setenv("ENCORD_SSH_KEY_FILE", str(server.private_key_path))
+    monkeypatch.delenv("ENCORD_SSH_KEY", raising=False)
+    # The integration must be made in the Encord web app first: until then the plan is an error.
+    assert main(["plan", str(example)]) == 1
+    assert "integration 'gcs-radiology' does not exist in Encord" in capsys.readouterr().out
+    with server.http() as http:  # what an admin does in the web app, here through the emulator's route
+        create_integration(http, server.private_key, "gcs-radiology", "gcp")
+    assert main(["apply", str(example), "--auto-approve"]) == 0
+    assert "Apply complete: 11 applied" in capsys.readouterr().out
+    assert main(["plan", str(example), "--detailed-exitcode"]) == 0
