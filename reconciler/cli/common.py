@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -19,7 +18,7 @@ def load(config_path: str, domain: str | None) -> tuple[Config, BackendRef, str 
     config = load_config(config_path)  # its warnings travel in the plan
     ref = backend_ref(config.backend, config.base_dir, domain)
     token = config.backend.bearer_token if isinstance(config.backend, EncordBackend) else None
-    return config, ref, token or os.environ.get("ENCORD_BEARER_TOKEN") if ref.kind == "encord" else None
+    return config, ref, token
 
 
 def concurrency(ref: BackendRef) -> int:

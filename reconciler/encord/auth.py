@@ -22,6 +22,7 @@ from reconciler.errors import CredentialsError
 
 ENV_KEY_FILE = "ENCORD_SSH_KEY_FILE"
 ENV_KEY = "ENCORD_SSH_KEY"
+ENV_BEARER = "ENCORD_BEARER_TOKEN"  # ours, not the SDK's: the SDK takes tokens only as an argument
 
 _log = logging.getLogger("reconciler")
 
@@ -107,10 +108,11 @@ def _parse_key(data: bytes, password: str | None, source: str) -> Ed25519Private
 
 
 _NO_CREDENTIALS = (
-    "no Encord credentials found. Give them in one of three ways: "
-    "(1) in the configuration, as an SSH key file (`key_file`) or a bearer token; "
+    "no Encord credentials found. Give them in one of these ways: "
+    "(1) in the configuration's backend, as `ssh_key_file` or `bearer_token`; "
     f"(2) the environment variable {ENV_KEY_FILE} with the path of an OpenSSH Ed25519 private key file; "
-    f"(3) the environment variable {ENV_KEY} with the content of that private key"
+    f"(3) the environment variable {ENV_KEY} with the content of that private key; "
+    f"(4) the environment variable {ENV_BEARER} with a bearer token"
 )
 
 
@@ -121,7 +123,8 @@ def resolve_auth(
     env: Mapping[str, str] | None = None,
     password: str | None = None,
 ) -> Auth:
-    """Config first (key_file / bearer_token), then ENCORD_SSH_KEY_FILE, then ENCORD_SSH_KEY, as the SDK."""
+    """Config first (key_file / bearer_token), then ENCORD_SSH_KEY_FILE, then ENCORD_SSH_KEY, as the SDK;
+    last ENCORD_BEARER_TOKEN."""
     if key_file is not None and bearer_token is not None:
         raise CredentialsError("give either an SSH key file or a bearer token, not both")
     if bearer_token is not None:
@@ -147,4 +150,9 @@ def resolve_auth(
             return load_ssh_key(key_text=text_value, password=password)
         except CredentialsError as exc:
             raise CredentialsError(str(exc).replace("the given key text", f"${ENV_KEY}")) from None
+    token = environ.get(ENV_BEARER)
+    if token is not None:
+        if not token.strip():
+            raise CredentialsError(f"the environment variable {ENV_BEARER} is set but empty")
+        return BearerAuth(token)
     raise CredentialsError(_NO_CREDENTIALS)

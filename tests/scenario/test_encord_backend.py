@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from reconciler.cli.main import main
 from tests.fidelity.conftest import EmulatorServer, running_emulator
-from tests.fidelity.signing import create_integration
+from tests.fidelity.signing import create_integration, signed
 
 CONFIG = """\
 backend:
@@ -147,3 +147,25 @@ def test_the_directory_example_against_an_encord_server(
     assert main(["apply", str(example), "--auto-approve"]) == 0
     assert "Apply complete: 11 applied" in capsys.readouterr().out
     assert main(["plan", str(example), "--detailed-exitcode"]) == 0
+
+
+def test_a_bearer_token_instead_of_a_key(
+    server: EmulatorServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with server.http() as http:
+        token = signed(http, server.private_key, "GET", "/v2/public/user/bearer-token").json()["token"]
+    for name in ("ENCORD_SSH_KEY_FILE", "ENCORD_SSH_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MY_TOKEN", token)
+    config = write_config(tmp_path, server.url, "  bearer_token: ${MY_TOKEN}")
+    plan_file = tmp_path / "plan.json"
+    assert main(["-vv", "plan", str(config), "--out", str(plan_file)]) == 0
+    monkeypatch.setenv("ENCORD_BEARER_TOKEN", token)  # a saved plan never holds the token
+    assert main(["-vv", "apply", str(plan_file), "--auto-approve"]) == 0
+    captured = capsys.readouterr()
+    for name, text in {"stdout": captured.out, "stderr": captured.err, "plan": plan_file.read_text()}.items():
+        assert token not in text, f"token in {name}"
+    assert {e["auth"] for e in server.read_log()[1:]} == {"bearer"}
