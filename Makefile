@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := examples/quickstart
 
-.PHONY: demo test lint typecheck unit fidelity schema clean
+.PHONY: demo test lint typecheck fidelity schema bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,8 @@ demo: $(STAMP)
 	$(BIN)/reconciler plan $(DEMO) --detailed-exitcode
 
 lint: $(STAMP)
-	$(BIN)/ruff check reconciler tests
-	$(BIN)/ruff format --check reconciler tests
+	$(BIN)/ruff check reconciler tests benchmarks
+	$(BIN)/ruff format --check reconciler tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -37,6 +37,10 @@ test: lint typecheck
 fidelity: $(STAMP)
 	$(if $(ENCORD_VERSION),$(BIN)/python -m pip install --quiet 'encord==$(ENCORD_VERSION)')
 	$(BIN)/pytest -q tests/fidelity tests/client/test_sdk_parity.py
+
+# Speed and memory on the sandbox (prints numbers; not part of `make test`).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/sandbox_scale.py --folders 100 --items 20000
 
 schema: $(STAMP)
 	$(BIN)/reconciler schema > schema.json
