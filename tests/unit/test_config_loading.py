@@ -200,3 +200,10 @@ def test_client_metadata_must_be_json(tmp_path: Path) -> None:
         f"{path}:3:5: folders[0].client_metadata: shot.day: YAML reads this as a date, which is not JSON; "
         "quote it ('2024-01-02') to send it as text; x: nan is not a JSON number"
     ]
+
+
+def test_the_readme_configuration_tour_is_valid(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    tour = readme.split("```yaml\n# yaml-language-server")[1].split("```")[0]
+    config = load_config(write(tmp_path, "r.yaml", "# yaml-language-server" + tour), env={})
+    assert config.schema_keys is not None and len(config.schema_keys) == 9
