@@ -52,8 +52,10 @@ def render_text(plan: Plan) -> str:
         unsupported = change.risk == Risk.UNSUPPORTED
         colour = "magenta" if unsupported else _COLOUR[change.action]
         symbol = "!" if unsupported else _SYMBOL[change.action]
-        verb = f"{change.action.value}{_risk_tag(change)}"
-        out.append(f"  [{colour}]{symbol} {escape(change.address.ljust(width))}[/]  {escape(verb)}")
+        tag = _risk_tag(change)
+        tag_colour = {Risk.DESTRUCTIVE: "red", Risk.UNSUPPORTED: "magenta"}.get(change.risk, "dim")
+        verb = change.action.value + (f"[{tag_colour}]{escape(tag)}[/]" if tag else "")
+        out.append(f"  [{colour}]{symbol} {escape(change.address.ljust(width))}[/]  {verb}")
         for line in _detail_lines(change):
             out.append(f"      [dim]{escape(line)}[/]")
     if plan.actionable:
