@@ -10,7 +10,7 @@ from reconciler.encord.client import EncordClient
 from reconciler.encord.provider import ApplyContext, EncordProvider, ReadScope, read_live
 from reconciler.live import LiveState
 from reconciler.plan.diff import plan_changes, snapshot
-from reconciler.plan.model import BackendRef, Change, Kind, Plan, Risk, fingerprint
+from reconciler.plan.model import BackendRef, Change, Kind, Plan, Risk, fingerprint, parse_address
 
 
 def read_scope(config: Config) -> ReadScope:
@@ -39,9 +39,7 @@ def plan_scope(plan: Plan) -> ReadScope:
         folders=Kind.FOLDER in kinds,
         datasets=bool(kinds & {Kind.DATASET, Kind.DATASET_ITEMS}),
         dataset_items_for=frozenset(
-            c.address.removeprefix("dataset.").removesuffix(".items")
-            for c in plan.changes
-            if c.kind == Kind.DATASET_ITEMS
+            parse_address(c.address)[1] for c in plan.changes if c.kind == Kind.DATASET_ITEMS
         ),
     )
 

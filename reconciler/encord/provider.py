@@ -14,7 +14,7 @@ from reconciler.encord.client import EncordClient
 from reconciler.encord.wire import WireFolder
 from reconciler.errors import EncordError
 from reconciler.live import LiveDataset, LiveFolder, LiveIntegration, LiveSchemaKey, LiveState
-from reconciler.plan.model import Action, Change, Kind
+from reconciler.plan.model import Action, Change, Kind, parse_address
 
 log = logging.getLogger("reconciler.provider")
 
@@ -234,7 +234,7 @@ class EncordProvider:
             await self.client.sandbox_delete_integration(UUID(change.payload["uuid"]))
 
     async def _folder(self, change: Change, ctx: ApplyContext) -> None:
-        path = change.address.removeprefix("folder.")
+        _, path = parse_address(change.address)
         p = change.payload
         if change.action == Action.CREATE:
             parent = p.get("parent_uuid") or (

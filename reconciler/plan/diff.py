@@ -9,7 +9,18 @@ from deepdiff import DeepDiff
 from reconciler.config.loader import Config, KeySpecValue, walk_folders
 from reconciler.config.models import EmbeddingKeySpec, EnumKeySpec, FolderSpec
 from reconciler.live import LiveState
-from reconciler.plan.model import Action, BackendRef, Change, FieldDiff, Kind, Plan, Risk, fingerprint
+from reconciler.plan.model import (
+    Action,
+    BackendRef,
+    Change,
+    FieldDiff,
+    Kind,
+    Plan,
+    Risk,
+    address_of,
+    fingerprint,
+    parse_address,
+)
 
 ENCORD_UI = "the Encord web app (https://app.encord.com, or app.us.encord.com for the US deployment)"
 
@@ -57,14 +68,14 @@ def _after_unlinks(changes: list[Change], dataset_changes: list[Change]) -> list
 
 
 def snapshot(live: LiveState, address: str) -> dict[str, Any] | None:
-    kind, _, name = address.partition(".")
-    if kind == "integration":
+    kind, name = parse_address(address)
+    if kind == Kind.INTEGRATION:
         integ = live.integrations.get(name)
         return None if integ is None else {"title": integ.title, "uuid": integ.uuid}
-    if kind == "schema":
+    if kind == Kind.SCHEMA_KEY:
         key = live.schema_keys.get(name)
         return None if key is None else key.model_dump(exclude_none=True)
-    if kind == "folder":
+    if kind == Kind.FOLDER:
         folder = live.folders.get(name)
         if folder is None:
             return None
@@ -74,15 +85,12 @@ def snapshot(live: LiveState, address: str) -> dict[str, Any] | None:
             "description": folder.description,
             "client_metadata": folder.client_metadata,
         }
-    if kind == "dataset":
-        title, is_items = name.removesuffix(".items"), name.endswith(".items")
-        ds = live.datasets.get(title)
-        if ds is None:
-            return None
-        if is_items:
-            return {"linked_items": sorted(ds.linked_items)}
-        return {"uuid": ds.uuid, "title": ds.title, "description": ds.description}
-    raise ValueError(f"unknown address {address!r}")
+    ds = live.datasets.get(name)
+    if ds is None:
+        return None
+    if kind == Kind.DATASET_ITEMS:
+        return {"linked_items": sorted(ds.linked_items)}
+    return {"uuid": ds.uuid, "title": ds.title, "description": ds.description}
 
 
 def _change(live: LiveState, **fields: Any) -> Change:
@@ -96,7 +104,7 @@ def _integrations(config: Config, live: LiveState, sandbox: bool, errors: list[s
     out: list[Change] = []
     declared = {i.title: i for i in config.integrations or []}
     for title, spec in declared.items():
-        address = f"integration.{title}"
+        address = address_of(Kind.INTEGRATION, title)
         existing = live.integrations.get(title)
         if existing is not None:
             out.append(
@@ -132,7 +140,7 @@ def _integrations(config: Config, live: LiveState, sandbox: bool, errors: list[s
     for title, integ in sorted(live.integrations.items()):
         if title in declared or not config.prune.integrations:
             continue
-        address = f"integration.{title}"
+        address = address_of(Kind.INTEGRATION, title)
         delete = {
             "address": address,
             "kind": Kind.INTEGRATION,
@@ -180,7 +188,7 @@ def _schema(config: Config, live: LiveState) -> list[Change]:
     out: list[Change] = []
     declared = config.schema_keys or {}
     for key, spec in declared.items():
-        address = f"schema.{key}"
+        address = address_of(Kind.SCHEMA_KEY, key)
         after = schema_shape(spec)
         current = live.schema_keys.get(key)
         if current is None:
@@ -262,7 +270,7 @@ def _schema(config: Config, live: LiveState) -> list[Change]:
             out.append(
                 _change(
                     live,
-                    address=f"schema.{key}",
+                    address=address_of(Kind.SCHEMA_KEY, key),
                     kind=Kind.SCHEMA_KEY,
                     action=Action.DELETE,
                     risk=Risk.DESTRUCTIVE,
@@ -299,11 +307,11 @@ def _folders(folders: list[FolderSpec], live: LiveState, prune: str) -> list[Cha
     out: list[Change] = []
     declared = dict(walk_folders(folders))
     for path, spec in declared.items():
-        address = f"folder.{path}"
+        address = address_of(Kind.FOLDER, path)
         parent = _parent_path(path)
         after = {"name": spec.name, "description": spec.description, "client_metadata": spec.client_metadata}
         current = live.folders.get(path)
-        depends = [f"folder.{parent}"] if parent and parent not in live.folders else []
+        depends = [address_of(Kind.FOLDER, parent)] if parent and parent not in live.folders else []
         if current is None:
             out.append(
                 _change(
@@ -341,15 +349,15 @@ def _folders(folders: list[FolderSpec], live: LiveState, prune: str) -> list[Cha
     for path, current in sorted(live.folders.items()):
         if path in declared or not _prunable(path, declared, prune):
             continue
-        children = [f"folder.{p}" for p in live.folders if _parent_path(p) == path]
+        children = [address_of(Kind.FOLDER, p) for p in live.folders if _parent_path(p) == path]
         out.append(
             _change(
                 live,
-                address=f"folder.{path}",
+                address=address_of(Kind.FOLDER, path),
                 kind=Kind.FOLDER,
                 action=Action.DELETE,
                 risk=Risk.DESTRUCTIVE,
-                before=snapshot(live, f"folder.{path}"),
+                before=snapshot(live, address_of(Kind.FOLDER, path)),
                 depends_on=children,
                 reason="not in the configuration: deleting a folder also deletes every item in it",
                 payload={"uuid": current.uuid},
@@ -409,7 +417,7 @@ def _datasets(config: Config, live: LiveState, created_folders: set[str]) -> lis
     out: list[Change] = []
     declared = {d.title: d for d in config.datasets or []}
     for title, spec in declared.items():
-        address = f"dataset.{title}"
+        address = address_of(Kind.DATASET, title)
         current = live.datasets.get(title)
         after = {"title": title, "description": spec.description}
         if current is None:
@@ -463,7 +471,9 @@ def _datasets(config: Config, live: LiveState, created_folders: set[str]) -> lis
         to_unlink = sorted(set(linked) - wanted)
         if not to_link and not to_unlink:
             continue
-        folder_deps = [f"folder.{p}" for p, _ in refs if f"folder.{p}" in created_folders]
+        folder_deps = [
+            address_of(Kind.FOLDER, p) for p, _ in refs if address_of(Kind.FOLDER, p) in created_folders
+        ]
         reasons = []
         if to_link:
             reasons.append(f"links {len(to_link)} item(s) from {', '.join(p for p, _ in refs)}")
@@ -475,7 +485,7 @@ def _datasets(config: Config, live: LiveState, created_folders: set[str]) -> lis
         out.append(
             _change(
                 live,
-                address=f"dataset.{title}.items",
+                address=address_of(Kind.DATASET_ITEMS, title),
                 kind=Kind.DATASET_ITEMS,
                 action=Action.UPDATE,
                 risk=Risk.DESTRUCTIVE if to_unlink else Risk.SAFE,
@@ -498,11 +508,11 @@ def _datasets(config: Config, live: LiveState, created_folders: set[str]) -> lis
         out.append(
             _change(
                 live,
-                address=f"dataset.{title}",
+                address=address_of(Kind.DATASET, title),
                 kind=Kind.DATASET,
                 action=Action.DELETE,
                 risk=Risk.UNSUPPORTED,
-                before=snapshot(live, f"dataset.{title}"),
+                before=snapshot(live, address_of(Kind.DATASET, title)),
                 reason="not in the configuration; Encord's API cannot delete datasets",
                 manual_steps=f"Delete it in {ENCORD_UI}: Datasets > {title} > Delete, or declare it under "
                 f"`datasets` to keep it.",

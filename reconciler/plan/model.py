@@ -41,6 +41,16 @@ class Kind(StrEnum):
     DATASET_ITEMS = "dataset_items"
 
 
+def address_of(kind: Kind, name: str) -> str:
+    """`<kind>.<name>`: the kind never contains a dot, so any title or key can follow it."""
+    return f"{kind.value}.{name}"
+
+
+def parse_address(value: str) -> tuple[Kind, str]:
+    kind, _, name = value.partition(".")
+    return Kind(kind), name
+
+
 class FieldDiff(BaseModel):
     model_config = ConfigDict(frozen=True)
 

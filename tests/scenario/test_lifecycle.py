@@ -89,9 +89,9 @@ async def test_create_modify_remove(workspace: Workspace) -> None:
     )
     plan = await workspace.plan(STEP1)
     links = {c.address: c for c in plan.changes if c.executable}
-    assert set(links) == {"dataset.train.items", "dataset.night-eval.items"}
-    assert sorted(links["dataset.train.items"].payload["link"]) == sorted(night_items + day_items)
-    assert sorted(links["dataset.night-eval.items"].payload["link"]) == sorted(night_items)
+    assert set(links) == {"dataset_items.train", "dataset_items.night-eval"}
+    assert sorted(links["dataset_items.train"].payload["link"]) == sorted(night_items + day_items)
+    assert sorted(links["dataset_items.night-eval"].payload["link"]) == sorted(night_items)
     assert (await workspace.apply(STEP1)).ok
     assert executable(await workspace.plan(STEP1)) == []
     datasets = {d.title: d for d in await workspace.client.list_datasets()}
@@ -212,9 +212,9 @@ datasets:
     smaller = config.replace("  - name: drop\n", "").replace("[keep, drop]", "[keep]")
     plan = await workspace.plan(smaller)
     by_address = {c.address: c for c in plan.actionable}
-    assert set(by_address) == {"dataset.d.items", "folder.drop"}
-    assert by_address["folder.drop"].depends_on == ["dataset.d.items"]
-    assert by_address["dataset.d.items"].risk == Risk.DESTRUCTIVE
+    assert set(by_address) == {"dataset_items.d", "folder.drop"}
+    assert by_address["folder.drop"].depends_on == ["dataset_items.d"]
+    assert by_address["dataset_items.d"].risk == Risk.DESTRUCTIVE
     report = await workspace.apply(smaller)
     assert report.ok, report.result
     assert executable(await workspace.plan(smaller)) == []

@@ -203,7 +203,7 @@ def test_dataset_items_link_new_and_unlink_foreign(tmp_path: Path) -> None:
             "d": LiveDataset(uuid="d", title="d", description="", linked_items={"i1": "h1", "x9": "h9"})
         },
     )
-    change = by_address(plan_changes(cfg, live, SANDBOX))["dataset.d.items"]
+    change = by_address(plan_changes(cfg, live, SANDBOX))["dataset_items.d"]
     assert change.kind == Kind.DATASET_ITEMS and change.risk == Risk.DESTRUCTIVE
     assert change.payload["link"] == ["i2", "i3"] and change.payload["unlink"] == ["h9"]
     assert (change.before, change.after) == ({"linked_items": 2}, {"linked_items": 3})
@@ -215,7 +215,7 @@ def test_dataset_items_of_a_new_dataset_depend_on_its_creation(tmp_path: Path) -
     )
     live = LiveState(folders={"raw": folder("raw", "r")}, folder_items={"raw": ["i1"]})
     plan = plan_changes(cfg, live, SANDBOX)
-    assert [c.address for c in plan.actionable] == ["dataset.d", "dataset.d.items"]
+    assert [c.address for c in plan.actionable] == ["dataset.d", "dataset_items.d"]
     assert plan.actionable[1].depends_on == ["dataset.d"]
 
 
@@ -255,3 +255,14 @@ def test_prune_policy_limits_what_is_deleted(tmp_path: Path) -> None:
         "folder.ours/old",
     ]
     assert deleted("prune: {folders: none, datasets: false, integrations: false}\n") == []
+
+
+def test_every_address_names_one_resource_whatever_the_titles(tmp_path: Path) -> None:
+    cfg = config(
+        tmp_path, "folders: [{name: raw}]\ndatasets: [{title: t, folders: [raw]}, {title: t.items}]\n"
+    )
+    live = LiveState(folders={"raw": folder("raw", "r")}, folder_items={"raw": ["i1"]})
+    plan = plan_changes(cfg, live, SANDBOX)
+    addresses = [c.address for c in plan.changes]
+    assert len(addresses) == len(set(addresses))
+    assert set(addresses) == {"folder.raw", "dataset.t", "dataset.t.items", "dataset_items.t"}
