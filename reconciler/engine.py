@@ -8,6 +8,7 @@ from reconciler.apply.executor import SCHEMA_UNIT, ApplyResult, Progress, Unit, 
 from reconciler.config.loader import Config
 from reconciler.encord.client import EncordClient
 from reconciler.encord.provider import ApplyContext, EncordProvider, ReadScope, read_live
+from reconciler.errors import PlanError
 from reconciler.live import LiveState
 from reconciler.plan.diff import plan_changes, snapshot
 from reconciler.plan.model import BackendRef, Change, Kind, Plan, Risk, fingerprint, parse_address
@@ -58,6 +59,16 @@ def stale_changes(plan: Plan, live: LiveState) -> list[str]:
         if change.executable and fingerprint(snapshot(live, change.address)) != change.fingerprint:
             moved.append(change.address)
     return moved
+
+
+async def refuse_if_stale(plan: Plan, client: EncordClient, *, concurrency: int = 8) -> None:
+    live = await read_live(client, plan_scope(plan), concurrency=concurrency)
+    moved = stale_changes(plan, live)
+    if moved:
+        raise PlanError(
+            f"the saved plan is stale: these resources changed since it was made: {', '.join(moved)}. "
+            "Run plan again."
+        )
 
 
 @dataclass

@@ -9,10 +9,9 @@ from rich.markup import escape
 
 from reconciler.backend import open_client
 from reconciler.cli import output
-from reconciler.cli.common import concurrency, load, run_async
+from reconciler.cli.common import compute_plan, concurrency, load, run_async
 from reconciler.config.loader import Config, load_config
-from reconciler.encord.provider import read_live
-from reconciler.engine import ApplyReport, apply_plan, make_plan, plan_scope, stale_changes
+from reconciler.engine import ApplyReport, apply_plan, refuse_if_stale
 from reconciler.errors import ConfigError, PlanError, ReconcilerError
 from reconciler.plan.model import FORMAT_VERSION, BackendRef, Plan
 from reconciler.plan.render import render_text
@@ -58,14 +57,7 @@ async def _apply(
 ) -> ApplyReport:
     async with open_client(ref, bearer_token=token) as client:
         if check_stale:
-            live = await read_live(client, plan_scope(plan), concurrency=concurrency(ref))
-            moved = stale_changes(plan, live)
-            if moved:
-                raise PlanError(
-                    "the saved plan is stale: these resources changed since it was made: "
-                    + ", ".join(moved)
-                    + ". Run plan again."
-                )
+            await refuse_if_stale(plan, client, concurrency=concurrency(ref))
         output.out("")
         return await apply_plan(plan, client, config=config, concurrency=concurrency(ref), progress=_progress)
 
@@ -79,11 +71,6 @@ def _progress(address: str, status: str, detail: str) -> None:
         output.out(f"  [yellow]- {escape(address)}[/]: skipped ({escape(detail)})")
 
 
-async def _plan(config: Config, ref: BackendRef, token: str | None) -> Plan:
-    async with open_client(ref, bearer_token=token) as client:
-        return await make_plan(config, client, ref, concurrency=concurrency(ref))
-
-
 def run(args: argparse.Namespace) -> int:
     config: Config | None
     if _is_plan_file(args.target):
@@ -95,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         check_stale = True
     else:
         config, ref, token = load(args.target, args.domain)
-        plan = run_async(_plan(config, ref, token))
+        plan = compute_plan(config, ref, token)
         check_stale = False
     output.out(render_text(plan))
     if plan.errors:

@@ -6,10 +6,11 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from reconciler.backend import backend_ref
+from reconciler.backend import backend_ref, open_client
 from reconciler.config.loader import Config, load_config
 from reconciler.config.models import EncordBackend
-from reconciler.plan.model import BackendRef
+from reconciler.engine import make_plan
+from reconciler.plan.model import BackendRef, Plan
 
 T = TypeVar("T")
 
@@ -27,3 +28,11 @@ def concurrency(ref: BackendRef) -> int:
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
+
+
+def compute_plan(config: Config, ref: BackendRef, token: str | None) -> Plan:
+    async def compute() -> Plan:
+        async with open_client(ref, bearer_token=token) as client:
+            return await make_plan(config, client, ref, concurrency=concurrency(ref))
+
+    return run_async(compute())

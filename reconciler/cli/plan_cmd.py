@@ -3,23 +3,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from reconciler.backend import open_client
 from reconciler.cli import output
-from reconciler.cli.common import concurrency, load, run_async
-from reconciler.config.loader import Config
-from reconciler.engine import make_plan
-from reconciler.plan.model import BackendRef, Plan
+from reconciler.cli.common import compute_plan, load
 from reconciler.plan.render import render_json, render_markdown, render_text
-
-
-async def compute(config: Config, ref: BackendRef, token: str | None) -> Plan:
-    async with open_client(ref, bearer_token=token) as client:
-        return await make_plan(config, client, ref, concurrency=concurrency(ref))
 
 
 def run(args: argparse.Namespace) -> int:
     config, ref, token = load(args.config, args.domain)
-    plan = run_async(compute(config, ref, token))
+    plan = compute_plan(config, ref, token)
     if args.format == "json":
         output.raw(render_json(plan))
     elif args.format == "markdown":
