@@ -156,7 +156,6 @@ def _raw_key_problems(loaded: LoadedYaml) -> list[str]:
 
 
 def _merge(parsed: list[tuple[LoadedYaml, ConfigFile]], config: Config, problems: list[str]) -> None:
-    backend_at: Location | None = None
     seen: dict[str, Location] = {}
 
     def claim(address: str, loc: Location, what: str) -> bool:
@@ -168,21 +167,13 @@ def _merge(parsed: list[tuple[LoadedYaml, ConfigFile]], config: Config, problems
         return True
 
     prune_at: Location | None = None
-    policy_at: Location | None = None
     for loaded, file in parsed:
-        if file.prune is not None:
-            loc = loaded.locate(("prune",))
-            if policy_at is not None:
-                problems.append(f"{loc}: prune is declared twice: here and at {policy_at}")
-            else:
-                policy_at, config.prune = loc, file.prune
-        if file.backend is not None:
-            loc = loaded.locate(("backend",))
-            if backend_at is not None:
-                problems.append(f"{loc}: backend is declared twice: here and at {backend_at}")
-            else:
-                backend_at, config.backend = loc, file.backend
-                config.base_dir = Path(loaded.file).resolve().parent
+        # Single-valued sections may appear in one file only.
+        if file.prune is not None and claim("(prune)", loaded.locate(("prune",)), "prune"):
+            config.prune = file.prune
+        if file.backend is not None and claim("(backend)", loaded.locate(("backend",)), "backend"):
+            config.backend = file.backend
+            config.base_dir = Path(loaded.file).resolve().parent
         if file.integrations is not None:
             config.integrations = config.integrations or []
             for i, integ in enumerate(file.integrations):

@@ -207,3 +207,13 @@ def test_the_readme_configuration_tour_is_valid(tmp_path: Path) -> None:
     tour = readme.split("```yaml\n# yaml-language-server")[1].split("```")[0]
     config = load_config(write(tmp_path, "r.yaml", "# yaml-language-server" + tour), env={})
     assert config.schema_keys is not None and len(config.schema_keys) == 9
+
+
+def test_single_valued_sections_may_appear_in_one_file_only(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "backend: {kind: sandbox}\nprune: {folders: none}\n")
+    write(tmp_path, "b.yaml", "backend: {kind: sandbox}\nprune: {folders: all}\n")
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    assert problems(tmp_path) == [
+        f"{b}:2:1: prune is declared twice: here and at {a}:2:1",
+        f"{b}:1:1: backend is declared twice: here and at {a}:1:1",
+    ]
