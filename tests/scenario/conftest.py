@@ -19,8 +19,7 @@ from reconciler.encord.auth import SshKeyAuth
 from reconciler.encord.client import EncordClient
 from reconciler.engine import ApplyReport, apply_plan, make_plan
 from reconciler.plan.model import BackendRef, Plan
-
-READ_ONLY_POSTS = ("/v2/public/storage/items/get-bulk",)
+from tests.requestlog import writes
 
 
 @dataclass
@@ -49,16 +48,7 @@ class Workspace:
         return [json.loads(line) for line in self.log_path.read_text().splitlines()]
 
     def writes(self, since: int = 0) -> list[str]:
-        """Requests that change state, as `METHOD path` (v1 calls by query type and method)."""
-        out = []
-        for entry in self.requests()[since:]:
-            method, path, body = entry["method"], entry["path"], entry.get("body")
-            if path in ("/public", "/public/user"):
-                if isinstance(body, dict) and body.get("query_method") != "GET":
-                    out.append(f"v1 {body.get('query_type')} {body.get('query_method')}")
-            elif method != "GET" and path not in READ_ONLY_POSTS:
-                out.append(f"{method} {path}")
-        return out
+        return writes(self.requests()[since:])
 
     async def register(self, folder_uuid: str, spec: dict[str, Any], integration: str) -> list[str]:
         """Register cloud objects into a folder the way the Encord docs do it: an upload job, then poll."""
