@@ -221,3 +221,14 @@ datasets:
     dataset = (await workspace.client.list_datasets())[0]
     rows = (await workspace.client.get_dataset(str(dataset.dataset_uuid))).data_rows
     assert [str(r.backing_item_uuid) for r in rows] == kept
+
+
+async def test_apply_reports_what_still_differs_afterwards(workspace: Workspace) -> None:
+    # The plan covers folder `a` only; the config checked afterwards also wants `b`, which nothing
+    # created: apply must say so rather than claim success.
+    plan = await workspace.plan("folders: [{name: a}]\n")
+    wider = workspace.config("folders: [{name: a}, {name: b}]\n")
+    report = await apply_plan(plan, workspace.client, config=wider)
+    assert report.result.applied == ["folder.a"]
+    assert [c.address for c in report.not_converged] == ["folder.b"]
+    assert not report.ok
