@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from reconciler.config.models_base import StrictModel
+from reconciler.config.sources import CorsRule, DataSourceSpec, IamBindingSpec
 
 SCALAR_TYPES = ("boolean", "datetime", "number", "uuid", "varchar", "text", "geospatial")
 TYPE_ALIASES = {"string": "varchar", "long_string": "text"}
 EMBEDDING_MAX = 4096
 EMBEDDING_ACTIVE_MAX = 2000
 ENUM_MAX_VALUES = 255  # the SDK refuses 256 or more
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # -- backend ------------------------------------------------------------------------------------
@@ -29,6 +29,11 @@ class SandboxBackend(StrictModel):
     state: str = Field(
         default=".reconciler/sandbox.db",
         description="SQLite file holding the sandbox workspace, relative to the config file.",
+    )
+    buckets: dict[str, str] = Field(
+        default_factory=dict,
+        description="Sandbox GCS buckets: bucket name -> local directory (relative to the config file) "
+        "whose files are the bucket's objects, served by a local GCS emulator.",
     )
 
 
@@ -72,6 +77,39 @@ class IntegrationSpec(StrictModel):
     provider: Literal["gcp", "aws", "azure", "otc"] = Field(
         default="gcp", description="Used when the sandbox provisions the integration."
     )
+    bucket: str | None = Field(
+        default=None,
+        description="The GCS bucket the integration reads (gcp only). Its CORS rules, and the IAM binding "
+        "when declared, are then managed too.",
+    )
+    strict_client_only: bool = Field(
+        default=False,
+        description="Encord never downloads the media: every entry registered through this integration "
+        "must carry its media metadata (imageMetadata, videoMetadata, ...).",
+    )
+    cors: list[CorsRule] | Literal["unmanaged"] | None = Field(
+        default=None,
+        description="The bucket's CORS rules. Absent: Encord's default (GET from app.encord.com and "
+        "app.us.encord.com). `unmanaged`: left as they are.",
+    )
+    iam: IamBindingSpec | None = Field(
+        default=None, description="An IAM binding on the bucket for the principal Encord reads with."
+    )
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]", value):
+            raise ValueError("a GCS bucket name: 3-222 lower-case letters, digits, '-', '_' and '.'")
+        return value
+
+    @model_validator(mode="after")
+    def _bucket_needs_gcp(self) -> IntegrationSpec:
+        if self.bucket is not None and self.provider != "gcp":
+            raise ValueError("`bucket` is managed for gcp integrations only")
+        if self.bucket is None and (self.iam is not None or isinstance(self.cors, list)):
+            raise ValueError("`cors` and `iam` need the integration's `bucket`")
+        return self
 
 
 # -- metadata schema ----------------------------------------------------------------------------
@@ -185,6 +223,21 @@ class FolderSpec(StrictModel):
     description: str = ""
     client_metadata: dict[str, Any] = Field(default_factory=dict)
     children: list[FolderSpec] = Field(default_factory=list)
+    data: list[DataSourceSpec] | None = Field(
+        default=None,
+        description="Sources of the folder's items (JSON, CSV, bucket listing). Absent: the folder's items "
+        "are not managed.",
+    )
+    prune: bool = Field(
+        default=False,
+        description="With `data`: delete the folder's items that no data source declares (destructive).",
+    )
+
+    @model_validator(mode="after")
+    def _prune_needs_data(self) -> FolderSpec:
+        if self.prune and self.data is None:
+            raise ValueError("`prune: true` needs `data` (write `data: []` to empty the folder)")
+        return self
 
     @field_validator("client_metadata")
     @classmethod
