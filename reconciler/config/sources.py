@@ -118,7 +118,9 @@ class DataSourceSpec(StrictModel):
         description="Bucket: a sidecar JSON object (URL -> clientMetadata) or JSONL file "
         '({"objectUrl": ..., "clientMetadata": {...}} per line).',
     )
-    groups: list[GroupRule] = Field(default_factory=list, description="Bucket: grouping rules, first match wins.")
+    groups: list[GroupRule] = Field(
+        default_factory=list, description="Bucket: grouping rules, first match wins."
+    )
     batch: BatchSpec = Field(default_factory=BatchSpec)
     ignore_errors: bool = Field(
         default=True,
