@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := examples/quickstart
+REGISTRATION := examples/registration
 
 .PHONY: demo test lint typecheck fidelity schema bench clean
 
@@ -17,11 +18,16 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	rm -f $(DEMO)/.reconciler/sandbox.db
+	rm -rf $(DEMO)/.reconciler
 	$(BIN)/reconciler validate $(DEMO)
 	$(BIN)/reconciler plan $(DEMO)
 	$(BIN)/reconciler apply $(DEMO) --auto-approve
 	$(BIN)/reconciler plan $(DEMO) --detailed-exitcode
+	rm -rf $(REGISTRATION)/.reconciler
+	$(BIN)/reconciler validate $(REGISTRATION)
+	$(BIN)/reconciler plan $(REGISTRATION)
+	$(BIN)/reconciler apply $(REGISTRATION) --auto-approve --report $(REGISTRATION)/.reconciler/report.json
+	$(BIN)/reconciler plan $(REGISTRATION) --detailed-exitcode
 
 lint: $(STAMP)
 	$(BIN)/ruff check reconciler tests benchmarks
@@ -46,4 +52,4 @@ schema: $(STAMP)
 	$(BIN)/reconciler schema > schema.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(DEMO)/.reconciler
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(DEMO)/.reconciler $(REGISTRATION)/.reconciler

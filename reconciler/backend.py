@@ -7,9 +7,12 @@ in-process, with a key pair of its own that the emulator is told to trust.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from cryptography.hazmat.primitives import serialization
@@ -18,6 +21,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from reconciler.config.models import EncordBackend, SandboxBackend
 from reconciler.encord.auth import SshKeyAuth, load_ssh_key, resolve_auth
 from reconciler.encord.client import EncordClient
+from reconciler.errors import ConfigError
+from reconciler.journal import JobJournal
+from reconciler.live import LiveBucket
 from reconciler.plan.model import BackendRef
 
 SANDBOX_DOMAIN = "http://sandbox.reconciler.invalid"
@@ -35,7 +41,12 @@ def backend_ref(
         options.pop("bearer_token", None)
         return BackendRef(kind="encord", location=domain_override.rstrip("/"), options=options)
     if isinstance(backend, SandboxBackend):
-        return BackendRef(kind="sandbox", location=str((base_dir / backend.state).resolve()))
+        buckets = {name: str((base_dir / path).resolve()) for name, path in sorted(backend.buckets.items())}
+        return BackendRef(
+            kind="sandbox",
+            location=str((base_dir / backend.state).resolve()),
+            options={"buckets": buckets} if buckets else {},
+        )
     options = backend.model_dump(exclude={"kind", "domain", "bearer_token"}, exclude_none=True)
     if backend.ssh_key_file:
         options["ssh_key_file"] = str((base_dir / os.path.expanduser(backend.ssh_key_file)).resolve())
@@ -61,6 +72,74 @@ def sandbox_key(state_path: Path) -> tuple[Ed25519PrivateKey, str]:
     return auth.private_key, public.decode()
 
 
+def sandbox_buckets(ref: BackendRef) -> dict[str, Path]:
+    return {name: Path(path) for name, path in (ref.options.get("buckets") or {}).items()}
+
+
+def journal_for(ref: BackendRef, config_dir: Path | None) -> JobJournal:
+    """Upload-job ids live beside the sandbox state, or in `.reconciler/` beside the config for Encord."""
+    if ref.kind == "sandbox":
+        return JobJournal(Path(ref.location).with_suffix(".jobs.jsonl"))
+    host = urlsplit(ref.location).hostname or "encord"
+    return JobJournal((config_dir or Path.cwd()) / ".reconciler" / f"jobs-{host}.jsonl")
+
+
+@dataclass
+class Workspace:
+    """Everything a plan or apply talks to: Encord (or the sandbox) and, when needed, GCS."""
+
+    client: EncordClient
+    gcs_endpoint: str | None = None  # the sandbox's GCS emulator; None: real GCS (or STORAGE_EMULATOR_HOST)
+    _storage: Any = None
+
+    def storage(self) -> Any:
+        if self._storage is None:
+            from reconciler.gcs.client import storage_client
+
+            self._storage = storage_client(self.gcs_endpoint)
+        return self._storage
+
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[list[str]]:
+        from reconciler.gcs.buckets import iter_objects
+
+        for page in iter_objects(self.storage(), bucket, prefix):
+            yield [info.name for info in page]
+
+    def read_bucket(self, bucket: str) -> LiveBucket:
+        from reconciler.gcs.buckets import read_cors, read_iam_bindings
+
+        storage = self.storage()
+        cors = [dict(rule) for rule in read_cors(storage, bucket)]
+        return LiveBucket(name=bucket, cors=cors, iam=read_iam_bindings(storage, bucket))
+
+    def write_cors(self, bucket: str, rules: list[dict[str, Any]]) -> None:
+        from reconciler.gcs.buckets import write_cors
+
+        write_cors(self.storage(), bucket, rules)
+
+    def add_iam_member(self, bucket: str, role: str, member: str) -> None:
+        from reconciler.gcs.buckets import add_iam_member
+
+        add_iam_member(self.storage(), bucket, role, member)
+
+
+@asynccontextmanager
+async def open_workspace(ref: BackendRef, *, bearer_token: str | None = None) -> AsyncIterator[Workspace]:
+    buckets = sandbox_buckets(ref) if ref.kind == "sandbox" else {}
+    if not buckets:
+        async with open_client(ref, bearer_token=bearer_token) as client:
+            yield Workspace(client)
+        return
+    from reconciler.gcs.sandbox import sandbox_gcs
+
+    missing = [f"{name} -> {path}" for name, path in buckets.items() if not path.is_dir()]
+    if missing:
+        raise ConfigError([f"backend.buckets: not a directory: {m}" for m in missing])
+    with sandbox_gcs(Path(ref.location).with_suffix(".gcs"), buckets) as endpoint:
+        async with open_client(ref, bearer_token=bearer_token) as client:
+            yield Workspace(client, gcs_endpoint=endpoint)
+
+
 @asynccontextmanager
 async def open_client(ref: BackendRef, *, bearer_token: str | None = None) -> AsyncIterator[EncordClient]:
     if ref.kind == "sandbox":
@@ -68,7 +147,7 @@ async def open_client(ref: BackendRef, *, bearer_token: str | None = None) -> As
 
         state = Path(ref.location)
         key, public_line = sandbox_key(state)
-        app = create_app(state, [public_line])
+        app = create_app(state, [public_line], buckets=sandbox_buckets(ref) or None)
         transport = httpx.ASGITransport(app=app)
         async with EncordClient(SANDBOX_DOMAIN, SshKeyAuth(private_key=key), transport=transport) as client:
             yield client

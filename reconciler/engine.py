@@ -2,32 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from reconciler.apply.executor import SCHEMA_UNIT, ApplyResult, Progress, Unit, execute, ignore_progress
 from reconciler.config.loader import Config
 from reconciler.encord.client import EncordClient
 from reconciler.encord.provider import ApplyContext, EncordProvider, ReadScope, read_live
-from reconciler.errors import PlanError
-from reconciler.live import LiveState
-from reconciler.plan.diff import plan_changes, snapshot
+from reconciler.encord.provider_items import RegistrationTally, Tick, resume_jobs
+from reconciler.encord.registrar import DEFAULT_JOBS_IN_FLIGHT, Registrar
+from reconciler.errors import ConfigError, PlanError
+from reconciler.journal import JobJournal
+from reconciler.live import LiveBucket, LiveState
+from reconciler.plan.diff import desired_items, plan_with_work, schema_shape, snapshot
+from reconciler.plan.diff_buckets import managed_buckets
+from reconciler.plan.diff_items import FolderWork
 from reconciler.plan.model import BackendRef, Change, Kind, Plan, Risk, fingerprint, parse_address
+from reconciler.registration.desired import (
+    DesiredData,
+    Lister,
+    desired_digest,
+    read_bucket_sources,
+    read_file_sources,
+    validate,
+)
 
 
-def read_scope(config: Config) -> ReadScope:
+def read_scope(config: Config, data: DesiredData | None = None) -> ReadScope:
     item_folders: list[tuple[str, bool]] = []
     titles: set[str] = set()
     for ds in config.datasets or []:
         if ds.folders is not None:
             titles.add(ds.title)
             item_folders += [(r.path.strip("/"), r.recursive) for r in ds.folder_refs()]
+    content = frozenset(data.folders) if data is not None else frozenset()
     return ReadScope(
         integrations=config.integrations is not None,
-        schema=config.schema_keys is not None,
+        schema=config.schema_keys is not None or bool(content),
         folders=config.folders is not None,
         datasets=config.datasets is not None,
         item_folders=tuple(sorted(set(item_folders))),
         dataset_items_for=frozenset(titles),
+        content_folders=content,
     )
 
 
@@ -42,14 +60,104 @@ def plan_scope(plan: Plan) -> ReadScope:
         dataset_items_for=frozenset(
             parse_address(c.address)[1] for c in plan.changes if c.kind == Kind.DATASET_ITEMS
         ),
+        content_folders=frozenset(
+            parse_address(c.address)[1]
+            for c in plan.changes
+            if c.kind in (Kind.FOLDER_ITEMS, Kind.FOLDER_ITEMS_PRUNE)
+        ),
     )
 
 
+class GcsAccess(Protocol):
+    """What plan and apply do in GCS (reconciler.backend.Workspace implements it; calls block)."""
+
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[list[str]]: ...
+    def read_bucket(self, bucket: str) -> LiveBucket: ...
+    def write_cors(self, bucket: str, rules: list[dict[str, Any]]) -> None: ...
+    def add_iam_member(self, bucket: str, role: str, member: str) -> None: ...
+
+
+@dataclass
+class Computed:
+    """A plan with what stands behind it: the declared data and the item-level work of each folder."""
+
+    plan: Plan
+    data: DesiredData | None = None
+    works: dict[str, FolderWork] = field(default_factory=dict)
+    live: LiveState | None = None
+
+
+def schema_for_validation(config: Config, live: LiveState) -> dict[str, Mapping[str, Any]]:
+    """The config's schema where it declares one, else the live one (tombstoned keys marked)."""
+    if config.schema_keys is not None:
+        return {key: schema_shape(spec) for key, spec in config.schema_keys.items()}
+    return {key: key_.model_dump(exclude_none=True) for key, key_ in live.schema_keys.items()}
+
+
+def load_data(config: Config, lister: Lister | None) -> DesiredData | None:
+    """Read every declared data source: files from disk, bucket listings through `lister`."""
+    data = read_file_sources(config)
+    if not data.folders:
+        return None
+    if data.has_buckets:
+        if lister is None:
+            raise ConfigError(["bucket data sources need a GCS connection, which this command does not make"])
+        read_bucket_sources(config, data, lister)
+    return data
+
+
+async def compute(
+    config: Config,
+    client: EncordClient,
+    backend: BackendRef,
+    *,
+    concurrency: int = 8,
+    gcs: GcsAccess | None = None,
+    only: dict[str, set[tuple[str, ...]]] | None = None,
+) -> Computed:
+    """Read the sources and the live workspace, validate every entry, diff. Raises with every problem."""
+    lister = gcs.list_objects if gcs is not None else None
+    data = await asyncio.to_thread(load_data, config, lister)
+    live = await read_live(client, read_scope(config, data), concurrency=concurrency)
+    buckets = [i.bucket for i in managed_buckets(config.integrations) if i.bucket]
+    if buckets:
+        if gcs is None:
+            raise PlanError("managing bucket CORS and IAM needs a GCS connection")
+        read = await asyncio.gather(*(asyncio.to_thread(gcs.read_bucket, b) for b in buckets))
+        live = live.model_copy(update={"buckets": {b.name: b for b in read}})
+    if data is not None:
+        problems = data.problems + validate(config, data, schema_for_validation(config, live))
+        if problems:
+            raise ConfigError(problems)
+    plan, works = plan_with_work(config, live, backend, data, only)
+    return Computed(plan=plan, data=data, works=works, live=live)
+
+
 async def make_plan(
-    config: Config, client: EncordClient, backend: BackendRef, *, concurrency: int = 8
+    config: Config,
+    client: EncordClient,
+    backend: BackendRef,
+    *,
+    concurrency: int = 8,
+    gcs: GcsAccess | None = None,
 ) -> Plan:
-    live = await read_live(client, read_scope(config), concurrency=concurrency)
-    return plan_changes(config, live, backend)
+    return (await compute(config, client, backend, concurrency=concurrency, gcs=gcs)).plan
+
+
+def check_declared_sets(plan: Plan, computed: Computed) -> None:
+    """A saved plan applies only the item sets that were reviewed: their digests must still match."""
+    moved = []
+    for change in plan.changes:
+        if change.kind not in (Kind.FOLDER_ITEMS, Kind.FOLDER_ITEMS_PRUNE) or not change.executable:
+            continue
+        folder = computed.data.folders.get(change.payload["folder_path"]) if computed.data else None
+        if folder is None or desired_digest(folder) != change.payload.get("desired_digest"):
+            moved.append(change.address)
+    if moved:
+        raise PlanError(
+            "the saved plan is stale: the declared items changed since it was made (a data source file, "
+            f"bucket listing or the config): {', '.join(sorted(set(moved)))}. Run plan again."
+        )
 
 
 def stale_changes(plan: Plan, live: LiveState) -> list[str]:
@@ -61,8 +169,16 @@ def stale_changes(plan: Plan, live: LiveState) -> list[str]:
     return moved
 
 
-async def refuse_if_stale(plan: Plan, client: EncordClient, *, concurrency: int = 8) -> None:
+async def refuse_if_stale(
+    plan: Plan, client: EncordClient, *, concurrency: int = 8, gcs: GcsAccess | None = None
+) -> None:
     live = await read_live(client, plan_scope(plan), concurrency=concurrency)
+    buckets = sorted(
+        {c.payload["bucket"] for c in plan.changes if c.kind in (Kind.BUCKET_CORS, Kind.BUCKET_IAM)}
+    )
+    if buckets and gcs is not None:
+        read = await asyncio.gather(*(asyncio.to_thread(gcs.read_bucket, b) for b in buckets))
+        live = live.model_copy(update={"buckets": {b.name: b for b in read}})
     moved = stale_changes(plan, live)
     if moved:
         raise PlanError(
@@ -71,16 +187,51 @@ async def refuse_if_stale(plan: Plan, client: EncordClient, *, concurrency: int 
         )
 
 
+@dataclass(frozen=True)
+class DatasetCheck:
+    """After apply: a dataset's data rows against its folders' items (step 9 of Encord's guide)."""
+
+    title: str
+    linked: int
+    missing: int
+    extra: int
+
+
+def verify_datasets(config: Config, live: LiveState) -> list[DatasetCheck]:
+    checks = []
+    for ds in config.datasets or []:
+        current = live.datasets.get(ds.title)
+        if ds.folders is None or current is None:
+            continue
+        wanted = desired_items(live, [(r.path.strip("/"), r.recursive) for r in ds.folder_refs()])
+        linked = set(current.linked_items)
+        checks.append(
+            DatasetCheck(ds.title, len(linked & wanted), len(wanted - linked), len(linked - wanted))
+        )
+    return checks
+
+
 @dataclass
 class ApplyReport:
     result: ApplyResult
     unsupported: list[Change] = field(default_factory=list)
     not_converged: list[Change] = field(default_factory=list)
     recheck: Plan | None = None
+    registration: RegistrationTally | None = None
+    verification: list[DatasetCheck] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.result.ok and not self.not_converged
+
+
+async def resume_interrupted(client: EncordClient, journal: JobJournal, tally: RegistrationTally) -> int:
+    """Finish polling the jobs an interrupted apply left behind; returns how many there were."""
+    pending = journal.pending()
+    if pending:
+        await resume_jobs(client, journal, tally, lambda url: url)
+    journal.compact()
+    return len(pending)
 
 
 async def apply_plan(
@@ -90,9 +241,39 @@ async def apply_plan(
     config: Config | None = None,
     concurrency: int = 8,
     progress: Progress = ignore_progress,
+    computed: Computed | None = None,
+    journal: JobJournal | None = None,
+    gcs: GcsAccess | None = None,
+    tick: Tick = lambda tally: None,
+    tally: RegistrationTally | None = None,
 ) -> ApplyReport:
     provider = EncordProvider(client)
-    ctx = ApplyContext()
+    ctx = ApplyContext(gcs=gcs)
+    needs_items = any(
+        c.kind in (Kind.FOLDER_ITEMS, Kind.FOLDER_ITEMS_PRUNE) and c.executable for c in plan.changes
+    )
+    if needs_items:
+        if computed is None:
+            if config is None:
+                raise PlanError(
+                    "the plan registers items, but its configuration cannot be loaded to read them"
+                )
+            computed = await compute(config, client, plan.backend, concurrency=concurrency, gcs=gcs)
+            check_declared_sets(plan, computed)
+        if journal is None:
+            raise PlanError("registering items needs a job journal")
+        ctx.registrar = Registrar(
+            client,
+            journal,
+            jobs_in_flight=min(DEFAULT_JOBS_IN_FLIGHT, concurrency),
+            tick=tick,
+            tally=tally or RegistrationTally(),
+        )
+        ctx.registrar.expect(computed.works)
+        ctx.data, ctx.works = computed.data, computed.works
+        ctx.integration_uuids = {
+            i.title: str(i.integration_uuid) for i in await client.list_cloud_integrations()
+        }
 
     async def run_unit(unit: Unit) -> None:
         if unit.name == SCHEMA_UNIT:
@@ -102,11 +283,18 @@ async def apply_plan(
                 await provider.apply(change, ctx)
 
     result = await execute(plan, run_unit, concurrency=concurrency, progress=progress)
+    if journal is not None:
+        journal.compact()
     report = ApplyReport(
-        result=result, unsupported=[c for c in plan.actionable if c.risk == Risk.UNSUPPORTED]
+        result=result,
+        unsupported=[c for c in plan.actionable if c.risk == Risk.UNSUPPORTED],
+        registration=ctx.registrar.tally if ctx.registrar else None,
     )
     if config is not None:
-        recheck = await make_plan(config, client, plan.backend, concurrency=concurrency)
+        again = await compute(config, client, plan.backend, concurrency=concurrency, gcs=gcs)
+        recheck = again.plan
+        if again.live is not None:
+            report.verification = verify_datasets(config, again.live)
         report.recheck = recheck
         failed = set(result.failed) | set(result.skipped)
         report.not_converged = [c for c in recheck.changes if c.executable and c.address not in failed]

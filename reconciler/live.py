@@ -5,9 +5,10 @@ The diff compares these with the config; it never sees wire models or does any I
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 
 class LiveModel(BaseModel):
@@ -54,6 +55,39 @@ class LiveDataset(LiveModel):
     linked_items: dict[str, str] = Field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class LiveEntry:
+    """A live item of a folder whose data is managed: what the plan compares with a declared entry."""
+
+    uuid: str
+    item_type: str
+    title: str
+    client_metadata: dict[str, Any]
+
+
+@dataclass
+class FolderContents:
+    """A managed folder's items, keyed as declared entries are: by URL, or a group's frame URLs in order.
+
+    Plain dataclasses, not validated models: a folder may hold a million items.
+    """
+
+    folder_uuid: str
+    items: dict[tuple[str, ...], LiveEntry] = field(default_factory=dict)
+    # items with no URL reconciler can key them by (e.g. uploaded to Encord-hosted storage), and
+    # further items with a key already seen: never touched, counted for the plan
+    unkeyed: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+
+class LiveBucket(LiveModel):
+    """The bucket side of an integration, as GCS reports it."""
+
+    name: str
+    cors: list[dict[str, Any]] = Field(default_factory=list)
+    iam: dict[str, list[str]] = Field(default_factory=dict)  # role -> members
+
+
 class LiveState(LiveModel):
     integrations: dict[str, LiveIntegration] = Field(default_factory=dict)
     schema_doc: dict[str, Any] = Field(default_factory=dict)
@@ -62,5 +96,8 @@ class LiveState(LiveModel):
     # folder path -> item uuids directly in it (read only for folders a dataset draws from)
     folder_items: dict[str, list[str]] = Field(default_factory=dict)
     datasets: dict[str, LiveDataset] = Field(default_factory=dict)
+    # folder path -> its items, for folders that declare `data`
+    contents: SkipValidation[dict[str, FolderContents]] = Field(default_factory=dict)
+    buckets: dict[str, LiveBucket] = Field(default_factory=dict)
     # problems found while reading (e.g. two live folders with one path) that the plan must surface
     ambiguities: list[str] = Field(default_factory=list)

@@ -1,15 +1,17 @@
-"""What plan and apply share: loading the config and naming the backend."""
+"""What plan and apply share: loading the config, naming the backend, computing the plan."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
-from reconciler.backend import backend_ref, open_client
+from reconciler.backend import Workspace, backend_ref, journal_for, open_workspace
 from reconciler.config.loader import Config, load_config
 from reconciler.config.models import EncordBackend
-from reconciler.engine import make_plan
+from reconciler.encord.provider_items import RegistrationTally
+from reconciler.engine import Computed, compute, resume_interrupted
 from reconciler.plan.model import BackendRef, Plan
 
 T = TypeVar("T")
@@ -30,9 +32,31 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def compute_plan(config: Config, ref: BackendRef, token: str | None) -> Plan:
-    async def compute() -> Plan:
-        async with open_client(ref, bearer_token=token) as client:
-            return await make_plan(config, client, ref, concurrency=concurrency(ref))
+def config_dir(config: Config | None, plan: Plan | None = None) -> Path | None:
+    if config is not None:
+        return config.base_dir
+    if plan is not None and plan.config_source:
+        source = Path(plan.config_source)
+        return source if source.is_dir() else source.parent
+    return None
 
-    return run_async(compute())
+
+async def compute_in(
+    ws: Workspace,
+    config: Config,
+    ref: BackendRef,
+    only: dict[str, set[tuple[str, ...]]] | None = None,
+) -> Computed:
+    return await compute(config, ws.client, ref, concurrency=concurrency(ref), gcs=ws, only=only)
+
+
+def compute_plan(config: Config, ref: BackendRef, token: str | None) -> Plan:
+    async def run() -> Plan:
+        async with open_workspace(ref, bearer_token=token) as ws:
+            return (await compute_in(ws, config, ref)).plan
+
+    return run_async(run())
+
+
+async def resume(ws: Workspace, ref: BackendRef, config: Config | None, tally: RegistrationTally) -> int:
+    return await resume_interrupted(ws.client, journal_for(ref, config_dir(config)), tally)

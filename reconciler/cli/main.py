@@ -60,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     p.add_argument("--domain", help="Encord API domain (overrides the config's backend)")
+    p.add_argument(
+        "--report", metavar="FILE", help="write the registration's per-file results (JSON) to FILE"
+    )
+    p.add_argument(
+        "--retry-failed",
+        metavar="REPORT",
+        help="register only the files that failed in REPORT (written by --report)",
+    )
     p.set_defaults(func=apply_cmd.run)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the configuration format")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -40,10 +41,13 @@ def create_app(
     user_email: str = "sandbox@reconciler.local",
     long_poll_cap_seconds: float = 60.0,
     process_delay_seconds: float = 0.0,
+    buckets: Mapping[str, Path] | None = None,
 ) -> Starlette:
     """Build the emulator. Everything is initialised here (no lifespan needed, as with httpx.ASGITransport).
 
     `process_delay_seconds` holds each upload job PENDING that long before processing (a test knob).
+    `buckets` maps GCS bucket names to local directories whose files are the bucket's objects:
+    registering an object of such a bucket that has no file is a per-unit error (README.md).
     """
     keys = dict(parse_authorized_key(entry) for entry in authorized_keys)
     store = Store(state_path)
@@ -61,7 +65,12 @@ def create_app(
     )
     app.state.emulator = Emulator(
         store=store,
-        runner=JobRunner(store, user_email, process_delay_seconds),
+        runner=JobRunner(
+            store,
+            user_email,
+            process_delay_seconds,
+            {name: str(Path(path).resolve()) for name, path in (buckets or {}).items()},
+        ),
         user_email=user_email,
         long_poll_cap_seconds=long_poll_cap_seconds,
     )

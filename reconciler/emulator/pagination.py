@@ -48,11 +48,17 @@ def parse_uuid(value: str, what: str) -> str:
         raise bad_request(f"{what} {value!r} is not a valid UUID") from None
 
 
-def sort_rows(rows: list[Row], params: QueryParams) -> list[Row]:
+def parse_order(params: QueryParams) -> tuple[str, bool]:
+    """(`name` | `createdAt`, descending?) from `order` and `desc`."""
     order = params.get("order", "name")
     if order not in ("name", "createdAt"):
         raise bad_request(f"order must be 'name' or 'createdAt', got {order!r}")
-    desc = bool(query_bool(params, "desc", False))
+    return order, bool(query_bool(params, "desc", False))
+
+
+def sort_rows(rows: list[Row], params: QueryParams) -> list[Row]:
+    """Names sort case-insensitively (casefold), ties by the exact name, then by creation order."""
+    order, desc = parse_order(params)
     if order == "name":
         return sorted(rows, key=lambda r: (r["name"].casefold(), r["name"], r["seq"]), reverse=desc)
     return sorted(rows, key=lambda r: (r["created_at"], r["seq"]), reverse=desc)
@@ -73,16 +79,21 @@ def _decode_token(token: str) -> int:
     return offset
 
 
-def page(rows: Sequence[Row], params: QueryParams, render: Callable[[Row], Any]) -> dict[str, Any]:
-    """One page of already filtered and sorted rows; the token is an opaque offset."""
+def page_window(params: QueryParams) -> tuple[int, int]:
+    """(offset, size) of the page asked for; the token is an opaque offset."""
     size = query_int(params, "pageSize", DEFAULT_PAGE_SIZE)
     if not 1 <= size <= MAX_PAGE_SIZE:
         raise bad_request(f"pageSize must be between 1 and {MAX_PAGE_SIZE}, got {size}")
     token = params.get("pageToken")
-    start = _decode_token(token) if token else 0
+    return (_decode_token(token) if token else 0), size
+
+
+def page_body(results: list[Any], start: int, size: int, *, more: bool) -> dict[str, Any]:
+    return {"results": results, "nextPageToken": _encode_token(start + size) if more else None}
+
+
+def page(rows: Sequence[Row], params: QueryParams, render: Callable[[Row], Any]) -> dict[str, Any]:
+    """One page of already filtered and sorted rows."""
+    start, size = page_window(params)
     chunk = rows[start : start + size]
-    more = start + size < len(rows)
-    return {
-        "results": [render(r) for r in chunk],
-        "nextPageToken": _encode_token(start + size) if more else None,
-    }
+    return page_body([render(r) for r in chunk], start, size, more=start + size < len(rows))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import uvicorn
@@ -25,6 +26,7 @@ def serve(
     *,
     long_poll_cap_seconds: float = 60.0,
     process_delay_seconds: float = 0.0,
+    buckets: Mapping[str, Path] | None = None,
 ) -> None:
     """Serve until interrupted; prints READY_LINE (flushed) once the socket accepts connections."""
     keys = [line for path in authorized_key_files for line in path.read_text().splitlines() if line.strip()]
@@ -34,6 +36,7 @@ def serve(
         request_log_path=request_log_path,
         long_poll_cap_seconds=long_poll_cap_seconds,
         process_delay_seconds=process_delay_seconds,
+        buckets=buckets,
     )
     server = uvicorn.Server(
         uvicorn.Config(

@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,9 +34,9 @@ CREATE TABLE IF NOT EXISTS items (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, uuid TEXT NOT NULL UNIQUE, parent TEXT NOT NULL,
     item_type TEXT NOT NULL, name TEXT NOT NULL, url TEXT, client_metadata TEXT NOT NULL,
     owner TEXT NOT NULL, created_at TEXT NOT NULL, last_edited_at TEXT NOT NULL,
-    storage_location TEXT NOT NULL, integration_hash TEXT, media TEXT NOT NULL
+    storage_location TEXT NOT NULL, integration_hash TEXT, media TEXT NOT NULL,
+    url_key TEXT, name_fold TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS items_parent ON items(parent);
 CREATE TABLE IF NOT EXISTS upload_jobs (
     uuid TEXT PRIMARY KEY, folder TEXT NOT NULL, integration TEXT, ignore_errors INTEGER NOT NULL,
     file_name TEXT, request TEXT NOT NULL, status TEXT NOT NULL, result TEXT, created_at TEXT NOT NULL
@@ -55,6 +55,15 @@ CREATE TABLE IF NOT EXISTS bearer_tokens (
     token TEXT PRIMARY KEY, key_id TEXT NOT NULL, created_at TEXT NOT NULL
 );
 """
+# Created after `_migrate`, which may first have to add the columns they cover to an older file.
+# `items_parent` (older files) is covered by both composite indexes; dropped so the planner cannot pick it.
+_INDEXES = """
+DROP INDEX IF EXISTS items_parent;
+CREATE INDEX IF NOT EXISTS items_by_url ON items(parent, url_key);
+CREATE INDEX IF NOT EXISTS items_by_name ON items(parent, name_fold, name, seq);
+"""
+# Item columns derived from others (see `item_url_key`, `_derived`); added to files made before them.
+_DERIVED_ITEM_COLUMNS = {"url_key": "TEXT", "name_fold": "TEXT NOT NULL DEFAULT ''"}
 
 # Columns holding JSON documents; decoded on read, encoded on write.
 _JSON_COLUMNS = frozenset({"client_metadata", "media", "request", "result"})
@@ -78,6 +87,34 @@ def _decode(row: sqlite3.Row) -> Row:
 
 def _encode(value: Any, column: str) -> Any:
     return json.dumps(value) if column in _JSON_COLUMNS and value is not None else value
+
+
+def url_key(urls: Sequence[str]) -> str:
+    """What `skip_duplicate_urls` compares: the URL of a file, the ordered frame URLs of a group.
+
+    One URL is kept as is; several are a JSON array, which no single registrable URL can equal.
+    """
+    return urls[0] if len(urls) == 1 else json.dumps(list(urls))
+
+
+def item_url_key(url: str | None, media: dict[str, Any]) -> str | None:
+    frames = media.get("frames")
+    urls = [f["url"] for f in frames] if frames else ([url] if url is not None else [])
+    return url_key(urls) if urls else None
+
+
+def _derived(values: Row) -> Row:
+    """An item row with its derived columns: `url_key` (duplicate index) and `name_fold` (sort key)."""
+    return {
+        **values,
+        "url_key": item_url_key(values["url"], values["media"]),
+        "name_fold": values["name"].casefold(),
+    }
+
+
+def _json_list(values: Iterable[str]) -> str:
+    """One bound parameter for `IN (SELECT value FROM json_each(?))`: no limit on how many values."""
+    return json.dumps(list(values))
 
 
 class Tx:
@@ -173,10 +210,21 @@ class Tx:
 
     # -- items -----------------------------------------------------------------------------------
     def add_item(self, values: Row) -> Row:
-        self._insert("items", values)
+        self._insert("items", _derived(values))
         item = self.item(values["uuid"])
         assert item is not None
         return item
+
+    def add_items(self, rows: list[Row]) -> None:
+        """Insert many item rows (all with the same columns) in one statement."""
+        if not rows:
+            return
+        derived = [_derived(r) for r in rows]
+        cols = list(derived[0])
+        self._conn.executemany(
+            f"INSERT INTO items ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+            [tuple(_encode(r[c], c) for c in cols) for r in derived],
+        )
 
     def item(self, item_uuid: str) -> Row | None:
         return self._one("SELECT * FROM items WHERE uuid = ?", (item_uuid,))
@@ -185,11 +233,80 @@ class Tx:
         return self._all("SELECT * FROM items ORDER BY seq")
 
     def items_in(self, folder_uuids: list[str]) -> list[Row]:
-        marks = ", ".join("?" for _ in folder_uuids)
-        return self._all(f"SELECT * FROM items WHERE parent IN ({marks}) ORDER BY seq", tuple(folder_uuids))
+        return self._all(
+            "SELECT * FROM items WHERE parent IN (SELECT value FROM json_each(?)) ORDER BY seq",
+            (_json_list(folder_uuids),),
+        )
+
+    def item_uuids_in(self, folder_uuids: list[str]) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT uuid FROM items WHERE parent IN (SELECT value FROM json_each(?)) ORDER BY seq",
+            (_json_list(folder_uuids),),
+        )
+        return [str(r[0]) for r in rows]
+
+    def item_uuids_by_url_key(self, folder_uuid: str, keys: Iterable[str]) -> dict[str, list[str]]:
+        """url key -> UUIDs (oldest first) of the folder's items with that key, for the keys given."""
+        found: dict[str, list[str]] = {}
+        rows = self._conn.execute(
+            "SELECT url_key, uuid FROM items INDEXED BY items_by_url WHERE parent = ? "
+            "AND url_key IN (SELECT value FROM json_each(?)) ORDER BY seq",
+            (folder_uuid, _json_list(keys)),
+        )
+        for key, item_uuid in rows:
+            found.setdefault(key, []).append(item_uuid)
+        return found
+
+    def list_items(
+        self,
+        folder_uuids: list[str] | None,
+        *,
+        search: str | None = None,
+        item_types: list[str] | None = None,
+        in_dataset: bool | None = None,
+        order: str = "name",
+        desc: bool = False,
+        offset: int = 0,
+        limit: int = -1,
+    ) -> list[Row]:
+        """Filtered, sorted rows in SQL (`folder_uuids` None = every folder). Names sort case-insensitively
+        (Python's casefold), ties by the exact name, then creation order."""
+        where: list[str] = []
+        args: list[Any] = []
+        if folder_uuids is not None and len(folder_uuids) == 1:
+            where.append("parent = ?")
+            args.append(folder_uuids[0])
+        elif folder_uuids is not None:
+            where.append("parent IN (SELECT value FROM json_each(?))")
+            args.append(_json_list(folder_uuids))
+        if search:
+            where.append("instr(name_fold, ?) > 0")
+            args.append(search.casefold())
+        if item_types:
+            where.append("item_type IN (SELECT value FROM json_each(?))")
+            args.append(_json_list(item_types))
+        if in_dataset is not None:
+            linked = "EXISTS (SELECT 1 FROM data_rows WHERE data_rows.item = items.uuid)"
+            where.append(linked if in_dataset else f"NOT {linked}")
+        direction = "DESC" if desc else "ASC"
+        columns = ("name_fold", "name", "seq") if order == "name" else ("created_at", "seq")
+        sql = "SELECT * FROM items"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY " + ", ".join(f"{c} {direction}" for c in columns) + " LIMIT ? OFFSET ?"
+        return self._all(sql, (*args, limit, offset))
 
     def update_item(self, item_uuid: str, values: Row) -> None:
+        if "name" in values:
+            values = {**values, "name_fold": values["name"].casefold()}
         self._update("items", "uuid", item_uuid, values)
+
+    def set_items_metadata(self, updates: list[tuple[str, Any]], stamp: str) -> None:
+        """(item UUID, new client metadata) pairs, in one statement."""
+        self._conn.executemany(
+            "UPDATE items SET client_metadata = ?, last_edited_at = ? WHERE uuid = ?",
+            [(json.dumps(metadata), stamp, item_uuid) for item_uuid, metadata in updates],
+        )
 
     def delete_items(self, item_uuids: list[str]) -> None:
         self._conn.executemany("DELETE FROM items WHERE uuid = ?", [(u,) for u in item_uuids])
@@ -250,11 +367,34 @@ class Tx:
         return self._one("SELECT * FROM data_rows WHERE data_hash = ?", (data_hash,))
 
     def data_rows_for_items(self, item_uuids: list[str]) -> list[Row]:
-        marks = ", ".join("?" for _ in item_uuids)
-        return self._all(f"SELECT * FROM data_rows WHERE item IN ({marks})", tuple(item_uuids))
+        return self._all(
+            "SELECT * FROM data_rows WHERE item IN (SELECT value FROM json_each(?))",
+            (_json_list(item_uuids),),
+        )
 
     def delete_data_rows(self, data_hashes: list[str]) -> None:
         self._conn.executemany("DELETE FROM data_rows WHERE data_hash = ?", [(h,) for h in data_hashes])
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Give a state file made before the derived item columns existed those columns, filled in."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
+    missing = [c for c in _DERIVED_ITEM_COLUMNS if c not in have]
+    if not missing:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for column in missing:
+            conn.execute(f"ALTER TABLE items ADD COLUMN {column} {_DERIVED_ITEM_COLUMNS[column]}")
+        rows = conn.execute("SELECT seq, name, url, media FROM items").fetchall()
+        conn.executemany(
+            "UPDATE items SET url_key = ?, name_fold = ? WHERE seq = ?",
+            [(item_url_key(r[2], json.loads(r[3])), r[1].casefold(), r[0]) for r in rows],
+        )
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 class Store:
@@ -270,6 +410,8 @@ class Store:
         self._lock = threading.Lock()
         with self._lock:
             self._conn.executescript(_DDL)
+            _migrate(self._conn)
+            self._conn.executescript(_INDEXES)
 
     @contextmanager
     def tx(self) -> Iterator[Tx]:

@@ -127,6 +127,30 @@ def item_view(
     return view
 
 
+GROUP_ITEM_TYPES = frozenset({"group", "imageGroup", "imageSequence", "dicomSeries"})
+
+
+def child_item_view(group: Row, frame: Row, *, sign: bool = False) -> dict[str, Any]:
+    """A frame of a group as a storage item of its own (`child-items`).
+
+    Frames are stored inside their group (`media.frames`), so the item is synthesised: its UUID is the
+    frame's stored hash (stable), the rest comes from the frame and its group; no metadata of its own.
+    """
+    return item_view(
+        {
+            **group,
+            "uuid": frame["hash"],
+            "item_type": "dicomFile" if group["item_type"] == "dicomSeries" else "image",
+            "name": frame["title"],
+            "url": frame["url"],
+            "client_metadata": {},
+            "media": {"mimeType": frame.get("mimeType")},
+        },
+        data_units=0,
+        sign=sign,
+    )
+
+
 def data_row_view(row: Row, item: Row, *, with_metadata: bool) -> dict[str, Any]:
     media = item["media"]
     view: dict[str, Any] = {

@@ -10,7 +10,12 @@ Requests match what encord==0.1.211 sends for the same operation — method, pat
 * `User-Agent` is `reconciler/<version> httpx/<version>`; httpx adds its own default headers;
 * `move_folder` does not re-GET the folder afterwards (the SDK's `move_to_folder` does);
 * `update_folder` with nothing to change GETs the folder (the SDK sends nothing);
+* `delete_items` sends at most 1,000 items per request (the SDK sends any number in one);
+  `patch_items_bulk` chunks by 1,000 as the SDK's `Bundle` does;
 * retries follow `retry.py` / `_http.py`, not urllib3 (see those modules).
+
+Modules: `_client_base.py` (construction, paging, create-once), `client_items.py` (items and upload
+jobs), this module (integrations, metadata schema, folders, datasets).
 
 Idempotency: creates (`create_folder`, `create_dataset`, `start_upload_job`,
 `sandbox_create_integration`) are never repeated blindly. After an ambiguous failure (5xx, or a
@@ -22,30 +27,19 @@ that re-running apply is safe with `skip_duplicate_urls`.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-import random
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
-import httpx
-from pydantic import BaseModel, ValidationError
-
-from reconciler.encord._http import AmbiguousFailure, HttpCore, Retry, _new_trace_id
-from reconciler.encord.auth import Auth
-from reconciler.encord.retry import RetryPolicy
-from reconciler.encord.signing import quote_segment
+from reconciler.encord._client_base import parse_uuid, parse_wire, seg
+from reconciler.encord._http import AmbiguousFailure, Retry
+from reconciler.encord.client_items import ItemsClient
 from reconciler.encord.wire import (
     WireDataRow,
     WireDataset,
     WireDatasetInfo,
     WireFolder,
     WireIntegration,
-    WireItem,
-    WireUploadJob,
 )
 from reconciler.errors import (
     EncordAmbiguousError,
@@ -54,131 +48,21 @@ from reconciler.errors import (
     EncordServerError,
 )
 
-_log = logging.getLogger("reconciler.encord")
-
-_M = TypeVar("_M", bound=BaseModel)
+__all__ = ["LINK_CHUNK", "EncordClient"]
 
 LINK_CHUNK = 1000  # like STORAGE_BUNDLE_CREATE_LIMIT
-_UPLOAD_POLL_GRACE_SECONDS = 30.0
 
 
-def _seg(value: UUID | str) -> str:
-    return quote_segment(str(value))
-
-
-def _parse(model: type[_M], data: Any, what: str) -> _M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise EncordServerError(
-            f"unexpected {what} from Encord: {exc.error_count()} validation error(s)"
-        ) from exc
-
-
-def _parse_uuid(value: Any, what: str) -> UUID:
-    try:
-        return UUID(str(value))
-    except ValueError:
-        raise EncordServerError(f"unexpected {what} from Encord: not a UUID") from None
-
-
-class EncordClient:
-    def __init__(
-        self,
-        domain: str,
-        auth: Auth,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        timeout_seconds: float = 180.0,
-        max_retries: int = 3,
-        backoff_factor: float = 1.5,
-        max_connections: int = 16,
-        page_size: int = 1000,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        rng: random.Random | None = None,
-        clock: Callable[[], float] = time.time,
-        trace_id_factory: Callable[[], str] = _new_trace_id,
-    ) -> None:
-        if not 1 <= page_size <= 1000:
-            raise EncordInvalidArgumentError(f"page_size must be between 1 and 1000, got {page_size}")
-        if max_retries < 0:
-            raise EncordInvalidArgumentError("max_retries must be >= 0")
-        self._policy = RetryPolicy(
-            max_retries=max_retries,
-            backoff_factor=backoff_factor,
-            sleep=sleep,
-            rng=rng or random.Random(),
-        )
-        self._http = HttpCore(
-            domain,
-            auth,
-            transport=transport,
-            timeout_seconds=timeout_seconds,
-            policy=self._policy,
-            max_connections=max_connections,
-            clock=clock,
-            trace_id_factory=trace_id_factory,
-        )
-        self._page_size = page_size
-        # Bounds requests in flight for every transport (httpx.Limits does not apply to ASGITransport).
-        self._slots = asyncio.Semaphore(max_connections)
-
-    @property
-    def domain(self) -> str:
-        return self._http.domain
-
-    def __repr__(self) -> str:
-        return f"EncordClient({self._http.domain!r})"
-
-    async def __aenter__(self) -> EncordClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    # -- plumbing ---------------------------------------------------------------------------------
-    async def _v2(self, method: str, path: str, **kwargs: Any) -> Any:
-        async with self._slots:
-            return await self._http.v2(method, path, **kwargs)
-
-    async def _signed(self, method: str, path: str, **kwargs: Any) -> Any:
-        async with self._slots:
-            return await self._http.signed(method, path, **kwargs)
-
-    async def _v1(self, query_type: str, query_method: str, **kwargs: Any) -> Any:
-        async with self._slots:
-            return await self._http.v1(query_type, query_method, **kwargs)
-
-    async def _pages(
-        self, path: str, query: Callable[[str | None], list[tuple[str, Any]]]
-    ) -> AsyncIterator[list[Any]]:
-        """Follow `nextPageToken` until null/absent; "" also ends; a repeating token is an error."""
-        token: str | None = None
-        seen: set[str] = set()
-        while True:
-            page = await self._v2("GET", path, query=query(token))
-            if not isinstance(page, dict) or not isinstance(page.get("results"), list):
-                raise EncordServerError(f"GET {path}: expected a page object with `results`")
-            yield page["results"]
-            next_token = page.get("nextPageToken", page.get("next_page_token"))
-            if next_token is None or next_token == "":
-                return
-            if not isinstance(next_token, str) or next_token in seen:
-                raise EncordServerError(
-                    f"GET {path}: the server repeated page token {next_token!r}; stopping"
-                )
-            seen.add(next_token)
-            token = next_token
+class EncordClient(ItemsClient):
+    """The Encord client: construction and plumbing in `_client_base.ClientBase`, items and upload jobs
+    in `client_items.ItemsClient`, everything else below."""
 
     # -- cloud integrations (§3) ------------------------------------------------------------------
     async def list_cloud_integrations(self) -> list[WireIntegration]:
         data = await self._v2("GET", "cloud-integrations", query=[("includeOrgAccess", False)])
         if not isinstance(data, dict) or not isinstance(data.get("result"), list):
             raise EncordServerError("GET cloud-integrations: expected an object with `result`")
-        return [_parse(WireIntegration, x, "cloud integration") for x in data["result"]]
+        return [parse_wire(WireIntegration, x, "cloud integration") for x in data["result"]]
 
     async def sandbox_create_integration(self, title: str, provider: str) -> WireIntegration:
         """Emulator-only extension (`POST /sandbox/cloud-integrations`); Encord has no such route."""
@@ -193,12 +77,12 @@ class EncordClient:
             raise EncordAmbiguousError(
                 f"creating sandbox integration {title!r} may or may not have happened: {amb.error}"
             ) from None
-        return _parse(WireIntegration, data, "sandbox integration")
+        return parse_wire(WireIntegration, data, "sandbox integration")
 
     async def sandbox_delete_integration(self, integration_uuid: UUID) -> None:
         """Emulator-only extension (`DELETE /sandbox/cloud-integrations/{uuid}`)."""
         await self._signed(
-            "DELETE", f"/sandbox/cloud-integrations/{_seg(integration_uuid)}", gone_ok_after_retry=True
+            "DELETE", f"/sandbox/cloud-integrations/{seg(integration_uuid)}", gone_ok_after_retry=True
         )
 
     # -- metadata schema (§4) ---------------------------------------------------------------------
@@ -218,7 +102,7 @@ class EncordClient:
 
     # -- folders (§5) -----------------------------------------------------------------------------
     def _folders_path(self, parent: UUID | None) -> str:
-        return "storage/folders" if parent is None else f"storage/folders/{_seg(parent)}/folders"
+        return "storage/folders" if parent is None else f"storage/folders/{seg(parent)}/folders"
 
     async def list_folders(self, parent: UUID | None = None) -> list[WireFolder]:
         """Direct children of `parent` (root level when None), every page."""
@@ -235,11 +119,11 @@ class EncordClient:
 
         folders: list[WireFolder] = []
         async for page in self._pages(self._folders_path(parent), query):
-            folders.extend(_parse(WireFolder, x, "folder") for x in page)
+            folders.extend(parse_wire(WireFolder, x, "folder") for x in page)
         return folders
 
     async def get_folder(self, folder_uuid: UUID) -> WireFolder:
-        return _parse(WireFolder, await self._v2("GET", f"storage/folders/{_seg(folder_uuid)}"), "folder")
+        return parse_wire(WireFolder, await self._v2("GET", f"storage/folders/{seg(folder_uuid)}"), "folder")
 
     async def _named_folders(self, parent: UUID | None, name: str) -> dict[UUID, WireFolder]:
         return {f.uuid: f for f in await self.list_folders(parent) if f.name == name}
@@ -277,31 +161,7 @@ class EncordClient:
             return next(iter(new.values()), None)
 
         data = await self._create_once(f"folder {name!r}", "storage/folders", body, read_back)
-        return data if isinstance(data, WireFolder) else _parse(WireFolder, data, "folder")
-
-    async def _create_once(
-        self,
-        what: str,
-        path: str,
-        body: dict[str, Any],
-        read_back: Callable[[], Awaitable[Any | None]],
-    ) -> Any:
-        """POST a create; after each ambiguous failure, read back and repeat only if it did not happen."""
-        rounds = self._policy.max_retries + 1
-        for round_ in range(1, rounds + 1):
-            try:
-                return await self._v2("POST", path, payload=body, retry=Retry.NEVER)
-            except AmbiguousFailure as amb:
-                last = amb.error
-            _log.warning("creating %s failed ambiguously (%s); checking whether it happened", what, last)
-            await self._policy.sleep(self._policy.delay(round_))
-            found = await read_back()
-            if found is not None:
-                _log.info("%s was created despite the error; using it", what)
-                return found
-        raise EncordAmbiguousError(
-            f"creating {what} failed {rounds} times and it was not found afterwards; last error: {last}"
-        )
+        return data if isinstance(data, WireFolder) else parse_wire(WireFolder, data, "folder")
 
     async def update_folder(
         self,
@@ -320,8 +180,8 @@ class EncordClient:
             body["clientMetadata"] = client_metadata
         if not body:
             return await self.get_folder(folder_uuid)
-        data = await self._v2("PATCH", f"storage/folders/{_seg(folder_uuid)}", payload=body)
-        return _parse(WireFolder, data, "folder")
+        data = await self._v2("PATCH", f"storage/folders/{seg(folder_uuid)}", payload=body)
+        return parse_wire(WireFolder, data, "folder")
 
     async def move_folder(self, folder_uuid: UUID, new_parent: UUID | None) -> None:
         body: dict[str, Any] = {"folderUuids": [str(folder_uuid)]}
@@ -331,93 +191,7 @@ class EncordClient:
 
     async def delete_folder(self, folder_uuid: UUID) -> None:
         # Repeatable; a 404/403 after an ambiguous earlier attempt means the earlier attempt deleted it.
-        await self._v2("DELETE", f"storage/folders/{_seg(folder_uuid)}", gone_ok_after_retry=True)
-
-    # -- items (§6) -------------------------------------------------------------------------------
-    async def iter_items(
-        self, folder_uuid: UUID, *, recursive: bool = False
-    ) -> AsyncIterator[list[WireItem]]:
-        """Items of a folder, one page at a time."""
-
-        def query(token: str | None) -> list[tuple[str, Any]]:
-            # ListItemsParams field order, as StorageFolder.list_items (0.1.211) sends it.
-            return [
-                ("isRecursive", recursive),
-                ("order", "name"),
-                ("desc", False),
-                ("pageToken", token),
-                ("pageSize", self._page_size),
-                ("signUrls", False),
-                ("includeClientMetadata", True),
-                ("clientMetadataAsSignedUrl", False),
-            ]
-
-        async for page in self._pages(f"storage/folders/{_seg(folder_uuid)}/items", query):
-            yield [_parse(WireItem, x, "item") for x in page]
-
-    async def list_items(self, folder_uuid: UUID, *, recursive: bool = False) -> list[WireItem]:
-        items: list[WireItem] = []
-        async for page in self.iter_items(folder_uuid, recursive=recursive):
-            items.extend(page)
-        return items
-
-    async def update_item(
-        self, folder_uuid: UUID, item_uuid: UUID, *, client_metadata: dict[str, Any]
-    ) -> WireItem:
-        data = await self._v2(
-            "PATCH",
-            f"storage/folders/{_seg(folder_uuid)}/items/{_seg(item_uuid)}",
-            payload={"clientMetadata": client_metadata},
-        )
-        return _parse(WireItem, data, "item")
-
-    # -- upload jobs (§7) -------------------------------------------------------------------------
-    async def start_upload_job(
-        self,
-        folder_uuid: UUID,
-        *,
-        external_files: dict[str, Any] | None = None,
-        data_items: dict[str, Any] | None = None,
-        integration_uuid: UUID | None = None,
-        ignore_errors: bool = False,
-        file_name: str | None = None,
-    ) -> UUID:
-        if (external_files is None) == (data_items is None):
-            raise EncordInvalidArgumentError(
-                "start_upload_job needs exactly one of external_files or data_items"
-            )
-        body: dict[str, Any] = {}  # PostUploadJobParams field order, None omitted
-        if data_items is not None:
-            body["dataItems"] = data_items
-        if external_files is not None:
-            body["externalFiles"] = external_files  # passed through verbatim (snake_case keys stay)
-        if integration_uuid is not None:
-            body["integrationHash"] = str(integration_uuid)
-        body["ignoreErrors"] = ignore_errors
-        if file_name is not None:
-            body["fileName"] = file_name
-        path = f"storage/folders/{_seg(folder_uuid)}/data-upload-jobs"
-        try:
-            data = await self._v2("POST", path, payload=body, retry=Retry.NEVER)
-        except AmbiguousFailure as amb:
-            # An upload job cannot be looked up without its id, so it is never repeated here.
-            raise EncordAmbiguousError(
-                f"starting the registration job for folder {folder_uuid} failed, but a job may have started "
-                f"anyway ({amb.error}). Check the folder in Encord; re-running apply is safe when the "
-                "registration spec sets skip_duplicate_urls"
-            ) from None
-        return _parse_uuid(data, "upload job id")
-
-    async def get_upload_job(
-        self, folder_uuid: UUID, job_uuid: UUID, *, timeout_seconds: int = 60
-    ) -> WireUploadJob:
-        data = await self._v2(
-            "GET",
-            f"storage/folders/{_seg(folder_uuid)}/data-upload-jobs/{_seg(job_uuid)}",
-            query=[("timeoutSeconds", timeout_seconds)],
-            read_timeout=timeout_seconds + _UPLOAD_POLL_GRACE_SECONDS,
-        )
-        return _parse(WireUploadJob, data, "upload job state")
+        await self._v2("DELETE", f"storage/folders/{seg(folder_uuid)}", gone_ok_after_retry=True)
 
     # -- datasets (§8) ----------------------------------------------------------------------------
     async def create_dataset(self, title: str, description: str | None = None) -> UUID:
@@ -445,7 +219,7 @@ class EncordClient:
             return data
         if not isinstance(data, dict):
             raise EncordServerError("POST datasets: expected an object with `datasetUuid`")
-        return _parse_uuid(data.get("datasetUuid", data.get("datasetHash")), "dataset id")
+        return parse_uuid(data.get("datasetUuid", data.get("datasetHash")), "dataset id")
 
     async def list_datasets(self, *, title_eq: str | None = None) -> list[WireDatasetInfo]:
         # DatasetsWithUserRolesListParams order: titleEq ... includeOrgAccess.
@@ -454,7 +228,7 @@ class EncordClient:
         )
         if not isinstance(data, dict) or not isinstance(data.get("result"), list):
             raise EncordServerError("GET datasets/list: expected an object with `result`")
-        return [_parse(WireDatasetInfo, x, "dataset") for x in data["result"]]
+        return [parse_wire(WireDatasetInfo, x, "dataset") for x in data["result"]]
 
     async def get_dataset(self, dataset_hash: str) -> WireDataset:
         # 0.1.211 sends DatasetAccessSettings as a dataclass dict: fetch_client_metadata and fetch_rows.
@@ -468,7 +242,7 @@ class EncordClient:
         )
         if not data:
             raise EncordNotFoundError(f"dataset {dataset_hash} not found")
-        return _parse(WireDataset, data, "dataset")
+        return parse_wire(WireDataset, data, "dataset")
 
     async def link_items(self, dataset_hash: str, item_uuids: list[UUID]) -> list[WireDataRow]:
         """v1 `datasetlinkitems` with duplicates_behavior SKIP; chunked to 1000 per call."""
@@ -487,7 +261,7 @@ class EncordClient:
                 raise EncordServerError(
                     f"linking items to dataset {dataset_hash}: expected a list of data rows"
                 )
-            rows.extend(_parse(WireDataRow, x, "data row") for x in data)
+            rows.extend(parse_wire(WireDataRow, x, "data row") for x in data)
         return rows
 
     async def remove_data(self, dataset_hash: str, data_hashes: list[str]) -> None:

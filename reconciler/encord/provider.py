@@ -11,10 +11,14 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from reconciler.encord.client import EncordClient
+from reconciler.encord.provider_items import read_contents
+from reconciler.encord.registrar import Registrar
 from reconciler.encord.wire import WireFolder
 from reconciler.errors import EncordError
 from reconciler.live import LiveDataset, LiveFolder, LiveIntegration, LiveSchemaKey, LiveState
+from reconciler.plan.diff_items import FolderWork
 from reconciler.plan.model import Action, Change, Kind, parse_address
+from reconciler.registration.desired import DesiredData
 
 log = logging.getLogger("reconciler.provider")
 
@@ -86,6 +90,7 @@ class ReadScope:
     folders: bool = True
     datasets: bool = True
     item_folders: tuple[tuple[str, bool], ...] = ()  # (path, recursive)
+    content_folders: frozenset[str] = frozenset()  # folders whose items are declared: read with metadata
     dataset_items_for: frozenset[str] = frozenset()  # dataset titles whose linked items matter
 
 
@@ -114,7 +119,7 @@ async def read_live(client: EncordClient, scope: ReadScope, *, concurrency: int 
     integrations: dict[str, LiveIntegration] = {}
     schema_doc: dict[str, Any] = {}
     folders: dict[str, LiveFolder] = {}
-    if scope.integrations:
+    if scope.integrations or scope.content_folders:
         for integ in await client.list_cloud_integrations():
             if integ.title in integrations:
                 ambiguities.append(
@@ -125,12 +130,20 @@ async def read_live(client: EncordClient, scope: ReadScope, *, concurrency: int 
         schema_doc = await client.get_metadata_schema()
     if scope.folders or scope.item_folders:
         folders = await _read_folders(client, concurrency, ambiguities)
-    folder_items: dict[str, list[str]] = {}
+    semaphore = asyncio.Semaphore(concurrency)
+    content_paths = sorted(p for p in scope.content_folders if p in folders)
+    read = await asyncio.gather(*(read_contents(client, folders[p].uuid, semaphore) for p in content_paths))
+    contents = dict(zip(content_paths, read, strict=True))
+    folder_items: dict[str, list[str]] = {
+        path: sorted([i.uuid for i in c.items.values()] + c.unkeyed + c.duplicates)
+        for path, c in contents.items()
+    }
     if scope.item_folders:
         wanted = [
             path
             for path in folders
-            if any(path == p or (rec and path.startswith(p + "/")) for p, rec in scope.item_folders)
+            if path not in contents
+            and any(path == p or (rec and path.startswith(p + "/")) for p, rec in scope.item_folders)
         ]
         listed = await _bounded(concurrency, (client.list_items(UUID(folders[p].uuid)) for p in wanted))
         for path, items in zip(wanted, listed, strict=True):
@@ -157,6 +170,7 @@ async def read_live(client: EncordClient, scope: ReadScope, *, concurrency: int 
         schema_keys={k: schema_key_from_wire(v) for k, v in schema_doc.items()},
         folders=folders,
         folder_items=folder_items,
+        contents=contents,
         datasets=datasets,
         ambiguities=ambiguities,
     )
@@ -205,6 +219,11 @@ class ApplyContext:
 
     folder_uuids: dict[str, str] = field(default_factory=dict)
     dataset_uuids: dict[str, str] = field(default_factory=dict)
+    integration_uuids: dict[str, str] = field(default_factory=dict)  # title -> uuid, live or created
+    registrar: Registrar | None = None
+    data: DesiredData | None = None
+    works: dict[str, FolderWork] = field(default_factory=dict)
+    gcs: Any = None  # engine.GcsAccess: the bucket side of integrations
 
 
 class EncordProvider:
@@ -224,12 +243,19 @@ class EncordProvider:
             Kind.FOLDER: self._folder,
             Kind.DATASET: self._dataset,
             Kind.DATASET_ITEMS: self._dataset_items,
+            Kind.FOLDER_ITEMS: self._folder_items,
+            Kind.FOLDER_ITEMS_PRUNE: self._folder_items_prune,
+            Kind.BUCKET_CORS: self._bucket,
+            Kind.BUCKET_IAM: self._bucket,
         }[change.kind]
         await handler(change, ctx)
 
     async def _integration(self, change: Change, ctx: ApplyContext) -> None:
         if change.action == Action.CREATE:
-            await self.client.sandbox_create_integration(change.payload["title"], change.payload["provider"])
+            created = await self.client.sandbox_create_integration(
+                change.payload["title"], change.payload["provider"]
+            )
+            ctx.integration_uuids[created.title] = str(created.integration_uuid)
         elif change.action == Action.DELETE:
             await self.client.sandbox_delete_integration(UUID(change.payload["uuid"]))
 
@@ -273,5 +299,44 @@ class EncordProvider:
             raise EncordError(f"dataset {p['title']!r} has no UUID (was it created?)")
         if p.get("unlink"):
             await self.client.remove_data(dataset, list(p["unlink"]))
-        if p.get("link"):
-            await self.client.link_items(dataset, [UUID(u) for u in p["link"]])
+        link = [UUID(u) for u in p.get("link") or []]
+        if ctx.registrar is not None:
+            for path in p.get("link_registered_in") or []:
+                link += [UUID(u) for u in ctx.registrar.tally.registered.get(path, [])]
+        if link:
+            await self.client.link_items(dataset, link)
+
+    async def _bucket(self, change: Change, ctx: ApplyContext) -> None:
+        """GCS calls block: they run in a worker thread."""
+        if ctx.gcs is None:
+            raise EncordError(f"{change.address}: no GCS connection in this apply")
+        p = change.payload
+        if change.kind == Kind.BUCKET_CORS:
+            await asyncio.to_thread(ctx.gcs.write_cors, p["bucket"], p["cors"])
+        else:
+            await asyncio.to_thread(ctx.gcs.add_iam_member, p["bucket"], p["role"], p["member"])
+
+    def _folder_uuid(self, change: Change, ctx: ApplyContext) -> str:
+        p = change.payload
+        folder_uuid = p.get("folder_uuid") or ctx.folder_uuids.get(p["folder_path"])
+        if folder_uuid is None:
+            raise EncordError(f"folder {p['folder_path']!r} has no UUID (was it created?)")
+        return str(folder_uuid)
+
+    async def _folder_items(self, change: Change, ctx: ApplyContext) -> None:
+        path = change.payload["folder_path"]
+        if ctx.registrar is None or ctx.data is None or path not in ctx.works:
+            raise EncordError(f"{change.address}: the folder's declared items were not loaded for this apply")
+        work, folder = ctx.works[path], ctx.data.folders[path]
+        folder_uuid = self._folder_uuid(change, ctx)
+        missing = sorted({s.integration for s, _ in folder.sources} - ctx.integration_uuids.keys())
+        if missing and work.register:
+            raise EncordError(f"{change.address}: integration(s) not found in Encord: {', '.join(missing)}")
+        await ctx.registrar.update(work)
+        await ctx.registrar.register(folder, work, folder_uuid, ctx.integration_uuids)
+
+    async def _folder_items_prune(self, change: Change, ctx: ApplyContext) -> None:
+        path = change.payload["folder_path"]
+        if ctx.registrar is None or path not in ctx.works:
+            raise EncordError(f"{change.address}: the folder's declared items were not loaded for this apply")
+        await ctx.registrar.delete(self._folder_uuid(change, ctx), [u for u, _ in ctx.works[path].delete])

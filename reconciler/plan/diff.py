@@ -9,6 +9,8 @@ from deepdiff import DeepDiff
 from reconciler.config.loader import Config, KeySpecValue, walk_folders
 from reconciler.config.models import EmbeddingKeySpec, EnumKeySpec, FolderSpec
 from reconciler.live import LiveState
+from reconciler.plan.diff_buckets import bucket_changes, bucket_snapshot
+from reconciler.plan.diff_items import FolderWork, contents_digest, items_changes
 from reconciler.plan.model import (
     Action,
     BackendRef,
@@ -21,44 +23,72 @@ from reconciler.plan.model import (
     fingerprint,
     parse_address,
 )
+from reconciler.registration.desired import DesiredData
 
 ENCORD_UI = "the Encord web app (https://app.encord.com, or app.us.encord.com for the US deployment)"
 
 
-def plan_changes(config: Config, live: LiveState, backend: BackendRef) -> Plan:
+def plan_changes(
+    config: Config, live: LiveState, backend: BackendRef, data: DesiredData | None = None
+) -> Plan:
+    return plan_with_work(config, live, backend, data)[0]
+
+
+def plan_with_work(
+    config: Config,
+    live: LiveState,
+    backend: BackendRef,
+    data: DesiredData | None = None,
+    only: dict[str, set[tuple[str, ...]]] | None = None,
+) -> tuple[Plan, dict[str, FolderWork]]:
+    """The plan, and the item-level work behind its `folder_items` changes (too large for the plan)."""
     sandbox = backend.kind == "sandbox"
     changes: list[Change] = []
     errors: list[str] = list(live.ambiguities)
     if config.integrations is not None:
         changes += _integrations(config, live, sandbox, errors)
+        changes += bucket_changes(config.integrations, live)
     if config.schema_keys is not None:
         changes += _schema(config, live)
     folder_changes: list[Change] = []
     if config.folders is not None:
         folder_changes = _folders(config.folders, live, config.prune.folders)
         changes += folder_changes
+    created_folders = {c.address for c in folder_changes if c.action == Action.CREATE}
+    works: dict[str, FolderWork] = {}
+    if data is not None and data.folders:
+        integration_creates = {
+            parse_address(c.address)[1]: c.address
+            for c in changes
+            if c.kind == Kind.INTEGRATION and c.action == Action.CREATE
+        }
+        item_changes, works, item_errors = items_changes(
+            data, live, created_folders, integration_creates, only
+        )
+        changes += item_changes
+        errors += item_errors
     if config.datasets is not None:
-        created_folders = {c.address for c in folder_changes if c.action == Action.CREATE}
-        dataset_changes = _datasets(config, live, created_folders)
+        dataset_changes = _datasets(config, live, created_folders, works)
         changes = _after_unlinks(changes, dataset_changes) + dataset_changes
-    return Plan(
+    plan = Plan(
         backend=backend,
         config_source=config.source,
         config_files=config.files,
         changes=order_changes(changes),
-        warnings=list(config.warnings),
+        warnings=list(config.warnings) + (list(data.notes) if data else []),
         errors=errors,
     )
+    return plan, works
 
 
 def _after_unlinks(changes: list[Change], dataset_changes: list[Change]) -> list[Change]:
-    """Encord refuses to delete a folder whose items are linked into a dataset: unlink first."""
+    """Encord refuses to delete a folder or item that is linked into a dataset: unlink first."""
     unlinks = [c.address for c in dataset_changes if c.kind == Kind.DATASET_ITEMS and c.payload.get("unlink")]
     if not unlinks:
         return changes
     return [
         c.model_copy(update={"depends_on": [*c.depends_on, *unlinks]})
-        if c.kind == Kind.FOLDER and c.action == Action.DELETE
+        if c.kind in (Kind.FOLDER, Kind.FOLDER_ITEMS_PRUNE) and c.action == Action.DELETE
         else c
         for c in changes
     ]
@@ -85,6 +115,10 @@ def snapshot(live: LiveState, address: str) -> dict[str, Any] | None:
             "description": folder.description,
             "client_metadata": folder.client_metadata,
         }
+    if kind in (Kind.BUCKET_CORS, Kind.BUCKET_IAM):
+        return bucket_snapshot(live, kind, name)
+    if kind in (Kind.FOLDER_ITEMS, Kind.FOLDER_ITEMS_PRUNE):
+        return {"digest": contents_digest(live.contents.get(name))}
     ds = live.datasets.get(name)
     if ds is None:
         return None
@@ -403,17 +437,24 @@ def _deepdiff_rows(dd: DeepDiff) -> list[tuple[str, Any, Any]]:
 # -- datasets -----------------------------------------------------------------------------------
 
 
-def desired_items(live: LiveState, folder_paths: list[tuple[str, bool]]) -> set[str]:
+def _in_refs(folder_path: str, refs: list[tuple[str, bool]]) -> bool:
+    return any(folder_path == p or (rec and folder_path.startswith(p + "/")) for p, rec in refs)
+
+
+def desired_items(
+    live: LiveState, folder_paths: list[tuple[str, bool]], pruned: frozenset[str] = frozenset()
+) -> set[str]:
     """Storage item UUIDs in the given folders (and their live subfolders when recursive)."""
     items: set[str] = set()
-    for path, recursive in folder_paths:
-        for folder_path, uuids in live.folder_items.items():
-            if folder_path == path or (recursive and folder_path.startswith(path + "/")):
-                items.update(uuids)
-    return items
+    for folder_path, uuids in live.folder_items.items():
+        if _in_refs(folder_path, folder_paths):
+            items.update(uuids)
+    return items - pruned
 
 
-def _datasets(config: Config, live: LiveState, created_folders: set[str]) -> list[Change]:
+def _datasets(
+    config: Config, live: LiveState, created_folders: set[str], works: dict[str, FolderWork]
+) -> list[Change]:
     out: list[Change] = []
     declared = {d.title: d for d in config.datasets or []}
     for title, spec in declared.items():
@@ -465,18 +506,24 @@ def _datasets(config: Config, live: LiveState, created_folders: set[str]) -> lis
         if spec.folders is None:
             continue
         refs = [(r.path.strip("/"), r.recursive) for r in spec.folder_refs()]
-        wanted = desired_items(live, refs)
+        pruned = frozenset(uuid for path, w in works.items() if _in_refs(path, refs) for uuid, _ in w.delete)
+        wanted = desired_items(live, refs, pruned)
         linked = dict(current.linked_items) if current else {}
         to_link = sorted(wanted - linked.keys())
         to_unlink = sorted(set(linked) - wanted)
-        if not to_link and not to_unlink:
+        # Items registered by this apply are linked once their jobs finish.
+        registering = sorted(path for path, w in works.items() if w.register and _in_refs(path, refs))
+        incoming = sum(len(works[path].register) for path in registering)
+        if not to_link and not to_unlink and not registering:
             continue
         folder_deps = [
             address_of(Kind.FOLDER, p) for p, _ in refs if address_of(Kind.FOLDER, p) in created_folders
-        ]
+        ] + [address_of(Kind.FOLDER_ITEMS, p) for p in registering]
         reasons = []
         if to_link:
             reasons.append(f"links {len(to_link)} item(s) from {', '.join(p for p, _ in refs)}")
+        if incoming:
+            reasons.append(f"links the {incoming} item(s) registered in {', '.join(registering)}")
         if to_unlink:
             reasons.append(
                 f"unlinks {len(to_unlink)} item(s) that are not in its folders: their data units leave the "
@@ -490,8 +537,8 @@ def _datasets(config: Config, live: LiveState, created_folders: set[str]) -> lis
                 action=Action.UPDATE,
                 risk=Risk.DESTRUCTIVE if to_unlink else Risk.SAFE,
                 before={"linked_items": len(linked)},
-                after={"linked_items": len(wanted)},
-                diff=[FieldDiff(field="linked_items", before=len(linked), after=len(wanted))],
+                after={"linked_items": len(wanted) + incoming},
+                diff=[FieldDiff(field="linked_items", before=len(linked), after=len(wanted) + incoming)],
                 reason="; ".join(reasons),
                 depends_on=([] if current else [address]) + folder_deps,
                 payload={
@@ -499,6 +546,7 @@ def _datasets(config: Config, live: LiveState, created_folders: set[str]) -> lis
                     "dataset_uuid": current.uuid if current else None,
                     "link": to_link,
                     "unlink": sorted(linked[u] for u in to_unlink),
+                    "link_registered_in": registering,
                 },
             )
         )
@@ -525,8 +573,13 @@ def _datasets(config: Config, live: LiveState, created_folders: set[str]) -> lis
 
 _FORWARD_RANK = {
     Kind.INTEGRATION: 0,
+    Kind.BUCKET_CORS: 0,
+    Kind.BUCKET_IAM: 0,
     Kind.SCHEMA_KEY: 1,
     Kind.FOLDER: 2,
+    Kind.DATASET: 3,
+    Kind.FOLDER_ITEMS: 3,
+    Kind.FOLDER_ITEMS_PRUNE: 3,
     Kind.DATASET: 3,
     Kind.DATASET_ITEMS: 4,
 }

@@ -25,6 +25,7 @@ from tests.client.verify import verify_v1, verify_v2
 P = "00000000-0000-0000-0000-00000000000b"
 J = "00000000-0000-0000-0000-00000000000c"
 D = "00000000-0000-0000-0000-00000000000d"
+G = "00000000-0000-0000-0000-00000000000e"  # an image group
 JOB = {
     "status": "DONE",
     "itemsWithNames": [{"itemUuid": I1, "name": "n"}],
@@ -53,6 +54,10 @@ ROW = {
 }
 
 
+def stored_item(uuid: str) -> dict[str, Any]:
+    return {**item_json(uuid), "itemType": "imageGroup", "url": None} if uuid == G else item_json(uuid)
+
+
 def answer(method: str, path: str, body: bytes | None) -> Any:
     if path == "/public":
         query_type = json.loads(body or b"{}")["query_type"]
@@ -71,6 +76,16 @@ def answer(method: str, path: str, body: bytes | None) -> Any:
         return {"results": [folder_json()], "nextPageToken": None}
     if p.endswith("/items") and method == "GET":
         return {"results": [item_json()], "nextPageToken": None}
+    if p.endswith("/child-items"):
+        return {"results": [item_json(), item_json(I1.replace("a1", "a2"))], "nextPageToken": None}
+    if p == "storage/items/get-bulk":
+        return {"results": [stored_item(u) for u in json.loads(body or b"{}")["itemUuids"]]}
+    if p == "storage/items/patch-bulk":
+        return {"results": [stored_item(u) for u in json.loads(body or b"{}")["itemPatches"]]}
+    if p.endswith("/items/delete"):
+        return {"removedItemsCount": 1, "removedFoldersCount": 0}
+    if p.startswith("storage/items/"):
+        return stored_item(p.removeprefix("storage/items/"))
     if "/items/" in p:
         return item_json()
     if p.endswith("/data-upload-jobs"):
@@ -165,6 +180,25 @@ def _dataset(uc: Any) -> Any:
     return uc.get_dataset(D)
 
 
+async def _child_urls(c: EncordClient) -> list[str | None]:
+    return [i.url async for page in c.iter_child_items(UUID(F1), UUID(G)) for i in page]
+
+
+METADATA = {"x": 2, "ü": [1.5, None], "nested": {"k": "v"}}
+
+
+def _bundled_updates(uc: Any, uuids: list[str], patch: dict[str, Any]) -> None:
+    """`StorageItem.update(..., bundle=...)` on each item: the SDK's bulk item update."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from encord.http.bundle import Bundle
+
+    items = uc.get_storage_items(uuids)
+    with Bundle() as bundle:
+        for item in items:
+            item.update(**patch, bundle=bundle)
+
+
 SPEC = {"images": [{"objectUrl": "s3://b/ü i.jpg"}], "skip_duplicate_urls": True}
 DATA_ITEMS = {"images": [{"objectUrl": "k", "clientMetadata": {"k": 1}}], "skipDuplicateUrls": False}
 
@@ -224,6 +258,35 @@ CASES: list[tuple[str, Callable[[Any], Any], Callable[[EncordClient], Any], int]
         lambda uc: _items(uc)[0].update(client_metadata={"x": 2, "ü": [1.5, None]}),
         lambda c: c.update_item(UUID(F1), UUID(I1), client_metadata={"x": 2, "ü": [1.5, None]}),
         2,
+    ),
+    (
+        "iter_child_items",
+        lambda uc: uc.get_storage_item(G).get_child_items(),
+        _child_urls,
+        1,
+    ),
+    (
+        "patch_items_bulk",
+        lambda uc: _bundled_updates(uc, [I1, G], {"name": "n é/%", "client_metadata": METADATA}),
+        lambda c: c.patch_items_bulk(
+            {
+                UUID(I1): {"name": "n é/%", "clientMetadata": METADATA},
+                UUID(G): {"name": "n é/%", "clientMetadata": METADATA},
+            }
+        ),
+        1,
+    ),
+    (
+        "delete_items",
+        lambda uc: _folder(uc).delete_storage_items([UUID(I1), UUID(G)]),
+        lambda c: c.delete_items(UUID(F1), [UUID(I1), UUID(G)]),
+        1,
+    ),
+    (
+        "delete_items_keeping_frames",
+        lambda uc: _folder(uc).delete_storage_items([UUID(G)], remove_unused_frames=False),
+        lambda c: c.delete_items(UUID(F1), [UUID(G)], remove_unused_frames=False),
+        1,
     ),
     (
         "start_upload_job_external_files",
@@ -325,3 +388,15 @@ async def test_create_folder_matches_sdk(
     ours = await our_wire(private_key, lambda c: c.create_folder("n é/%", **kwargs))
     assert ours[0][0] == "GET"  # the snapshot of same-named folders
     assert ours[1:] == theirs
+
+
+async def test_patch_items_bulk_chunks_as_the_sdk_bundle_does(
+    sdk: Any, private_key: Ed25519PrivateKey
+) -> None:
+    uuids = [str(UUID(int=n)) for n in range(1, 1002)]
+    theirs = [
+        w for w in sdk_wire(sdk, lambda uc: _bundled_updates(uc, uuids, {"name": "n"})) if w[0] == "PATCH"
+    ]
+    ours = await our_wire(private_key, lambda c: c.patch_items_bulk({UUID(u): {"name": "n"} for u in uuids}))
+    assert [len(json.loads(w[2])["itemPatches"]) for w in theirs] == [1000, 1]
+    assert ours == theirs

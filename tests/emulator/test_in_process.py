@@ -4,64 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from starlette.applications import Starlette
 
 from reconciler.emulator.app import create_app
 from reconciler.emulator.auth import parse_authorized_key
-from tests.fidelity.signing import build_signed, key_id
-
-KEY = Ed25519PrivateKey.generate()
-PUBLIC_LINE = KEY.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode() + " test"
-
-
-class Sandbox:
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
-
-    async def __call__(self, method: str, path: str, *, body: Any = None, **params: Any) -> httpx.Response:
-        request = build_signed(self.client, KEY, method, path, json_body=body, params=params or None)
-        return await self.client.send(request)
-
-    async def folder_with_job(self, spec: dict[str, Any] | None = None) -> tuple[str, str]:
-        integration = await self(
-            "POST", "/sandbox/cloud-integrations", body={"title": "gcp", "provider": "gcp"}
-        )
-        folder = (await self("POST", "/v2/public/storage/folders", body={"name": "f"})).json()["uuid"]
-        job = await self(
-            "POST",
-            f"/v2/public/storage/folders/{folder}/data-upload-jobs",
-            body={
-                "externalFiles": spec or {"images": [{"objectUrl": "gs://b/i.jpg"}]},
-                "integrationHash": integration.json()["integrationUuid"],
-            },
-        )
-        return folder, job.json()
-
-
-def sandbox_for(app: Starlette) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sandbox")
-
-
-@pytest.fixture
-async def make_sandbox(tmp_path: Path) -> AsyncIterator[Callable[..., Sandbox]]:
-    clients: list[httpx.AsyncClient] = []
-
-    def make(**options: Any) -> Sandbox:
-        client = sandbox_for(create_app(tmp_path / "state.sqlite", [PUBLIC_LINE], **options))
-        clients.append(client)
-        return Sandbox(client)
-
-    yield make
-    for client in clients:
-        await client.aclose()
+from tests.emulator.sandbox import KEY, PUBLIC_LINE, Sandbox, sandbox_for
+from tests.fidelity.signing import key_id
 
 
 async def test_poll_is_held_until_the_job_finishes(make_sandbox: Callable[..., Sandbox]) -> None:

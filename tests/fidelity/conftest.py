@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import selectors
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from pydantic.warnings import PydanticDeprecatedSince212
 
+from reconciler.encord.auth import SshKeyAuth
+from reconciler.encord.client import EncordClient
+from tests.fidelity.parity import RUN, Parity, World, our_client, register
 from tests.fidelity.signing import load_private_key
 
 # encord 0.1.211 declares an `@model_validator(mode="after")` on a classmethod
@@ -168,3 +172,43 @@ def encord_user_client(emulator_server: EmulatorServer) -> EncordUserClient:
     return EncordUserClient.create_with_ssh_private_key(
         ssh_private_key=emulator_server.private_key_pem, domain=emulator_server.url
     )
+
+
+# -- request parity (test_request_parity*.py): one emulator per module, objects made by our client --------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    with running_emulator(tmp_path_factory.mktemp("request-parity")) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+def world(server: EmulatorServer) -> World:
+    async def build() -> World:
+        async with our_client(server) as client:
+            integration = await client.sandbox_create_integration(f"parity-{RUN}", "aws")
+            shared = await client.create_folder(f"parity-{RUN}")
+            items_folder = await client.create_folder("items", parent=shared.uuid)
+            items = await register(client, items_folder.uuid, integration.integration_uuid)
+        return World(integration.integration_uuid, shared.uuid, items_folder.uuid, items)
+
+    return asyncio.run(build())
+
+
+@pytest.fixture(scope="module")
+def sdk(server: EmulatorServer) -> Any:
+    return EncordUserClient.create_with_ssh_private_key(
+        ssh_private_key=server.private_key_pem, domain=server.url
+    )
+
+
+@pytest.fixture
+async def ours(server: EmulatorServer) -> AsyncIterator[EncordClient]:
+    async with our_client(server) as client:
+        yield client
+
+
+@pytest.fixture
+def parity(server: EmulatorServer) -> Parity:
+    return Parity(server, SshKeyAuth(server.private_key).key_id)

@@ -18,6 +18,7 @@ from reconciler.emulator.app import create_app
 from reconciler.encord.auth import SshKeyAuth
 from reconciler.encord.client import EncordClient
 from reconciler.engine import ApplyReport, apply_plan, make_plan
+from reconciler.journal import JobJournal
 from reconciler.plan.model import BackendRef, Plan
 from tests.requestlog import writes
 
@@ -40,7 +41,7 @@ class Workspace:
     async def apply(self, text: str) -> ApplyReport:
         config = self.config(text)
         plan = await make_plan(config, self.client, self.backend)
-        return await apply_plan(plan, self.client, config=config)
+        return await apply_plan(plan, self.client, config=config, journal=JobJournal(self.tmp / "jobs.jsonl"))
 
     def requests(self) -> list[dict[str, Any]]:
         if not self.log_path.exists():

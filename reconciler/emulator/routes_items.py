@@ -1,0 +1,194 @@
+"""v2 item routes: list, get, patch, delete, move, and the child items (frames) of groups.
+
+Listings filter, sort and page in SQL (`Tx.list_items`), so a page costs the same in a folder of ten
+items or of a hundred thousand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from reconciler.emulator.context import emulator, json_object
+from reconciler.emulator.errors import bad_request, forbidden
+from reconciler.emulator.lookups import (
+    BULK_LIMIT,
+    ITEM_TYPES,
+    delete_folder_tree,
+    folder_or_403,
+    item_or_403,
+    metadata_object,
+    refuse_if_linked,
+    render_items,
+    subtree,
+    text_field,
+    uuid_list,
+)
+from reconciler.emulator.pagination import page_body, page_window, parse_order, query_bool
+from reconciler.emulator.store import Row, Tx, now_iso
+from reconciler.emulator.views import GROUP_ITEM_TYPES, child_item_view
+
+
+def _item_listing(request: Request, tx: Tx, folders: list[str] | None) -> JSONResponse:
+    params = request.query_params
+    types = params.getlist("itemTypes")
+    unknown = set(types) - ITEM_TYPES
+    if unknown:
+        raise bad_request(f"Unknown itemTypes: {sorted(unknown)}")
+    order, desc = parse_order(params)
+    in_dataset = query_bool(params, "isInDataset")
+    sign = bool(query_bool(params, "signUrls", False))
+    with_metadata = query_bool(params, "includeClientMetadata", True) is not False
+    query_bool(params, "includeOrgAccess")
+    start, size = page_window(params)
+    rows = tx.list_items(
+        folders,
+        search=params.get("search"),
+        item_types=types,
+        in_dataset=in_dataset,
+        order=order,
+        desc=desc,
+        offset=start,
+        limit=size + 1,  # one more than the page: is there a next page?
+    )
+    results = render_items(tx, rows[:size], sign=sign, with_metadata=with_metadata)
+    return JSONResponse(page_body(results, start, size, more=len(rows) > size))
+
+
+async def list_folder_items(request: Request) -> JSONResponse:
+    with emulator(request).store.tx() as tx:
+        folder = folder_or_403(tx, request.path_params["folder"])["uuid"]
+        recursive = query_bool(request.query_params, "isRecursive", False)
+        folders = [folder, *subtree(tx, folder)] if recursive else [folder]
+        return _item_listing(request, tx, folders)
+
+
+async def search_items(request: Request) -> JSONResponse:
+    with emulator(request).store.tx() as tx:
+        return _item_listing(request, tx, None)
+
+
+async def get_item(request: Request) -> JSONResponse:
+    sign = bool(query_bool(request.query_params, "signUrl", False))
+    with emulator(request).store.tx() as tx:
+        item = item_or_403(tx, request.path_params["item"])
+        return JSONResponse(render_items(tx, [item], sign=sign)[0])
+
+
+async def get_items_bulk(request: Request) -> JSONResponse:
+    body = await json_object(request)
+    item_uuids = uuid_list(body, "itemUuids")
+    sign = body.get("signUrls") is True
+    with emulator(request).store.tx() as tx:
+        items = [item_or_403(tx, u) for u in item_uuids]
+        return JSONResponse({"results": render_items(tx, items, sign=sign), "nextPageToken": None})
+
+
+def _item_in_folder(tx: Tx, request: Request) -> Row:
+    folder = folder_or_403(tx, request.path_params["folder"])
+    item = item_or_403(tx, request.path_params["item"])
+    if item["parent"] != folder["uuid"]:
+        raise forbidden(f"Item {item['uuid']} is not in folder {folder['uuid']}")
+    return item
+
+
+async def list_child_items(request: Request) -> JSONResponse:
+    """Frames of an image group / image sequence / DICOM series, in order; other items have none.
+
+    The SDK (`StorageItem.get_child_items`) sends only `signUrls` and reads one page, so every child
+    comes in one page; `pageSize`/`pageToken`, when sent, page as the other listings do.
+    """
+    params = request.query_params
+    sign = bool(query_bool(params, "signUrls", False))
+    with emulator(request).store.tx() as tx:
+        item = _item_in_folder(tx, request)
+    frames = item["media"].get("frames") or [] if item["item_type"] in GROUP_ITEM_TYPES else []
+    children = [child_item_view(item, frame, sign=sign) for frame in frames]
+    if "pageSize" not in params and "pageToken" not in params:
+        return JSONResponse({"results": children, "nextPageToken": None})
+    start, size = page_window(params)
+    return JSONResponse(
+        page_body(children[start : start + size], start, size, more=start + size < len(children))
+    )
+
+
+def _patch_item(tx: Tx, item: Row, patch: Any) -> Row:
+    if not isinstance(patch, dict):
+        raise bad_request("An item patch must be a JSON object")
+    changes: Row = {}
+    name = text_field(patch, "name", non_empty=True)
+    if name is not None:
+        changes["name"] = name
+    text_field(patch, "description")  # items have no description any more; accepted and ignored
+    if patch.get("clientMetadata") is not None:
+        changes["client_metadata"] = metadata_object(patch["clientMetadata"], allow_string=True)
+    if changes:
+        changes["last_edited_at"] = now_iso()
+        tx.update_item(item["uuid"], changes)
+    updated = tx.item(item["uuid"])
+    assert updated is not None
+    return updated
+
+
+async def update_item(request: Request) -> JSONResponse:
+    body = await json_object(request)
+    with emulator(request).store.tx() as tx:
+        item = _item_in_folder(tx, request)
+        return JSONResponse(render_items(tx, [_patch_item(tx, item, body)], sign=False)[0])
+
+
+async def patch_items_bulk(request: Request) -> JSONResponse:
+    body = await json_object(request)
+    patches = body.get("itemPatches")
+    if not isinstance(patches, dict) or len(patches) > BULK_LIMIT:
+        raise bad_request(f"'itemPatches' must be an object with at most {BULK_LIMIT} entries")
+    with emulator(request).store.tx() as tx:
+        updated = [_patch_item(tx, item_or_403(tx, key), patch) for key, patch in patches.items()]
+        return JSONResponse({"results": render_items(tx, updated, sign=False), "nextPageToken": None})
+
+
+async def delete_items(request: Request) -> JSONResponse:
+    body = await json_object(request)
+    child_uuids = uuid_list(body, "childUuids")
+    # Frames live inside their group and are never shared, so they always go with it (README.md).
+    if not isinstance(body.get("removeUnusedFrames", True), bool):
+        raise bad_request("'removeUnusedFrames' must be a boolean")
+    with emulator(request).store.tx() as tx:
+        folder = folder_or_403(tx, request.path_params["folder"])["uuid"]
+        items: list[str] = []
+        subfolders: list[str] = []
+        for child in child_uuids:
+            item = tx.item(child)
+            sub = tx.folder(child)
+            if item is not None and item["parent"] == folder:
+                items.append(child)
+            elif sub is not None and sub["parent"] == folder:
+                subfolders.append(child)
+            else:
+                raise forbidden(f"{child} is not an item or folder directly inside folder {folder}")
+        refuse_if_linked(tx, items)
+        removed_items, removed_folders = len(items), 0
+        for sub_uuid in subfolders:
+            counts = delete_folder_tree(tx, sub_uuid)
+            removed_items += counts[0]
+            removed_folders += counts[1]
+        tx.delete_items(items)
+    return JSONResponse({"removedItemsCount": removed_items, "removedFoldersCount": removed_folders})
+
+
+async def move_items(request: Request) -> JSONResponse:
+    body = await json_object(request)
+    item_uuids = uuid_list(body, "itemUuids")
+    target = body.get("newParentUuid")
+    if not isinstance(target, str):
+        raise bad_request("'newParentUuid' is required")
+    with emulator(request).store.tx() as tx:
+        source = folder_or_403(tx, request.path_params["folder"])["uuid"]
+        target = folder_or_403(tx, target)["uuid"]
+        for item_uuid in item_uuids:
+            if item_or_403(tx, item_uuid)["parent"] != source:
+                raise forbidden(f"Item {item_uuid} is not in folder {source}")
+            tx.update_item(item_uuid, {"parent": target, "last_edited_at": now_iso()})
+    return JSONResponse(None)

@@ -1,0 +1,164 @@
+"""The plumbing under `EncordClient`: construction, request slots, paging, create-once, parsing helpers.
+
+`EncordClient` (client.py) is this plus its operations; the item and upload-job operations are in
+client_items.py. Nothing here is public API beyond what `EncordClient` exposes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Self, TypeVar
+from uuid import UUID
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from reconciler.encord._http import AmbiguousFailure, HttpCore, Retry, _new_trace_id
+from reconciler.encord.auth import Auth
+from reconciler.encord.retry import RetryPolicy
+from reconciler.encord.signing import quote_segment
+from reconciler.errors import EncordAmbiguousError, EncordInvalidArgumentError, EncordServerError
+
+_log = logging.getLogger("reconciler.encord")
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def seg(value: UUID | str) -> str:
+    return quote_segment(str(value))
+
+
+def parse_wire(model: type[_M], data: Any, what: str) -> _M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise EncordServerError(
+            f"unexpected {what} from Encord: {exc.error_count()} validation error(s)"
+        ) from exc
+
+
+def parse_uuid(value: Any, what: str) -> UUID:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise EncordServerError(f"unexpected {what} from Encord: not a UUID") from None
+
+
+class ClientBase:
+    def __init__(
+        self,
+        domain: str,
+        auth: Auth,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout_seconds: float = 180.0,
+        max_retries: int = 3,
+        backoff_factor: float = 1.5,
+        max_connections: int = 16,
+        page_size: int = 1000,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+        trace_id_factory: Callable[[], str] = _new_trace_id,
+    ) -> None:
+        if not 1 <= page_size <= 1000:
+            raise EncordInvalidArgumentError(f"page_size must be between 1 and 1000, got {page_size}")
+        if max_retries < 0:
+            raise EncordInvalidArgumentError("max_retries must be >= 0")
+        self._policy = RetryPolicy(
+            max_retries=max_retries,
+            backoff_factor=backoff_factor,
+            sleep=sleep,
+            rng=rng or random.Random(),
+        )
+        self._http = HttpCore(
+            domain,
+            auth,
+            transport=transport,
+            timeout_seconds=timeout_seconds,
+            policy=self._policy,
+            max_connections=max_connections,
+            clock=clock,
+            trace_id_factory=trace_id_factory,
+        )
+        self._page_size = page_size
+        # Bounds requests in flight for every transport (httpx.Limits does not apply to ASGITransport).
+        self._slots = asyncio.Semaphore(max_connections)
+
+    @property
+    def domain(self) -> str:
+        return self._http.domain
+
+    def __repr__(self) -> str:
+        return f"EncordClient({self._http.domain!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    async def _v2(self, method: str, path: str, **kwargs: Any) -> Any:
+        async with self._slots:
+            return await self._http.v2(method, path, **kwargs)
+
+    async def _signed(self, method: str, path: str, **kwargs: Any) -> Any:
+        async with self._slots:
+            return await self._http.signed(method, path, **kwargs)
+
+    async def _v1(self, query_type: str, query_method: str, **kwargs: Any) -> Any:
+        async with self._slots:
+            return await self._http.v1(query_type, query_method, **kwargs)
+
+    async def _pages(
+        self, path: str, query: Callable[[str | None], list[tuple[str, Any]]]
+    ) -> AsyncIterator[list[Any]]:
+        """Follow `nextPageToken` until null/absent; "" also ends; a repeating token is an error."""
+        token: str | None = None
+        seen: set[str] = set()
+        while True:
+            page = await self._v2("GET", path, query=query(token))
+            if not isinstance(page, dict) or not isinstance(page.get("results"), list):
+                raise EncordServerError(f"GET {path}: expected a page object with `results`")
+            yield page["results"]
+            next_token = page.get("nextPageToken", page.get("next_page_token"))
+            if next_token is None or next_token == "":
+                return
+            if not isinstance(next_token, str) or next_token in seen:
+                raise EncordServerError(
+                    f"GET {path}: the server repeated page token {next_token!r}; stopping"
+                )
+            seen.add(next_token)
+            token = next_token
+
+    async def _create_once(
+        self,
+        what: str,
+        path: str,
+        body: dict[str, Any],
+        read_back: Callable[[], Awaitable[Any | None]],
+    ) -> Any:
+        """POST a create; after each ambiguous failure, read back and repeat only if it did not happen."""
+        rounds = self._policy.max_retries + 1
+        for round_ in range(1, rounds + 1):
+            try:
+                return await self._v2("POST", path, payload=body, retry=Retry.NEVER)
+            except AmbiguousFailure as amb:
+                last = amb.error
+            _log.warning("creating %s failed ambiguously (%s); checking whether it happened", what, last)
+            await self._policy.sleep(self._policy.delay(round_))
+            found = await read_back()
+            if found is not None:
+                _log.info("%s was created despite the error; using it", what)
+                return found
+        raise EncordAmbiguousError(
+            f"creating {what} failed {rounds} times and it was not found afterwards; last error: {last}"
+        )

@@ -1,0 +1,261 @@
+"""Items at the wire boundary: read a managed folder's items, and register, update and delete them.
+
+Registration goes through upload jobs (§7): `dataItems` in the SDK's structured form, always with
+`skipDuplicateUrls`, several jobs in flight, each long-polled until it ends. Every job id is written to
+the journal before it is polled, so an interrupted apply resumes the same jobs instead of starting new
+ones. Per-file errors come back with the URLs and the place in the config they were declared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from reconciler.encord.client import EncordClient
+from reconciler.encord.wire import WireItem, WireUploadJob
+from reconciler.errors import EncordError
+from reconciler.journal import JobJournal
+from reconciler.live import FolderContents, LiveEntry
+from reconciler.registration.entry import Entry
+
+log = logging.getLogger("reconciler.provider")
+
+GROUP_ITEM_TYPES = frozenset({"imageGroup", "imageSequence", "dicomSeries", "group"})
+POLL_SECONDS = 60  # how long one long-poll may be held by the server
+FINISHED = frozenset({"DONE", "ERROR", "CANCELLED"})
+
+_FILE_TYPES = {
+    "image": ("images", "IMAGE", "imageMetadata"),
+    "video": ("videos", "VIDEO", "videoMetadata"),
+    "audio": ("audio", "AUDIO", "audioMetadata"),
+    "text": ("text", "PLAIN_TEXT", "textMetadata"),
+    "pdf": ("pdf", "PDF", "pdfMetadata"),
+    "nifti": ("nifti", "NIFTI", None),
+}
+
+
+def _metadata(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return {"_unparsed": raw}
+    return value if isinstance(value, dict) else {"_value": value}
+
+
+# -- reading ----------------------------------------------------------------------------------------
+
+
+async def read_contents(
+    client: EncordClient, folder_uuid: str, semaphore: asyncio.Semaphore
+) -> FolderContents:
+    """A folder's items keyed by URL (groups: by their frames' URLs, read with one request per group)."""
+    contents = FolderContents(folder_uuid=folder_uuid)
+    groups: list[WireItem] = []
+    async with semaphore:
+        async for page in client.iter_items(UUID(folder_uuid)):
+            for item in page:
+                if item.is_tombstone or item.is_placeholder:
+                    continue
+                if item.item_type in GROUP_ITEM_TYPES:
+                    groups.append(item)
+                elif item.url:
+                    _add(contents, (item.url,), item)
+                else:
+                    contents.unkeyed.append(str(item.uuid))
+
+    async def frames(item: WireItem) -> tuple[WireItem, tuple[str, ...]]:
+        urls: list[str] = []
+        async with semaphore:
+            async for page in client.iter_child_items(UUID(folder_uuid), item.uuid):
+                urls.extend(child.url or "" for child in page)
+        return item, tuple(urls)
+
+    for item, urls in await asyncio.gather(*(frames(g) for g in groups)):
+        if urls and all(urls):
+            _add(contents, urls, item)
+        else:
+            contents.unkeyed.append(str(item.uuid))
+    return contents
+
+
+def _add(contents: FolderContents, key: tuple[str, ...], item: WireItem) -> None:
+    if key in contents.items:
+        contents.duplicates.append(str(item.uuid))
+        return
+    contents.items[key] = LiveEntry(
+        uuid=str(item.uuid),
+        item_type=item.item_type,
+        title=item.name,
+        client_metadata=_metadata(item.client_metadata),
+    )
+
+
+# -- registering ------------------------------------------------------------------------------------
+
+
+def data_item(entry: Entry) -> tuple[str, dict[str, Any]]:
+    """One entry as the SDK's `DataUploadItems` carries it: (list key, object)."""
+    metadata = entry.client_metadata or {}
+    if entry.type in _FILE_TYPES:
+        list_key, file_type, media_key = _FILE_TYPES[entry.type]
+        body: dict[str, Any] = {"objectUrl": entry.urls[0]}
+        if entry.title is not None:
+            body["title"] = entry.title
+        body["clientMetadata"] = metadata
+        body["externalFileType"] = file_type
+        if media_key and entry.media is not None:
+            body[media_key] = entry.media
+        return list_key, body
+    if entry.type == "dicom_series":
+        return "dicomSeries", {
+            "dicomFiles": [{"url": url, "title": None} for url in entry.urls],
+            "title": entry.title,
+            "clientMetadata": metadata,
+            "externalFileType": "DICOM",
+        }
+    return "imageGroups", {
+        "images": [{"url": url} for url in entry.urls],
+        "title": entry.title,
+        "clientMetadata": metadata,
+        "createVideo": entry.type == "image_sequence",
+        "externalFileType": "IMG_GROUP",
+        "clusterByResolution": False,
+    }
+
+
+# DataUploadItems' lists, in the SDK's field order; the SDK always sends all of them.
+UPLOAD_LIST_KEYS = (
+    "videos",
+    "imageGroups",
+    "dicomSeries",
+    "images",
+    "imageGroupsFromItems",
+    "audio",
+    "nifti",
+    "text",
+    "pdf",
+)
+
+
+def upload_items(entries: Iterable[Entry]) -> dict[str, Any]:
+    body: dict[str, Any] = {key: [] for key in UPLOAD_LIST_KEYS}
+    for entry in entries:
+        key, item = data_item(entry)
+        body[key].append(item)
+    body["skipDuplicateUrls"] = True  # what makes a repeated registration harmless
+    body["upsertMetadata"] = False  # metadata changes go through the bulk item update instead
+    return body
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One upload job to start: a folder, an integration and a batch of entries."""
+
+    folder_path: str
+    folder_uuid: str
+    integration_uuid: str
+    ignore_errors: bool
+    entries: list[Entry]
+
+
+@dataclass
+class FileError:
+    folder: str
+    urls: list[str]
+    error: str
+    where: str
+    job: str
+
+
+@dataclass
+class RegistrationTally:
+    """What the registration part of an apply did, for progress, the summary and the report file."""
+
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[FileError] = field(default_factory=list)
+    registered: dict[str, list[str]] = field(default_factory=dict)  # folder path -> new item uuids
+
+
+Tick = Callable[[RegistrationTally], None]
+
+
+def _record(
+    tally: RegistrationTally,
+    folder_path: str,
+    job: str,
+    state: WireUploadJob,
+    where_of: Callable[[str], str],
+    units: int,
+) -> None:
+    tally.registered.setdefault(folder_path, []).extend(str(i.item_uuid) for i in state.items_with_names)
+    failed = state.units_error_count + state.units_cancelled_count
+    tally.failed += failed
+    tally.done += max(units - failed, 0)
+    tally.jobs.append(
+        {
+            "job": job,
+            "folder": folder_path,
+            "status": state.status,
+            "units": units,
+            "done": state.units_done_count,
+            "failed": failed,
+        }
+    )
+    for err in state.unit_errors:
+        where = where_of(err.object_urls[0]) if err.object_urls else folder_path
+        tally.errors.append(FileError(folder_path, list(err.object_urls), err.error, where, job))
+    if state.status == "ERROR" and not state.unit_errors:
+        message = "; ".join(state.errors) or "the job ended in ERROR"
+        tally.errors.append(FileError(folder_path, [], message, folder_path, job))
+
+
+async def poll_until_finished(client: EncordClient, folder_uuid: str, job: str) -> WireUploadJob:
+    while True:
+        state = await client.get_upload_job(UUID(folder_uuid), UUID(job), timeout_seconds=POLL_SECONDS)
+        if state.status in FINISHED:
+            return state
+
+
+async def run_job(
+    client: EncordClient,
+    spec: JobSpec,
+    journal: JobJournal,
+    tally: RegistrationTally,
+    where_of: Callable[[str], str],
+    tick: Tick,
+) -> None:
+    job = await client.start_upload_job(
+        UUID(spec.folder_uuid),
+        data_items=upload_items(spec.entries),
+        integration_uuid=UUID(spec.integration_uuid),
+        ignore_errors=spec.ignore_errors,
+    )
+    journal.started(str(job), spec.folder_uuid, spec.folder_path, len(spec.entries))
+    state = await poll_until_finished(client, spec.folder_uuid, str(job))
+    _record(tally, spec.folder_path, str(job), state, where_of, len(spec.entries))
+    journal.finished(str(job))
+    tick(tally)
+
+
+async def resume_jobs(
+    client: EncordClient, journal: JobJournal, tally: RegistrationTally, where_of: Callable[[str], str]
+) -> None:
+    """Poll the jobs an interrupted apply left running, until each ends; then forget them."""
+    for pending in journal.pending():
+        try:
+            state = await poll_until_finished(client, pending.folder_uuid, pending.job)
+        except EncordError as exc:
+            log.warning("could not resume upload job %s: %s", pending.job, exc)
+            raise
+        _record(tally, pending.folder_path, pending.job, state, where_of, pending.units)
+        journal.finished(pending.job)

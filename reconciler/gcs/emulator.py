@@ -1,0 +1,197 @@
+"""gcp-storage-emulator run in-process on 127.0.0.1, with its storage kept on disk: the sandbox's GCS.
+
+A small adapter over gcp-storage-emulator 2026.7 (pinned in pyproject, as it reaches into internals):
+
+- `DurableStorage` writes the emulator's `.meta` index (every bucket, object, IAM policy) atomically and
+  compactly, and can defer writes: stock, each object written re-serialises the whole index, so seeding
+  n objects costs O(n^2) and 10,000 take minutes.
+- `_Handler` makes setIamPolicy honour the policy etag, as GCS does: stock, the emulator stores whatever
+  etag the client sends, so a stale read-modify-write silently wins. Now a stale etag gets 412 and every
+  accepted write gets a new etag.
+- We own the server thread: the stock `APIThread.join` shuts the server down but never joins the thread.
+- Request errors go to logging, not a traceback on stderr.
+
+The HTTP server is single-threaded (one request at a time), so the storage needs no lock. Connections close
+after each response (HTTP/1.0), so a client holding a pooled connection never blocks another.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from http import HTTPStatus
+from http.server import HTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from gcp_storage_emulator.server import (  # type: ignore[import-untyped]
+    Request,
+    RequestHandler,
+    Response,
+)
+from gcp_storage_emulator.settings import STORAGE_DIR  # type: ignore[import-untyped]
+from gcp_storage_emulator.storage import Storage  # type: ignore[import-untyped]
+
+logger = logging.getLogger(__name__)
+
+_IAM_PATH = re.compile(r"(?:/storage/v1)?/b/(?P<bucket_name>[-.\w]+)/iam")
+_INITIAL_ETAG = "CAE="  # what the emulator (and GCS) hands out for a bucket's first policy
+_STOP_TIMEOUT = 10.0
+
+
+class DurableStorage(Storage):  # type: ignore[misc]
+    """The emulator's disk storage, with an atomic `.meta` and writes that can be batched."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._defer_depth = 0
+        self._dirty = False
+        self.meta_path = data_dir / STORAGE_DIR / ".meta"
+        super().__init__(use_memory_fs=False, data_dir=str(data_dir))
+
+    def _write_config_to_file(self) -> None:
+        if self._defer_depth:
+            self._dirty = True
+            return
+        data = {
+            "buckets": self.buckets,
+            "objects": self.objects,
+            "resumable": self.resumable,
+            "bucket_iam_policies": self.bucket_iam_policies,
+            "soft_deleted": self.soft_deleted,
+        }
+        # Atomic, so a process killed mid-write leaves the previous state rather than a torn file.
+        tmp = self.meta_path.with_name(".meta.tmp")
+        tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, self.meta_path)
+
+    def save(self) -> None:
+        self._write_config_to_file()
+
+    def delete_object(self, bucket: str, name: str) -> None:
+        """Delete for good: the stock delete keeps a soft-deleted copy for 7 days, as GCS does."""
+        self._hard_delete_file(bucket, name)
+
+    @contextmanager
+    def deferred_writes(self) -> Iterator[None]:
+        """Batch every index write inside into one, on leaving (only if something changed)."""
+        self._defer_depth += 1
+        try:
+            yield
+        finally:
+            self._defer_depth -= 1
+        if not self._defer_depth and self._dirty:
+            self._dirty = False
+            self._write_config_to_file()
+
+
+class _Handler(RequestHandler):  # type: ignore[misc]
+    """The stock request handler, except setIamPolicy (see the module docstring)."""
+
+    def do_PUT(self) -> None:
+        match = _IAM_PATH.fullmatch(urlsplit(self.path).path)
+        if match is None:
+            super().do_PUT()
+            return
+        request = Request(self, "PUT")
+        request.set_match(match)
+        response = Response(self)
+        _set_iam_policy(request, response, self.storage)
+        response.close()
+
+
+def _set_iam_policy(request: Any, response: Any, storage: DurableStorage) -> None:
+    name = request.params["bucket_name"]
+    if name not in storage.buckets:
+        _error(response, HTTPStatus.NOT_FOUND, "notFound", "The specified bucket does not exist.")
+        return
+    body = request.data if isinstance(request.data, dict) else {}
+    current = storage.get_bucket_iam_policy(name) or {}
+    sent = body.get("etag")
+    if sent is not None and sent != current.get("etag", _INITIAL_ETAG):
+        _error(response, HTTPStatus.PRECONDITION_FAILED, "conditionNotMet", "Precondition Failed")
+        return
+    policy = {
+        "kind": "storage#policy",
+        "resourceId": f"projects/_/buckets/{name}",
+        "version": body.get("version", 1),
+        "etag": base64.b64encode(secrets.token_bytes(6)).decode("ascii"),
+        "bindings": body.get("bindings") or [],
+    }
+    storage.set_bucket_iam_policy(name, policy)
+    response.json(policy)
+
+
+def _error(response: Any, status: HTTPStatus, reason: str, message: str) -> None:
+    response.status = status
+    response.json(
+        {
+            "error": {
+                "code": status.value,
+                "message": message,
+                "errors": [{"domain": "global", "reason": reason, "message": message}],
+            }
+        }
+    )
+
+
+class _QuietHTTPServer(HTTPServer):
+    # The default backlog of 5 drops the connects of 8 threads at once, which then wait 1 s to retry.
+    request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        logger.exception("GCS emulator failed on a request from %s", client_address)
+
+
+class EmulatorServer:
+    """Bound to a free port on 127.0.0.1 when made (so `url` is known); serves between start() and stop().
+
+    Until start(), the caller may change `storage` directly, e.g. to seed objects; after it, only the
+    server thread touches it.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.storage = DurableStorage(data_dir.resolve())
+        self._httpd = _QuietHTTPServer(("127.0.0.1", 0), partial(_Handler, self.storage))
+        port = self._httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        # Daemon only as a last resort: stop() always joins it.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},  # how long stop() may wait for the loop to notice
+            name=f"gcs-emulator-{self.url}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._httpd.shutdown()  # returns once serve_forever has left its loop
+            self._thread.join(_STOP_TIMEOUT)
+            if self._thread.is_alive():
+                raise RuntimeError(f"the GCS emulator thread at {self.url} did not stop")
+            self._thread = None
+        self._httpd.server_close()
+
+
+@contextmanager
+def running_emulator(data_dir: Path) -> Iterator[EmulatorServer]:
+    """An emulator serving `data_dir`'s storage until the block ends (its thread joined on the way out)."""
+    server = EmulatorServer(data_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

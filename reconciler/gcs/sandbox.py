@@ -1,0 +1,178 @@
+"""The sandbox's buckets: a GCS emulator whose objects mirror local directories, and whose state persists.
+
+The sandbox config may say `buckets: {my-bucket: ./local-dir}`. `sandbox_gcs` starts the emulator of
+`reconciler.gcs.emulator` on 127.0.0.1 with its storage under `state_dir / "gcs"`, so the CORS rules and
+IAM policies that one process (plan, apply) sets are there for the next. Before serving it creates each
+bucket that is missing and syncs its objects from the directory: a file is the object named by its path
+relative to the directory (with `/`); new or changed files are written, objects whose file is gone are
+deleted. The directory is the truth for objects: one uploaded through the API is gone at the next start.
+Files and directories whose names start with "." (.gitkeep, .DS_Store) are skipped. Buckets no longer
+in the config are left as they are.
+
+Why gcp-storage-emulator, in-process, seeded through its storage layer: it keeps CORS and IAM policies
+on disk (fake-gcs-server drops both: a CORS patch is accepted and forgotten, and /iam is a 404), and
+seeding needs no HTTP. Measured on the 2-core workplace machine, 10,000 objects of 1-2 KiB in one bucket:
+
+- seed cold (empty state_dir) to the URL: 0.9 s on an idle disk; up to 9 s when other work loads it, all
+  but half a second of it creating the 10,000 content files (plain Python needed 8 s for that alone then);
+- start warm with nothing changed (every file re-read, compared by size and MD5): 0.35 s;
+- list all 10,000 with `iter_objects`: 0.2 s, in one page (this emulator ignores maxResults);
+- a CORS patch or IAM write once 10,000 objects exist: 0.1 s (each rewrites the 7 MB index);
+- for comparison, the stock emulator seeded over HTTP: 1,000 objects in 9.5 s, 2,000 in 32 s; it is
+  quadratic, as every upload rewrites the whole index, so 10,000 would take about ten minutes.
+  (fake-gcs-server loads 10,001 from a directory at start in 8.5 s, also superlinear: 5,000 in 2.2 s.)
+
+A lock file (`state_dir / "gcs.lock"`) keeps two processes from running the same sandbox's GCS at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import mimetypes
+import re
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import google_crc32c
+from gcp_storage_emulator.handlers.buckets import create_bucket  # type: ignore[import-untyped]
+
+from reconciler.gcs.emulator import DurableStorage, EmulatorServer
+from reconciler.gcs.errors import GcsError
+
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
+_DOWNLOAD_PATH = "/download/storage/v1/"
+
+
+@contextmanager
+def sandbox_gcs(state_dir: Path, buckets: Mapping[str, Path], *, lock_wait: float = 30.0) -> Iterator[str]:
+    """Serve the sandbox's GCS until the block ends; yields its URL, for `storage_client(endpoint=...)`.
+
+    `buckets` maps a bucket name to the local directory holding its objects (resolved by the caller).
+    Another process using the same `state_dir` is waited for, up to `lock_wait` seconds.
+    """
+    for name, directory in buckets.items():
+        if not _BUCKET_NAME.fullmatch(name):
+            raise GcsError(f"sandbox bucket {name!r} is not a valid GCS bucket name", bucket=name)
+        if not directory.is_dir():
+            raise GcsError(f"sandbox bucket {name!r}: directory {directory} does not exist", bucket=name)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(state_dir / "gcs.lock", lock_wait):
+        try:
+            server = EmulatorServer(state_dir / "gcs")
+        except ValueError as exc:  # a .meta that is not JSON
+            raise GcsError(
+                f"the sandbox's GCS state in {state_dir / 'gcs'} cannot be read ({exc}); "
+                "delete that directory to start over"
+            ) from exc
+        try:
+            with server.storage.deferred_writes():
+                _rebase_media_links(server.storage, server.url)
+                for name, directory in buckets.items():
+                    try:
+                        _sync_bucket(server.storage, server.url, name, directory)
+                    except OSError as exc:
+                        raise GcsError(
+                            f"cannot load sandbox bucket {name!r} from {directory}: {exc}"
+                        ) from exc
+            server.start()
+            yield server.url
+        finally:
+            server.stop()
+
+
+def _sync_bucket(storage: DurableStorage, url: str, bucket: str, directory: Path) -> None:
+    if storage.get_bucket(bucket) is None:
+        create_bucket(bucket, storage)
+    live: dict[str, dict[str, Any]] = storage.objects.setdefault(bucket, {})
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    wanted: set[str] = set()
+    for path in _files(directory):
+        name = path.relative_to(directory).as_posix()
+        wanted.add(name)
+        content = path.read_bytes()
+        md5 = _b64(hashlib.md5(content, usedforsecurity=False).digest())
+        current = live.get(name)
+        if current and current.get("md5Hash") == md5 and current.get("size") == str(len(content)):
+            continue
+        storage.create_file(bucket, name, content, _object_resource(url, bucket, name, content, md5, now))
+    for name in sorted(set(live) - wanted):
+        storage.delete_object(bucket, name)
+
+
+def _files(directory: Path) -> Iterator[Path]:
+    for path in sorted(directory.rglob("*")):
+        relative = path.relative_to(directory).parts
+        if path.is_file() and not any(part.startswith(".") for part in relative):
+            yield path
+
+
+def _object_resource(url: str, bucket: str, name: str, content: bytes, md5: str, now: str) -> dict[str, Any]:
+    # The same fields the emulator writes for an upload (handlers/objects.py `_make_object_resource`).
+    generation = str(time.time_ns())
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return {
+        "kind": "storage#object",
+        "id": f"{bucket}/{name}/{generation}",
+        "selfLink": f"/storage/v1/b/{bucket}/o/{name}",
+        "name": name,
+        "bucket": bucket,
+        "generation": generation,
+        "metageneration": "1",
+        "contentType": content_type,
+        "timeCreated": now,
+        "updated": now,
+        "storageClass": "STANDARD",
+        "timeStorageClassUpdated": now,
+        "size": str(len(content)),
+        "md5Hash": md5,
+        "mediaLink": f"{url}{_DOWNLOAD_PATH}b/{bucket}/o/{name}?generation={generation}&alt=media",
+        "crc32c": _b64(int(google_crc32c.value(content)).to_bytes(4, "big")),
+        "etag": md5,
+        "acl": [],
+    }
+
+
+def _rebase_media_links(storage: DurableStorage, url: str) -> None:
+    """Point stored mediaLinks at this run's port: the client downloads from them as they are."""
+    changed = False
+    for bucket_objects in storage.objects.values():
+        for obj in bucket_objects.values():
+            link = obj.get("mediaLink")
+            if not isinstance(link, str) or link.startswith(url + _DOWNLOAD_PATH):
+                continue
+            _, sep, rest = link.partition(_DOWNLOAD_PATH)
+            if sep:
+                obj["mediaLink"] = f"{url}{_DOWNLOAD_PATH}{rest}"
+                changed = True
+    if changed:
+        storage.save()
+
+
+@contextmanager
+def _exclusive(path: Path, wait: float) -> Iterator[None]:
+    with path.open("a") as handle:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise GcsError(
+                        f"the sandbox's GCS state in {path.parent} is in use by another process"
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")

@@ -1,0 +1,155 @@
+"""Gather what every managed folder declares: read its data sources, then validate them all at once.
+
+Files (JSON, CSV, sidecars) are read from disk; bucket listings come through a `Lister` the caller
+supplies (GCS I/O lives in reconciler.gcs). Every problem of every source is gathered before the caller
+decides to stop, so one run reports them all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler.config.loader import Config, walk_folders
+from reconciler.config.models import FolderSpec, IntegrationSpec
+from reconciler.config.sources import DataSourceSpec
+from reconciler.registration.bucket_source import entries_from_listing, split_bucket_url
+from reconciler.registration.csv_source import parse_csv_file
+from reconciler.registration.entry import Entry, SourceEntries
+from reconciler.registration.json_source import parse_json_file
+from reconciler.registration.sidecar import load_sidecar
+from reconciler.registration.validate import validate_folder
+
+# (bucket, prefix) -> every object name under it, page by page
+Lister = Callable[[str, str], Iterable[list[str]]]
+
+
+@dataclass
+class FolderData:
+    """One folder's declared data: its sources, each with the entries read from it."""
+
+    path: str
+    spec: FolderSpec
+    where: str  # file:line:col of the folder in the config
+    sources: list[tuple[DataSourceSpec, SourceEntries]] = field(default_factory=list)
+
+    @property
+    def entries(self) -> Iterable[tuple[int, Entry]]:
+        for index, (_, read) in enumerate(self.sources):
+            for entry in read.entries:
+                yield index, entry
+
+    def count(self) -> int:
+        return sum(len(read.entries) for _, read in self.sources)
+
+
+@dataclass
+class DesiredData:
+    folders: dict[str, FolderData] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. objects skipped by extension
+
+    @property
+    def has_buckets(self) -> bool:
+        return any(spec.bucket for f in self.folders.values() for spec, _ in f.sources)
+
+
+def _base_dir(config: Config, folder_path: str) -> Path:
+    loc = config.locations.get(f"folder.{folder_path}")
+    return Path(loc.file).parent if loc else config.base_dir
+
+
+def read_file_sources(config: Config) -> DesiredData:
+    """Read every JSON and CSV source (bucket sources are read by `read_bucket_sources`)."""
+    data = DesiredData()
+    for path, spec in walk_folders(config.folders or []):
+        if spec.data is None:
+            continue
+        folder = FolderData(path=path, spec=spec, where=config.where(f"folder.{path}"))
+        base = _base_dir(config, path)
+        for source in spec.data:
+            display = source.bucket or str(base / source.path)
+            if source.kind == "bucket":
+                read = SourceEntries(display=display, integration=source.integration, entries=[], problems=[])
+            elif source.kind == "json":
+                entries, problems = parse_json_file(base / source.path, display)
+                read = SourceEntries(display, source.integration, entries, problems)
+            else:
+                entries, problems = parse_csv_file(base / source.path, display)
+                read = SourceEntries(display, source.integration, entries, problems)
+            data.problems.extend(read.problems)
+            folder.sources.append((source, read))
+        data.folders[path] = folder
+    return data
+
+
+def read_bucket_sources(config: Config, data: DesiredData, lister: Lister) -> None:
+    """List every bucket source through `lister` and turn the objects into entries."""
+    for path, folder in data.folders.items():
+        base = _base_dir(config, path)
+        for index, (source, read) in enumerate(folder.sources):
+            if source.bucket is None:
+                continue
+            sidecar: dict[str, dict[str, Any]] | None = None
+            sidecar_display = str(base / source.metadata) if source.metadata else None
+            if source.metadata:
+                sidecar, problems = load_sidecar(base / source.metadata, str(sidecar_display))
+                data.problems.extend(problems)
+            bucket, prefix = split_bucket_url(source.bucket)
+            names = (name for page in lister(bucket, prefix) for name in page)
+            result = entries_from_listing(
+                source, names, sidecar, read.display, sidecar_display=sidecar_display
+            )
+            data.problems.extend(result.problems)
+            if result.skipped:
+                skipped = ", ".join(
+                    f"{n} {ext or '(no extension)'}" for ext, n in sorted(result.skipped.items())
+                )
+                data.notes.append(f"{read.display}: skipped objects of no declared type: {skipped}")
+            folder.sources[index] = (
+                source,
+                SourceEntries(read.display, read.integration, result.entries, result.problems),
+            )
+
+
+def validate(config: Config, data: DesiredData, schema: Mapping[str, Mapping[str, Any]] | None) -> list[str]:
+    """Every entry of every folder against Encord's rules, the integrations and the metadata schema."""
+    integrations: dict[str, IntegrationSpec] = {i.title: i for i in config.integrations or []}
+    problems: list[str] = []
+    for path, folder in data.folders.items():
+        for source, _ in folder.sources:
+            if config.integrations is not None and source.integration not in integrations:
+                problems.append(
+                    f"{folder.where}: folders.{path}.data: integration {source.integration!r} is not "
+                    "declared under `integrations`"
+                )
+        pairs = [(read, integrations.get(source.integration)) for source, read in folder.sources]
+        problems.extend(validate_folder(path, pairs, schema))
+    return problems
+
+
+def entry_line(entry: Entry, integration: str) -> str:
+    """A canonical line per entry: what the digest of a folder's desired set is made of."""
+    return json.dumps(
+        [entry.urls, entry.type, integration, entry.title, entry.client_metadata, entry.media],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def desired_digest(folder: FolderData) -> str:
+    """A digest of the folder's declared set, order-independent: a saved plan applies only this set."""
+    lines = sorted(
+        entry_line(entry, read.integration) for _, read in folder.sources for entry in read.entries
+    )
+    digest = hashlib.sha256()
+    digest.update(f"prune={folder.spec.prune}\n".encode())
+    for line in lines:
+        digest.update(line.encode())
+        digest.update(b"\n")
+    return "sha256:" + digest.hexdigest()[:32]

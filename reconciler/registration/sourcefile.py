@@ -1,0 +1,79 @@
+"""What the JSON and CSV sources share: reading a file as UTF-8 with the place of a problem, and
+did-you-mean hints for misspelt names."""
+
+from __future__ import annotations
+
+import difflib
+import gc
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+class UnreadableFile(Exception):
+    """The file cannot be read as text: `line` and `column` (1-based) say where, when known."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(message)
+        self.message, self.line, self.column = message, line, column
+
+
+def read_utf8(path: Path) -> str:
+    """The file's text, a leading UTF-8 byte-order mark dropped; raises UnreadableFile."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UnreadableFile(f"cannot read the file: {error.strerror or error}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        text, start = error.object, error.start  # after any byte-order mark
+        line_start = text.rfind(b"\n", 0, start) + 1
+        column = len(text[line_start:start].decode("utf-8", "replace")) + 1
+        raise UnreadableFile(
+            f"not UTF-8 text (byte 0x{text[start]:02x})", text.count(b"\n", 0, start) + 1, column
+        ) from None
+
+
+def _fold(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "").replace(" ", "")
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """`; did you mean 'images'?` for the closest choice, or '' when none is close.
+
+    A choice spelt the same but for case, `_`, `-` and spaces wins (`imageGroups` -> `image_groups`).
+    """
+    options = list(choices)
+    folded = _fold(name)
+    close = [choice for choice in options if _fold(choice) == folded] or difflib.get_close_matches(
+        name, options, n=1, cutoff=0.6
+    )
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def kind_of(value: Any) -> str:
+    """What a parsed JSON value is, for messages: `a string`, `an array`, `null`, ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building a million acyclic objects: its passes over them
+    would double the time and free nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -1,0 +1,139 @@
+"""Registration on the sandbox, end to end through the CLI: the example converges, changes to the
+sources become registrations, updates and prunes, per-file errors are reported and retried."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli.main import main
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "registration"
+
+
+@pytest.fixture
+def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    target = tmp_path / "registration"
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(".reconciler"))
+    monkeypatch.delenv("RECONCILER_SANDBOX_STATE", raising=False)
+    return target
+
+
+def items(example: Path) -> dict[str, list[tuple[str, str | None, str]]]:
+    """Folder name -> (item type, url, client metadata) of every item, from the sandbox's database."""
+    db = sqlite3.connect(example / ".reconciler" / "sandbox.db")
+    rows = db.execute(
+        "SELECT f.name, i.item_type, i.url, i.client_metadata FROM items i JOIN folders f ON f.uuid = i.parent"
+    ).fetchall()
+    db.close()
+    out: dict[str, list[tuple[str, str | None, str]]] = {}
+    for folder, item_type, url, metadata in rows:
+        out.setdefault(folder, []).append((item_type, url, metadata))
+    return out
+
+
+def plan_json(example: Path, capsys: pytest.CaptureFixture[str]) -> dict:  # type: ignore[type-arg]
+    capsys.readouterr()
+    assert main(["plan", str(example), "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def change(plan: dict, address: str) -> dict:  # type: ignore[type-arg]
+    return next(c for c in plan["changes"] if c["address"] == address)
+
+
+def test_the_example_registers_everything_once_and_converges(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = example / "report.json"
+    assert main(["apply", str(example), "--auto-approve", "--report", str(report)]) == 0
+    assert main(["plan", str(example), "--detailed-exitcode"]) == 0
+    live = items(example)
+    assert len(live["cameras"]) == 210  # 150 front + 60 rear; scratch/ excluded
+    assert sorted(t for t, _, _ in live["sequences"]) == ["imageSequence", "imageSequence"]
+    assert len(live["clips"]) == 9
+    urls = [u for folder in live.values() for _, u, _ in folder if u]
+    assert len(urls) == len(set(urls))
+    doc = json.loads(report.read_text())
+    assert doc["registered"] == 221 and doc["failed"] == 0 and doc["errors"] == []
+    out = capsys.readouterr().out
+    assert "dataset camera-train" in out and "212 linked, 0 missing, 0 extra" in out
+
+
+def test_source_changes_become_registrations_updates_and_prunes(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["apply", str(example), "--auto-approve"]) == 0
+    (example / "bucket" / "cams" / "rear" / "2024-05-01" / "img_9999.jpg").write_bytes(b"new")
+    sidecar = example / "metadata" / "cams.jsonl"
+    lines = sidecar.read_text().splitlines()
+    first = json.loads(lines[0])
+    first["clientMetadata"]["scene.weather"] = (
+        "clear" if first["clientMetadata"]["scene.weather"] != "clear" else "rain"
+    )
+    sidecar.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    extras = example / "registrations" / "extras.json"
+    spec = json.loads(extras.read_text())
+    spec["audio"] = spec["audio"][:2]  # clips has prune: true: cabin_03.wav goes
+    extras.write_text(json.dumps(spec))
+
+    plan = plan_json(example, capsys)
+    cams = change(plan, "folder_items.driving/cameras")
+    assert cams["payload"]["register"] == {"image": 1} and cams["payload"]["update"] == 1
+    prune = change(plan, "folder_items_prune.driving/clips")
+    assert prune["risk"] == "destructive" and prune["payload"]["delete"] == 1
+
+    assert main(["apply", str(example), "--auto-approve"]) == 0
+    assert main(["plan", str(example), "--detailed-exitcode"]) == 0
+    live = items(example)
+    assert len(live["cameras"]) == 211 and len(live["clips"]) == 8
+    metadata = {u: json.loads(m) for _, u, m in live["cameras"]}
+    assert metadata[first["objectUrl"]] == first["clientMetadata"]
+
+
+def test_a_missing_object_is_a_per_file_error_that_can_be_retried(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extras = example / "registrations" / "extras.json"
+    spec = json.loads(extras.read_text())
+    spec["pdf"].append({"objectUrl": "gs://demo-driving-data/docs/missing.pdf"})
+    extras.write_text(json.dumps(spec, indent=2))
+    report = example / "report.json"
+    capsys.readouterr()
+    assert main(["apply", str(example), "--auto-approve", "--report", str(report)]) == 1
+    out = capsys.readouterr().out
+    assert "docs/missing.pdf" in out and "extras.json:/pdf/1" in out
+    doc = json.loads(report.read_text())
+    assert doc["failed"] == 1
+    [error] = doc["errors"]
+    assert error["urls"] == ["gs://demo-driving-data/docs/missing.pdf"]
+    assert error["where"].endswith("extras.json:/pdf/1") and error["folder"] == "driving/clips"
+
+    (example / "bucket" / "docs" / "missing.pdf").write_bytes(b"%PDF-1.4\n")
+    assert main(["apply", str(example), "--auto-approve", "--retry-failed", str(report)]) == 0
+    assert main(["plan", str(example), "--detailed-exitcode"]) == 0
+    assert len(items(example)["clips"]) == 10
+
+
+def test_bad_entries_are_reported_at_once_with_their_places_before_any_request(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (example / "registrations" / "clips.csv").write_text(
+        "ObjectUrl\ngs://demo-driving-data/videos/clip_01.mp4\ngs://demo-driving-data/cams/front/2024-05-01/img_0001.jpg\n"
+    )
+    extras = example / "registrations" / "extras.json"
+    spec = json.loads(extras.read_text())
+    spec["videos"][0]["clientMetadata"]["scene.weather"] = "sunny"
+    spec["pdf"][0]["objectUrl"] = "gs://another-bucket/docs/vehicle-manual.pdf"
+    extras.write_text(json.dumps(spec, indent=2))
+    capsys.readouterr()
+    assert main(["plan", str(example)]) == 1
+    err = capsys.readouterr().err
+    assert "clips.csv:3" in err and "Expected a video, got a file of type image/jpeg" in err
+    assert "extras.json:/videos/0" in err and "sunny" in err
+    assert "extras.json:/pdf/0" in err and "another-bucket" in err
+    assert not (example / ".reconciler" / "sandbox.db").exists() or not items(example)
