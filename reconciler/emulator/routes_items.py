@@ -104,7 +104,7 @@ async def list_child_items(request: Request) -> JSONResponse:
     sign = bool(query_bool(params, "signUrls", False))
     with emulator(request).store.tx() as tx:
         item = _item_in_folder(tx, request)
-    frames = item["media"].get("frames") or [] if item["item_type"] in GROUP_ITEM_TYPES else []
+    frames = (item["media"].get("frames") or []) if item["item_type"] in GROUP_ITEM_TYPES else []
     children = [child_item_view(item, frame, sign=sign) for frame in frames]
     if "pageSize" not in params and "pageToken" not in params:
         return JSONResponse({"results": children, "nextPageToken": None})

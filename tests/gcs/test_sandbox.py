@@ -138,17 +138,17 @@ def test_a_second_sandbox_on_the_same_state_waits_then_fails(tmp_path: Path) -> 
         pass
 
 
-def test_ten_thousand_objects_seed_in_seconds(tmp_path: Path) -> None:
-    src = tmp_path / "src"
+def test_ten_thousand_objects_seed_in_seconds(scratch: Path) -> None:
+    src = scratch / "src"
     for i in range(10_000):
         _write(src / f"{i // 1000}" / f"{i:05d}.jpg", b"x" * 100)
     started = time.perf_counter()
-    with sandbox_gcs(tmp_path / "state", {"big": src}) as url:
+    with sandbox_gcs(scratch / "state", {"big": src}) as url:
         cold = time.perf_counter() - started
         with closing(storage_client(url)) as client:
             names = [o.name for page in iter_objects(client, "big", "") for o in page]
     started = time.perf_counter()
-    with sandbox_gcs(tmp_path / "state", {"big": src}):
+    with sandbox_gcs(scratch / "state", {"big": src}):
         warm = time.perf_counter() - started
     assert len(names) == len(set(names)) == 10_000
     # Generous bounds: the stock emulator over HTTP needs minutes, so this only catches that regression.

@@ -137,3 +137,26 @@ def test_bad_entries_are_reported_at_once_with_their_places_before_any_request(
     assert "extras.json:/videos/0" in err and "sunny" in err
     assert "extras.json:/pdf/0" in err and "another-bucket" in err
     assert not (example / ".reconciler" / "sandbox.db").exists() or not items(example)
+
+
+def test_a_saved_plan_applies_only_the_reviewed_item_sets(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = example / "plan.json"
+    assert main(["plan", str(example), "--out", str(saved)]) == 0
+    doc = json.loads(saved.read_text())
+    cams = change(doc, "folder_items.driving/cameras")
+    assert cams["payload"]["desired_digest"].startswith("sha256:")
+    assert len(cams["payload"]["examples"]) == 5  # counts and a few examples, never the whole set
+    assert len(saved.read_bytes()) < 50_000
+
+    (example / "bucket" / "cams" / "rear" / "2024-05-01" / "img_5000.jpg").write_bytes(b"late")
+    capsys.readouterr()
+    assert main(["apply", str(saved), "--auto-approve"]) == 1
+    err = capsys.readouterr().err
+    assert "stale" in err and "folder_items.driving/cameras" in err
+    assert not items(example)  # nothing was registered
+
+    (example / "bucket" / "cams" / "rear" / "2024-05-01" / "img_5000.jpg").unlink()
+    assert main(["apply", str(saved), "--auto-approve"]) == 0
+    assert main(["plan", str(example), "--detailed-exitcode"]) == 0

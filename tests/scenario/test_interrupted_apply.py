@@ -1,0 +1,89 @@
+"""`kill -9` in the middle of a registration, then apply again: every file is registered exactly once.
+
+Encord (here: `reconciler emulator serve`, holding each upload job PENDING for a while) keeps running the
+jobs of a killed apply; the next apply finds their ids in the journal, polls them to the end, and only
+then registers what is still missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from reconciler.journal import JobJournal
+from tests.fidelity.conftest import REPO_ROOT, running_emulator
+from tests.fidelity.signing import create_integration
+
+FILES = 1500
+
+
+def write_config(tmp_path: Path, domain: str, key_file: Path) -> Path:
+    spec = {"images": [{"objectUrl": f"gs://bench/img/{i:05d}.jpg"} for i in range(FILES)]}
+    (tmp_path / "images.json").write_text(json.dumps(spec), encoding="utf-8")
+    config = tmp_path / "reconciler.yaml"
+    config.write_text(
+        f"""\
+backend: {{kind: encord, domain: "{domain}", ssh_key_file: "{key_file}"}}
+folders:
+  - name: raw
+    data:
+      - integration: gcs
+        json: images.json
+        batch: {{images: 100}}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def reconciler(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_kill_9_mid_registration_then_apply_registers_every_file_exactly_once(tmp_path: Path) -> None:
+    with running_emulator(tmp_path / "emulator", "--process-delay", "1.0") as server:
+        with httpx.Client(base_url=server.url) as http:
+            create_integration(http, server.private_key, "gcs", "gcp")
+        config = write_config(tmp_path, server.url, server.private_key_path)
+        journal = JobJournal(tmp_path / ".reconciler" / "jobs-127.0.0.1.jsonl")
+
+        first = subprocess.Popen(
+            [sys.executable, "-m", "reconciler", "apply", str(config), "--auto-approve"],
+            cwd=REPO_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while len(journal.pending()) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+        interrupted = journal.pending()
+        assert interrupted, "the apply was killed before any job was journaled"
+
+        second = reconciler("apply", str(config), "--auto-approve")
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert f"Resumed {len(interrupted)} upload job(s)" in second.stdout
+        assert not journal.path.exists()  # every job ended: the journal is gone
+        again = reconciler("plan", str(config), "--detailed-exitcode")
+        assert again.returncode == 0, again.stdout + again.stderr
+
+        db = sqlite3.connect(server.state_path)
+        urls = [row[0] for row in db.execute("SELECT url FROM items")]
+        db.close()
+        assert len(urls) == FILES
+        assert len(set(urls)) == FILES
