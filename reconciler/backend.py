@@ -107,20 +107,30 @@ class Workspace:
 
     def read_bucket(self, bucket: str) -> LiveBucket:
         from reconciler.gcs.buckets import read_cors, read_iam_bindings
+        from reconciler.gcs.labels import IAM_LABEL, read_labels
 
         storage = self.storage()
         cors = [dict(rule) for rule in read_cors(storage, bucket)]
-        return LiveBucket(name=bucket, cors=cors, iam=read_iam_bindings(storage, bucket))
+        granted = read_labels(storage, bucket).get(IAM_LABEL)
+        return LiveBucket(name=bucket, cors=cors, iam=read_iam_bindings(storage, bucket), granted=granted)
 
     def write_cors(self, bucket: str, rules: list[dict[str, Any]]) -> None:
         from reconciler.gcs.buckets import write_cors
 
         write_cors(self.storage(), bucket, rules)
 
-    def add_iam_member(self, bucket: str, role: str, member: str) -> None:
-        from reconciler.gcs.buckets import add_iam_member
+    def edit_iam(self, bucket: str, add: tuple[str, str] | None, remove: tuple[str, str] | None) -> None:
+        """Grant `add` and record it in the bucket's labels; revoke `remove` (a binding we granted)."""
+        from reconciler.gcs.buckets import add_iam_member, remove_iam_member
+        from reconciler.gcs.labels import IAM_LABEL, set_label
+        from reconciler.plan.diff_buckets import binding_digest
 
-        add_iam_member(self.storage(), bucket, role, member)
+        storage = self.storage()
+        if add is not None:
+            add_iam_member(storage, bucket, *add)
+        if remove is not None and remove != add:
+            remove_iam_member(storage, bucket, *remove)
+        set_label(storage, bucket, IAM_LABEL, binding_digest(*add) if add else None)
 
 
 @asynccontextmanager

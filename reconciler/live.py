@@ -86,6 +86,8 @@ class LiveBucket(LiveModel):
     name: str
     cors: list[dict[str, Any]] = Field(default_factory=list)
     iam: dict[str, list[str]] = Field(default_factory=dict)  # role -> members
+    # the binding reconciler granted, as the digest it recorded in the bucket's labels
+    granted: str | None = None
 
 
 class LiveState(LiveModel):

@@ -49,6 +49,6 @@ def run(args: argparse.Namespace) -> int:
         long_poll_cap_seconds=args.long_poll_cap,
         process_delay_seconds=args.process_delay,
         # `getattr`: the option exists once main.py's parser calls `add_bucket_option`.
-        buckets=parse_buckets(getattr(args, "bucket", None) or []) or None,
+        buckets=parse_buckets(args.bucket or []) or None,
     )
     return 0

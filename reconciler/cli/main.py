@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--process-delay", type=float, default=0.0, metavar="S", help="keep upload jobs PENDING S seconds"
     )
+    emulator_cmd.add_bucket_option(s)
     s.set_defaults(func=emulator_cmd.run)
     return parser
 

@@ -314,7 +314,9 @@ class EncordProvider:
         if change.kind == Kind.BUCKET_CORS:
             await asyncio.to_thread(ctx.gcs.write_cors, p["bucket"], p["cors"])
         else:
-            await asyncio.to_thread(ctx.gcs.add_iam_member, p["bucket"], p["role"], p["member"])
+            add = tuple(p["add"]) if p.get("add") else None
+            remove = tuple(p["remove"]) if p.get("remove") else None
+            await asyncio.to_thread(ctx.gcs.edit_iam, p["bucket"], add, remove)
 
     def _folder_uuid(self, change: Change, ctx: ApplyContext) -> str:
         p = change.payload

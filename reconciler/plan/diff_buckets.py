@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from reconciler.config.models import IntegrationSpec
 from reconciler.config.sources import CorsRule
 from reconciler.live import LiveState
-from reconciler.plan.model import Action, Change, FieldDiff, Kind, address_of, fingerprint
+from reconciler.plan.model import Action, Change, FieldDiff, Kind, Risk, address_of, fingerprint
 
 
 def cors_rules(spec: IntegrationSpec) -> list[dict[str, Any]] | None:
@@ -18,8 +19,83 @@ def cors_rules(spec: IntegrationSpec) -> list[dict[str, Any]] | None:
     return [rule.model_dump() for rule in rules]
 
 
+def binding_digest(role: str, member: str) -> str:
+    """What reconciler records in the bucket label `reconciler-iam` when it grants a binding: a value
+    within GCS's label rules (lower-case hex, at most 63 characters) naming one role-member pair."""
+    return hashlib.sha256(f"{role} {member}".encode()).hexdigest()[:32]
+
+
 def managed_buckets(integrations: list[IntegrationSpec] | None) -> list[IntegrationSpec]:
-    return [i for i in integrations or [] if i.bucket is not None and (cors_rules(i) is not None or i.iam)]
+    """Integrations whose bucket is read: its CORS, its IAM, and the binding reconciler once granted."""
+    return [i for i in integrations or [] if i.bucket is not None]
+
+
+def _granted(live_iam: dict[str, list[str]], digest: str | None) -> tuple[str, str] | None:
+    """The (role, member) whose digest reconciler recorded when it granted it, if it is still there."""
+    if digest is None:
+        return None
+    for role, members in live_iam.items():
+        for member in members:
+            if binding_digest(role, member) == digest:
+                return role, member
+    return None
+
+
+def _iam_change(spec: IntegrationSpec, bucket: str, live: LiveState) -> Change | None:
+    current = live.buckets.get(bucket)
+    live_iam = current.iam if current else {}
+    previous = _granted(live_iam, current.granted if current else None)
+    wanted = (spec.iam.role, spec.iam.member) if spec.iam else None
+    if wanted is None and previous is None:
+        return None
+    present = wanted is not None and wanted[1] in live_iam.get(wanted[0], [])
+    recorded = current is not None and wanted is not None and current.granted == binding_digest(*wanted)
+    remove = previous if previous is not None and previous != wanted else None
+    diff = []
+    if wanted is not None and not present:
+        diff.append(FieldDiff(field=f"bindings[{wanted[0]}]", before=None, after=wanted[1]))
+    if remove is not None:
+        diff.append(FieldDiff(field=f"bindings[{remove[0]}]", before=remove[1], after=None))
+    snapshot = {"role": wanted[0], "member": wanted[1]} if wanted else None
+    before = {"role": previous[0], "member": previous[1]} if previous else None
+    fp = fingerprint(bucket_snapshot(live, Kind.BUCKET_IAM, bucket))
+    address = address_of(Kind.BUCKET_IAM, bucket)
+    if not diff and recorded:
+        return Change(
+            address=address,
+            kind=Kind.BUCKET_IAM,
+            action=Action.NOOP,
+            before=before,
+            after=snapshot,
+            fingerprint=fp,
+        )
+    reasons = []
+    if wanted is not None and not present:
+        reasons.append(
+            f"grants {wanted[0]} on gs://{bucket} to the principal integration {spec.title!r} reads with"
+        )
+    if remove is not None:
+        reasons.append(
+            f"revokes {remove[0]} from {remove[1]}, which reconciler granted and the config no longer "
+            "declares: Encord can no longer read the bucket with it"
+        )
+    reasons.append("other members are left as they are")
+    return Change(
+        address=address,
+        kind=Kind.BUCKET_IAM,
+        action=Action.DELETE if wanted is None else Action.UPDATE,
+        risk=Risk.DESTRUCTIVE if remove is not None else Risk.SAFE,
+        before=before,
+        after=snapshot,
+        diff=diff,
+        reason="; ".join(reasons),
+        fingerprint=fp,
+        payload={
+            "bucket": bucket,
+            "add": list(wanted) if wanted else None,
+            "remove": list(remove) if remove else None,
+        },
+    )
 
 
 def bucket_snapshot(live: LiveState, kind: Kind, bucket: str) -> dict[str, Any] | None:
@@ -28,7 +104,7 @@ def bucket_snapshot(live: LiveState, kind: Kind, bucket: str) -> dict[str, Any] 
         return None
     if kind == Kind.BUCKET_CORS:
         return {"cors": current.cors}
-    return {"iam": current.iam}
+    return {"iam": current.iam, "granted": current.granted}
 
 
 def bucket_changes(integrations: list[IntegrationSpec] | None, live: LiveState) -> list[Change]:
@@ -58,25 +134,7 @@ def bucket_changes(integrations: list[IntegrationSpec] | None, live: LiveState) 
                     payload={"bucket": bucket, "cors": rules},
                 )
             )
-        if spec.iam is not None:
-            members = (current.iam if current else {}).get(spec.iam.role, [])
-            present = spec.iam.member in members
-            out.append(
-                Change(
-                    address=address_of(Kind.BUCKET_IAM, bucket),
-                    kind=Kind.BUCKET_IAM,
-                    action=Action.NOOP if present else Action.UPDATE,
-                    before={"role": spec.iam.role, "members": members},
-                    after={"role": spec.iam.role, "members": sorted({*members, spec.iam.member})},
-                    diff=[]
-                    if present
-                    else [FieldDiff(field=f"bindings[{spec.iam.role}]", before=None, after=spec.iam.member)],
-                    reason=""
-                    if present
-                    else f"grants {spec.iam.role} on gs://{bucket} to the principal "
-                    f"integration {spec.title!r} reads with; other members are left as they are",
-                    fingerprint=fingerprint(bucket_snapshot(live, Kind.BUCKET_IAM, bucket)),
-                    payload={"bucket": bucket, "role": spec.iam.role, "member": spec.iam.member},
-                )
-            )
+        iam = _iam_change(spec, bucket, live)
+        if iam is not None:
+            out.append(iam)
     return out

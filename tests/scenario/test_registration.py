@@ -160,3 +160,37 @@ def test_a_saved_plan_applies_only_the_reviewed_item_sets(
     (example / "bucket" / "cams" / "rear" / "2024-05-01" / "img_5000.jpg").unlink()
     assert main(["apply", str(saved), "--auto-approve"]) == 0
     assert main(["plan", str(example), "--detailed-exitcode"]) == 0
+
+
+def test_the_bucket_side_converges_and_taking_back_a_binding_is_destructive(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cors = change(plan_json(example, capsys), "bucket_cors.demo-driving-data")
+    assert cors["action"] == "update" and cors["after"]["cors"][0]["origins"] == [
+        "https://app.encord.com",
+        "https://app.us.encord.com",
+    ]
+    assert main(["apply", str(example), "--auto-approve"]) == 0  # CORS and IAM round-trip: the plan is empty
+    assert main(["plan", str(example), "--detailed-exitcode"]) == 0
+    config = example / "reconciler.yaml"
+    old = "serviceAccount:encord-reader@demo-project.iam.gserviceaccount.com"
+    new = "serviceAccount:encord-reader-2@demo-project.iam.gserviceaccount.com"
+    config.write_text(config.read_text().replace(old, new))
+    iam = change(plan_json(example, capsys), "bucket_iam.demo-driving-data")
+    assert iam["action"] == "update" and iam["risk"] == "destructive"
+    assert iam["payload"]["remove"] == ["roles/storage.objectViewer", old]
+    assert main(["apply", str(example), "--auto-approve"]) == 0
+    assert main(["plan", str(example), "--detailed-exitcode"]) == 0
+
+    text = config.read_text()
+    config.write_text(
+        text.replace(
+            f"    iam:                               # ...and this reader binding\n      member: {new}\n      role: roles/storage.objectViewer\n",
+            "",
+        )
+    )
+    assert "iam:" not in config.read_text()
+    iam = change(plan_json(example, capsys), "bucket_iam.demo-driving-data")
+    assert iam["action"] == "delete" and iam["risk"] == "destructive"
+    assert main(["apply", str(example), "--auto-approve"]) == 0
+    assert main(["plan", str(example), "--detailed-exitcode"]) == 0
