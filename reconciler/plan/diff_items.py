@@ -26,6 +26,7 @@ class ItemUpdate:
     uuid: str
     entry: Entry
     patch: dict[str, Any]  # `name` and/or `clientMetadata`, as the bulk item update takes them
+    before: dict[str, Any]  # the same fields as they are live, for the plan's examples
 
 
 @dataclass
@@ -73,12 +74,13 @@ def folder_work(
             )
             continue
         patch: dict[str, Any] = {}
+        before: dict[str, Any] = {}
         if entry.title is not None and entry.title != current.title:
-            patch["name"] = entry.title
+            patch["name"], before["name"] = entry.title, current.title
         if entry.client_metadata is not None and entry.client_metadata != current.client_metadata:
-            patch["clientMetadata"] = entry.client_metadata
+            patch["clientMetadata"], before["clientMetadata"] = entry.client_metadata, current.client_metadata
         if patch:
-            work.update.append(ItemUpdate(current.uuid, entry, patch))
+            work.update.append(ItemUpdate(current.uuid, entry, patch, before))
         else:
             work.unchanged += 1
     if folder.spec.prune:
@@ -93,12 +95,11 @@ def _update_examples(work: FolderWork) -> list[FieldDiff]:
     out: list[FieldDiff] = []
     for update in work.update[:EXAMPLES]:
         label = update.entry.urls[0] if len(update.entry.urls) == 1 else update.entry.title or update.uuid
-        if "name" in update.patch:
-            out.append(FieldDiff(field=f"{label}: title", before=None, after=update.patch["name"]))
-        if "clientMetadata" in update.patch:
-            out.append(
-                FieldDiff(field=f"{label}: clientMetadata", before=None, after=update.patch["clientMetadata"])
-            )
+        for key, name in (("name", "title"), ("clientMetadata", "clientMetadata")):
+            if key in update.patch:
+                out.append(
+                    FieldDiff(field=f"{label}: {name}", before=update.before[key], after=update.patch[key])
+                )
     return out
 
 
