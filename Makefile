@@ -47,6 +47,7 @@ fidelity: $(STAMP)
 # Speed and memory on the sandbox (prints numbers; not part of `make test`).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/sandbox_scale.py --folders 100 --items 20000
+	$(BIN)/python benchmarks/registration.py --sizes 100000 --apply-size 20000
 
 schema: $(STAMP)
 	$(BIN)/reconciler schema > schema.json

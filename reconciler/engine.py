@@ -94,16 +94,29 @@ def schema_for_validation(config: Config, live: LiveState) -> dict[str, Mapping[
     return {key: key_.model_dump(exclude_none=True) for key, key_ in live.schema_keys.items()}
 
 
-def load_data(config: Config, lister: Lister | None) -> DesiredData | None:
-    """Read every declared data source: files from disk, bucket listings through `lister`."""
+def load_files(config: Config) -> DesiredData | None:
+    """Read every JSON and CSV source, and check them before any request is sent: every problem at
+    once. Metadata is checked here against the config's schema; a live-only schema is checked later."""
     data = read_file_sources(config)
     if not data.folders:
         return None
-    if data.has_buckets:
-        if lister is None:
-            raise ConfigError(["bucket data sources need a GCS connection, which this command does not make"])
-        read_bucket_sources(config, data, lister)
+    declared = (
+        {key: schema_shape(spec) for key, spec in config.schema_keys.items()}
+        if config.schema_keys is not None
+        else None
+    )
+    problems = data.problems + validate(config, data, declared)
+    if problems:
+        raise ConfigError(problems)
     return data
+
+
+def load_buckets(config: Config, data: DesiredData, lister: Lister | None) -> None:
+    if not data.has_buckets:
+        return
+    if lister is None:
+        raise ConfigError(["bucket data sources need a GCS connection, which this command does not make"])
+    read_bucket_sources(config, data, lister)
 
 
 async def compute(
@@ -116,8 +129,9 @@ async def compute(
     only: dict[str, set[tuple[str, ...]]] | None = None,
 ) -> Computed:
     """Read the sources and the live workspace, validate every entry, diff. Raises with every problem."""
-    lister = gcs.list_objects if gcs is not None else None
-    data = await asyncio.to_thread(load_data, config, lister)
+    data = await asyncio.to_thread(load_files, config)  # before any request
+    if data is not None:
+        await asyncio.to_thread(load_buckets, config, data, gcs.list_objects if gcs is not None else None)
     live = await read_live(client, read_scope(config, data), concurrency=concurrency)
     buckets = [i.bucket for i in managed_buckets(config.integrations) if i.bucket]
     if buckets:
@@ -125,7 +139,8 @@ async def compute(
             raise PlanError("managing bucket CORS and IAM needs a GCS connection")
         read = await asyncio.gather(*(asyncio.to_thread(gcs.read_bucket, b) for b in buckets))
         live = live.model_copy(update={"buckets": {b.name: b for b in read}})
-    if data is not None:
+    if data is not None and (data.has_buckets or config.schema_keys is None):
+        # Now with the bucket listings, and the live schema where the config declares none.
         problems = data.problems + validate(config, data, schema_for_validation(config, live))
         if problems:
             raise ConfigError(problems)
