@@ -1,0 +1,148 @@
+"""Pure diff of datasets and the items they hold: links follow the folders each dataset names."""
+
+from __future__ import annotations
+
+from reconciler.config.loader import Config
+from reconciler.live import LiveState
+from reconciler.plan.diff_items import FolderWork
+from reconciler.plan.model import (
+    Action,
+    Change,
+    FieldDiff,
+    Kind,
+    Risk,
+    address_of,
+)
+from reconciler.plan.snapshots import ENCORD_UI, make_change, snapshot
+
+
+def _in_refs(folder_path: str, refs: list[tuple[str, bool]]) -> bool:
+    return any(folder_path == p or (rec and folder_path.startswith(p + "/")) for p, rec in refs)
+
+
+def desired_items(
+    live: LiveState, folder_paths: list[tuple[str, bool]], pruned: frozenset[str] = frozenset()
+) -> set[str]:
+    """Storage item UUIDs in the given folders (and their live subfolders when recursive)."""
+    items: set[str] = set()
+    for folder_path, uuids in live.folder_items.items():
+        if _in_refs(folder_path, folder_paths):
+            items.update(uuids)
+    return items - pruned
+
+
+def dataset_changes(
+    config: Config, live: LiveState, created_folders: set[str], works: dict[str, FolderWork]
+) -> list[Change]:
+    out: list[Change] = []
+    declared = {d.title: d for d in config.datasets or []}
+    for title, spec in declared.items():
+        address = address_of(Kind.DATASET, title)
+        current = live.datasets.get(title)
+        after = {"title": title, "description": spec.description}
+        if current is None:
+            out.append(
+                make_change(
+                    live,
+                    address=address,
+                    kind=Kind.DATASET,
+                    action=Action.CREATE,
+                    after=after,
+                    payload=dict(after),
+                )
+            )
+        else:
+            before = snapshot(live, address)
+            if current.description != spec.description:
+                out.append(
+                    make_change(
+                        live,
+                        address=address,
+                        kind=Kind.DATASET,
+                        action=Action.UPDATE,
+                        risk=Risk.UNSUPPORTED,
+                        before=before,
+                        after=after,
+                        diff=[
+                            FieldDiff(field="description", before=current.description, after=spec.description)
+                        ],
+                        reason="Encord's API cannot change a dataset's title or description",
+                        manual_steps=f"In {ENCORD_UI}: Datasets > {title} > Settings, set the description to "
+                        f"{spec.description!r}.",
+                    )
+                )
+            else:
+                out.append(
+                    make_change(
+                        live,
+                        address=address,
+                        kind=Kind.DATASET,
+                        action=Action.NOOP,
+                        before=before,
+                        after=after,
+                    )
+                )
+        if spec.folders is None:
+            continue
+        refs = [(r.path.strip("/"), r.recursive) for r in spec.folder_refs()]
+        pruned = frozenset(uuid for path, w in works.items() if _in_refs(path, refs) for uuid, _ in w.delete)
+        wanted = desired_items(live, refs, pruned)
+        linked = dict(current.linked_items) if current else {}
+        to_link = sorted(wanted - linked.keys())
+        to_unlink = sorted(set(linked) - wanted)
+        # Items registered by this apply are linked once their jobs finish.
+        registering = sorted(path for path, w in works.items() if w.register and _in_refs(path, refs))
+        incoming = sum(len(works[path].register) for path in registering)
+        if not to_link and not to_unlink and not registering:
+            continue
+        folder_deps = [
+            address_of(Kind.FOLDER, p) for p, _ in refs if address_of(Kind.FOLDER, p) in created_folders
+        ] + [address_of(Kind.FOLDER_ITEMS, p) for p in registering]
+        reasons = []
+        if to_link:
+            reasons.append(f"links {len(to_link)} item(s) from {', '.join(p for p, _ in refs)}")
+        if incoming:
+            reasons.append(f"links the {incoming} item(s) registered in {', '.join(registering)}")
+        if to_unlink:
+            reasons.append(
+                f"unlinks {len(to_unlink)} item(s) that are not in its folders: their data units leave the "
+                f"dataset, with any labels on them in projects that use it"
+            )
+        out.append(
+            make_change(
+                live,
+                address=address_of(Kind.DATASET_ITEMS, title),
+                kind=Kind.DATASET_ITEMS,
+                action=Action.UPDATE,
+                risk=Risk.DESTRUCTIVE if to_unlink else Risk.SAFE,
+                before={"linked_items": len(linked)},
+                after={"linked_items": len(wanted) + incoming},
+                diff=[FieldDiff(field="linked_items", before=len(linked), after=len(wanted) + incoming)],
+                reason="; ".join(reasons),
+                depends_on=([] if current else [address]) + folder_deps,
+                payload={
+                    "title": title,
+                    "dataset_uuid": current.uuid if current else None,
+                    "link": to_link,
+                    "unlink": sorted(linked[u] for u in to_unlink),
+                    "link_registered_in": registering,
+                },
+            )
+        )
+    for title in sorted(live.datasets):
+        if title in declared or not config.prune.datasets:
+            continue
+        out.append(
+            make_change(
+                live,
+                address=address_of(Kind.DATASET, title),
+                kind=Kind.DATASET,
+                action=Action.DELETE,
+                risk=Risk.UNSUPPORTED,
+                before=snapshot(live, address_of(Kind.DATASET, title)),
+                reason="not in the configuration; Encord's API cannot delete datasets",
+                manual_steps=f"Delete it in {ENCORD_UI}: Datasets > {title} > Delete, or declare it under "
+                f"`datasets` to keep it.",
+            )
+        )
+    return out
