@@ -89,9 +89,24 @@ class Computed:
 
 def schema_for_validation(config: Config, live: LiveState) -> dict[str, Mapping[str, Any]]:
     """The config's schema where it declares one, else the live one (tombstoned keys marked)."""
-    if config.schema_keys is not None:
-        return {key: schema_shape(spec) for key, spec in config.schema_keys.items()}
+    declared = declared_schema(config)
+    if declared is not None:
+        return declared
     return {key: key_.model_dump(exclude_none=True) for key, key_ in live.schema_keys.items()}
+
+
+async def with_buckets(live: LiveState, gcs: GcsAccess | None, buckets: list[str]) -> LiveState:
+    """The live state with the bucket side of these buckets read (GCS calls block: worker threads)."""
+    if not buckets or gcs is None:
+        return live
+    read = await asyncio.gather(*(asyncio.to_thread(gcs.read_bucket, b) for b in buckets))
+    return live.model_copy(update={"buckets": {b.name: b for b in read}})
+
+
+def declared_schema(config: Config) -> dict[str, Mapping[str, Any]] | None:
+    if config.schema_keys is None:
+        return None
+    return {key: schema_shape(spec) for key, spec in config.schema_keys.items()}
 
 
 def load_files(config: Config) -> DesiredData | None:
@@ -100,12 +115,7 @@ def load_files(config: Config) -> DesiredData | None:
     data = read_file_sources(config)
     if not data.folders:
         return None
-    declared = (
-        {key: schema_shape(spec) for key, spec in config.schema_keys.items()}
-        if config.schema_keys is not None
-        else None
-    )
-    problems = data.problems + validate(config, data, declared)
+    problems = data.problems + validate(config, data, declared_schema(config))
     if problems:
         raise ConfigError(problems)
     return data
@@ -134,11 +144,9 @@ async def compute(
         await asyncio.to_thread(load_buckets, config, data, gcs.list_objects if gcs is not None else None)
     live = await read_live(client, read_scope(config, data), concurrency=concurrency)
     buckets = [i.bucket for i in managed_buckets(config.integrations) if i.bucket]
-    if buckets:
-        if gcs is None:
-            raise PlanError("managing bucket CORS and IAM needs a GCS connection")
-        read = await asyncio.gather(*(asyncio.to_thread(gcs.read_bucket, b) for b in buckets))
-        live = live.model_copy(update={"buckets": {b.name: b for b in read}})
+    if buckets and gcs is None:
+        raise PlanError("managing bucket CORS and IAM needs a GCS connection")
+    live = await with_buckets(live, gcs, buckets)
     if data is not None and (data.has_buckets or config.schema_keys is None):
         # Now with the bucket listings, and the live schema where the config declares none.
         problems = data.problems + validate(config, data, schema_for_validation(config, live))
@@ -191,9 +199,7 @@ async def refuse_if_stale(
     buckets = sorted(
         {c.payload["bucket"] for c in plan.changes if c.kind in (Kind.BUCKET_CORS, Kind.BUCKET_IAM)}
     )
-    if buckets and gcs is not None:
-        read = await asyncio.gather(*(asyncio.to_thread(gcs.read_bucket, b) for b in buckets))
-        live = live.model_copy(update={"buckets": {b.name: b for b in read}})
+    live = await with_buckets(live, gcs, buckets)
     moved = stale_changes(plan, live)
     if moved:
         raise PlanError(

@@ -6,9 +6,7 @@ from rich.markup import escape
 
 from reconciler.cli import output
 from reconciler.config.loader import load_config
-from reconciler.errors import ConfigError
-from reconciler.plan.diff import schema_shape
-from reconciler.registration.desired import read_file_sources, validate
+from reconciler.engine import load_files
 
 
 def run(args: argparse.Namespace) -> int:
@@ -16,17 +14,10 @@ def run(args: argparse.Namespace) -> int:
     for warning in config.warnings:
         output.info(f"[yellow]warning:[/] {escape(warning)}")
     # Data files are checked offline too; bucket listings (and a live-only schema) need `plan`.
-    data = read_file_sources(config)
-    schema = (
-        {key: schema_shape(spec) for key, spec in config.schema_keys.items()}
-        if config.schema_keys is not None
-        else None
-    )
-    problems = data.problems + validate(config, data, schema)
-    if problems:
-        raise ConfigError(problems)
-    entries = sum(folder.count() for folder in data.folders.values())
-    buckets = sum(1 for f in data.folders.values() for spec, _ in f.sources if spec.bucket)
+    data = load_files(config)
+    folders = data.folders.values() if data else []
+    entries = sum(folder.count() for folder in folders)
+    buckets = sum(1 for f in folders for spec, _ in f.sources if spec.bucket)
     counts = [
         f"{len(config.integrations or [])} integration(s)",
         f"{len(config.schema_keys or {})} metadata key(s)",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -11,7 +10,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from reconciler.encord.client import EncordClient
-from reconciler.encord.provider_items import read_contents
+from reconciler.encord.provider_items import decode_metadata, read_contents
 from reconciler.encord.registrar import Registrar
 from reconciler.encord.wire import WireFolder
 from reconciler.errors import EncordError
@@ -102,16 +101,6 @@ async def _bounded(limit: int, jobs: Iterable[Awaitable[T]]) -> list[T]:
             return await job
 
     return await asyncio.gather(*(run(j) for j in jobs))
-
-
-def _metadata(raw: str | None) -> dict[str, Any]:
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        return {"_unparsed": raw}
-    return value if isinstance(value, dict) else {"_value": value}
 
 
 async def read_live(client: EncordClient, scope: ReadScope, *, concurrency: int = 8) -> LiveState:
@@ -206,7 +195,7 @@ def _live_folder(wire: WireFolder, path: str) -> LiveFolder:
         parent_uuid=str(wire.parent) if wire.parent else None,
         name=wire.name,
         description=wire.description or "",
-        client_metadata=_metadata(wire.client_metadata),
+        client_metadata=decode_metadata(wire.client_metadata),
     )
 
 

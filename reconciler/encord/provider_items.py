@@ -39,7 +39,8 @@ _FILE_TYPES = {
 }
 
 
-def _metadata(raw: str | None) -> dict[str, Any]:
+def decode_metadata(raw: str | None) -> dict[str, Any]:
+    """Encord sends clientMetadata as a JSON string; anything that is not an object is kept visibly."""
     if not raw:
         return {}
     try:
@@ -93,7 +94,7 @@ def _add(contents: FolderContents, key: tuple[str, ...], item: WireItem) -> None
         uuid=str(item.uuid),
         item_type=item.item_type,
         title=item.name,
-        client_metadata=_metadata(item.client_metadata),
+        client_metadata=decode_metadata(item.client_metadata),
     )
 
 
