@@ -24,6 +24,7 @@ from reconciler.registration.desired import (
     DesiredData,
     Lister,
     desired_digest,
+    metadata_problems,
     read_bucket_sources,
     read_file_sources,
     validate,
@@ -147,9 +148,14 @@ async def compute(
     if buckets and gcs is None:
         raise PlanError("managing bucket CORS and IAM needs a GCS connection")
     live = await with_buckets(live, gcs, buckets)
-    if data is not None and (data.has_buckets or config.schema_keys is None):
+    if data is not None and data.has_buckets:
         # Now with the bucket listings, and the live schema where the config declares none.
         problems = data.problems + validate(config, data, schema_for_validation(config, live))
+        if problems:
+            raise ConfigError(problems)
+    elif data is not None and config.schema_keys is None:
+        # Everything else passed before the reads; only the metadata waited for the live schema.
+        problems = metadata_problems(data, schema_for_validation(config, live))
         if problems:
             raise ConfigError(problems)
     plan, works = plan_with_work(config, live, backend, data, only)

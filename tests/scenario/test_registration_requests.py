@@ -45,3 +45,21 @@ async def test_every_bad_entry_is_reported_at_once_and_nothing_is_requested(work
     assert "videos.csv:2" in text and "Expected a video, got a file of type image/jpeg" in text
     assert "gs://my-bucket/a.jpg is declared twice in folder 'raw'" in text  # across two sources
     assert workspace.requests() == []
+
+
+async def test_metadata_is_checked_against_the_live_schema_when_the_config_declares_none(
+    workspace: Workspace,
+) -> None:
+    await workspace.client.set_metadata_schema({"split": {"ty": "enum", "values": ["train", "val"]}})
+    (workspace.tmp / "images.json").write_text(
+        json.dumps({"images": [{"objectUrl": "gs://my-bucket/a.jpg", "clientMetadata": {"split": "tset"}}]})
+    )
+    config = """\
+integrations: [{title: gcs, provider: gcp}]
+folders:
+  - {name: raw, data: [{integration: gcs, json: images.json}]}
+"""
+    with pytest.raises(ConfigError) as caught:
+        await workspace.plan(config)
+    [problem] = caught.value.problems
+    assert "images.json:/images/0" in problem and "'tset'" in problem
