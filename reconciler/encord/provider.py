@@ -117,7 +117,7 @@ async def read_live(client: EncordClient, scope: ReadScope, *, concurrency: int 
             integrations[integ.title] = LiveIntegration(uuid=str(integ.integration_uuid), title=integ.title)
     if scope.schema:
         schema_doc = await client.get_metadata_schema()
-    if scope.folders or scope.item_folders:
+    if scope.folders or scope.item_folders or scope.content_folders:
         folders = await _read_folders(client, concurrency, ambiguities)
     semaphore = asyncio.Semaphore(concurrency)
     content_paths = sorted(p for p in scope.content_folders if p in folders)

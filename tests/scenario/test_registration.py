@@ -194,3 +194,18 @@ def test_the_bucket_side_converges_and_taking_back_a_binding_is_destructive(
     assert iam["action"] == "delete" and iam["risk"] == "destructive"
     assert main(["apply", str(example), "--auto-approve"]) == 0
     assert main(["plan", str(example), "--detailed-exitcode"]) == 0
+
+
+def test_a_saved_plan_of_changes_to_existing_items_applies(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["apply", str(example), "--auto-approve"]) == 0
+    extras = example / "registrations" / "extras.json"
+    spec = json.loads(extras.read_text())
+    spec["pdf"][0]["title"] = "Vehicle manual, 2nd edition"
+    extras.write_text(json.dumps(spec))
+    (example / "bucket" / "cams" / "rear" / "2024-05-01" / "img_7777.jpg").write_bytes(b"new")
+    saved = example / "plan.json"
+    assert main(["plan", str(example), "--out", str(saved)]) == 0
+    assert main(["apply", str(saved), "--auto-approve"]) == 0
+    assert main(["plan", str(example), "--detailed-exitcode"]) == 0
