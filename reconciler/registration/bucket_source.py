@@ -46,13 +46,15 @@ class ListingResult:
 
     `entries` are sorted by URL (a group by its directory URL). `problems` name the source or the sidecar.
     `skipped` counts objects left out for their extension ('' for none): no data type, or typed `skip`.
-    `listed` counts the objects seen below the prefix, before include/exclude.
+    `listed` counts the objects seen below the prefix, before include/exclude. `warnings` (sidecar keys
+    that match no object) do not stop a plan.
     """
 
     entries: list[Entry]
     problems: list[str]
     skipped: dict[str, int] = field(default_factory=dict)
     listed: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 def split_bucket_url(url: str) -> tuple[str, str]:
@@ -108,7 +110,7 @@ def entries_from_listing(
     if source.bucket is None:
         raise ValueError(f"{display}: not a bucket source")
     bucket, prefix = split_bucket_url(source.bucket)
-    problems = _check(source, display)
+    problems = source_problems(source, display)
     if problems:
         return ListingResult([], problems)
     types = {**DEFAULT_EXTENSION_TYPES, **{_normal_extension(k): v for k, v in source.types.items()}}
@@ -168,10 +170,12 @@ def entries_from_listing(
     groups = _group_entries(frames, rule_of_dir, base_url, prefix, meta, display, problems)
     entries.extend(groups)
     entries.sort(key=attrgetter("where"))
+    warnings: list[str] = []
     if meta and sum(entry.client_metadata is not None for entry in entries) < len(meta):
+        # A warning: objects come and go in the bucket independently of the sidecar in git.
         group_urls = {group.where for group in groups}
-        problems.append(_unmatched(meta, entries, group_urls, sidecar_display or source.metadata or display))
-    return ListingResult(entries, problems, dict(sorted(skipped.items())), listed)
+        warnings.append(_unmatched(meta, entries, group_urls, sidecar_display or source.metadata or display))
+    return ListingResult(entries, problems, dict(sorted(skipped.items())), listed, warnings)
 
 
 def _group_entries(
@@ -202,7 +206,7 @@ def _group_entries(
     return groups
 
 
-def _check(source: DataSourceSpec, display: str) -> list[str]:
+def source_problems(source: DataSourceSpec, display: str) -> list[str]:
     """Every bad glob and template of the source, before any object is looked at."""
     problems: list[str] = []
     globs = [("include", p) for p in source.include] + [("exclude", p) for p in source.exclude]

@@ -17,7 +17,7 @@ from typing import Any
 from reconciler.config.loader import Config, walk_folders
 from reconciler.config.models import FolderSpec, IntegrationSpec
 from reconciler.config.sources import DataSourceSpec
-from reconciler.registration.bucket_source import entries_from_listing, split_bucket_url
+from reconciler.registration.bucket_source import entries_from_listing, source_problems, split_bucket_url
 from reconciler.registration.csv_source import parse_csv_file
 from reconciler.registration.entry import Entry, SourceEntries
 from reconciler.registration.json_source import parse_json_file
@@ -53,6 +53,8 @@ class DesiredData:
     folders: dict[str, FolderData] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. objects skipped by extension
+    buckets_read: bool = False
+    sidecars: dict[int, tuple[dict[str, dict[str, Any]], list[str]]] = field(default_factory=dict)
 
     @property
     def has_buckets(self) -> bool:
@@ -72,10 +74,18 @@ def read_file_sources(config: Config) -> DesiredData:
             continue
         folder = FolderData(path=path, spec=spec, where=config.where(f"folder.{path}"))
         base = _base_dir(config, path)
-        for source in spec.data:
+        for index, source in enumerate(spec.data):
             display = source.bucket or str(base / source.path)
             if source.kind == "bucket":
+                at = f"{folder.where}: folders.{path}.data[{index}]"
                 read = SourceEntries(display=display, integration=source.integration, entries=[], problems=[])
+                data.problems.extend(source_problems(source, at))
+                data.problems.extend(_bucket_source_problems(config, source, at))
+                if source.metadata:  # the sidecar is a local file: read it now, offline
+                    data.sidecars[id(source)] = load_sidecar(
+                        base / source.metadata, str(base / source.metadata)
+                    )
+                    data.problems.extend(data.sidecars[id(source)][1])
             elif source.kind == "json":
                 entries, problems = parse_json_file(base / source.path, display)
                 read = SourceEntries(display, source.integration, entries, problems)
@@ -95,17 +105,15 @@ def read_bucket_sources(config: Config, data: DesiredData, lister: Lister) -> No
         for index, (source, read) in enumerate(folder.sources):
             if source.bucket is None:
                 continue
-            sidecar: dict[str, dict[str, Any]] | None = None
             sidecar_display = str(base / source.metadata) if source.metadata else None
-            if source.metadata:
-                sidecar, problems = load_sidecar(base / source.metadata, str(sidecar_display))
-                data.problems.extend(problems)
+            sidecar = data.sidecars[id(source)][0] if id(source) in data.sidecars else None
             bucket, prefix = split_bucket_url(source.bucket)
             names = (name for page in lister(bucket, prefix) for name in page)
             result = entries_from_listing(
                 source, names, sidecar, read.display, sidecar_display=sidecar_display
             )
             data.problems.extend(result.problems)
+            data.notes.extend(result.warnings)
             if result.skipped:
                 skipped = ", ".join(
                     f"{n} {ext or '(no extension)'}" for ext, n in sorted(result.skipped.items())
@@ -115,12 +123,56 @@ def read_bucket_sources(config: Config, data: DesiredData, lister: Lister) -> No
                 source,
                 SourceEntries(read.display, read.integration, result.entries, result.problems),
             )
+    data.buckets_read = True
+
+
+def _bucket_source_problems(config: Config, source: DataSourceSpec, at: str) -> list[str]:
+    """Mistakes of a whole bucket listing, once at its place in the config (not once per object)."""
+    integration = next((i for i in config.integrations or [] if i.title == source.integration), None)
+    if integration is None:
+        return []
+    bucket, _ = split_bucket_url(source.bucket or "")
+    problems = []
+    if integration.provider != "gcp":
+        problems.append(
+            f"{at}: a bucket listing needs a gcp integration; {integration.title!r} is {integration.provider}"
+        )
+    elif integration.bucket is not None and bucket != integration.bucket:
+        problems.append(
+            f"{at}: the listing is in bucket {bucket!r}, but integration {integration.title!r} reads "
+            f"{integration.bucket!r}"
+        )
+    if integration.strict_client_only:
+        problems.append(
+            f"{at}: integration {integration.title!r} is strict client-only, so every entry must carry its "
+            "media metadata, which a bucket listing cannot; register these objects from a JSON or CSV "
+            "file with imageMetadata/videoMetadata (CSV: the MediaMetadata column)"
+        )
+    return problems
+
+
+def _empty_sources(data: DesiredData) -> list[str]:
+    """A source that declares nothing is almost always a mistake; with `prune` it would empty the folder."""
+    problems = []
+    for path, folder in data.folders.items():
+        for index, (source, read) in enumerate(folder.sources):
+            if read.entries or read.problems or (source.bucket and not data.buckets_read):
+                continue
+            message = f"{folder.where}: folders.{path}.data[{index}]: {read.display} declares no items"
+            if folder.spec.prune:
+                problems.append(
+                    f"{message}; with `prune: true` that would delete what the folder holds. Fix the source, "
+                    "or remove it (write `data: []` to empty the folder on purpose)"
+                )
+            else:
+                data.notes.append(message)
+    return problems
 
 
 def validate(config: Config, data: DesiredData, schema: Mapping[str, Mapping[str, Any]] | None) -> list[str]:
     """Every entry of every folder against Encord's rules, the integrations and the metadata schema."""
     integrations: dict[str, IntegrationSpec] = {i.title: i for i in config.integrations or []}
-    problems: list[str] = []
+    problems: list[str] = _empty_sources(data)
     for path, folder in data.folders.items():
         for source, _ in folder.sources:
             if config.integrations is not None and source.integration not in integrations:
@@ -128,9 +180,19 @@ def validate(config: Config, data: DesiredData, schema: Mapping[str, Mapping[str
                     f"{folder.where}: folders.{path}.data: integration {source.integration!r} is not "
                     "declared under `integrations`"
                 )
-        pairs = [(read, integrations.get(source.integration)) for source, read in folder.sources]
+        pairs = [
+            (read, _for_entries(integrations.get(source.integration), source))
+            for source, read in folder.sources
+        ]
         problems.extend(validate_folder(path, pairs, schema))
     return problems
+
+
+def _for_entries(integration: IntegrationSpec | None, source: DataSourceSpec) -> IntegrationSpec | None:
+    """A listing's bucket and strict mode were checked once for the source: not again per object."""
+    if integration is None or source.bucket is None:
+        return integration
+    return integration.model_copy(update={"strict_client_only": False, "bucket": None})
 
 
 def metadata_problems(data: DesiredData, schema: Mapping[str, Mapping[str, Any]]) -> list[str]:

@@ -209,3 +209,44 @@ def test_a_saved_plan_of_changes_to_existing_items_applies(
     assert main(["plan", str(example), "--out", str(saved)]) == 0
     assert main(["apply", str(saved), "--auto-approve"]) == 0
     assert main(["plan", str(example), "--detailed-exitcode"]) == 0
+
+
+def test_a_source_that_declares_nothing_cannot_empty_a_pruned_folder(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["apply", str(example), "--auto-approve"]) == 0
+    config = example / "reconciler.yaml"
+    text = config.read_text()
+    # A case slip in a glob: the listing now matches nothing, and the folder prunes.
+    config.write_text(
+        text.replace('include: ["**/*.jpg"]', 'include: ["**/*.JPG"]').replace(
+            "        description: Still images from the fleet's cameras\n",
+            "        description: Still images from the fleet's cameras\n        prune: true\n",
+        )
+    )
+    capsys.readouterr()
+    assert main(["plan", str(example)]) == 1
+    err = capsys.readouterr().err
+    assert "folders.driving/cameras.data[0]: gs://demo-driving-data/cams/ declares no items" in err
+    assert "prune: true" in err
+
+
+def test_mistakes_of_a_whole_listing_are_one_error_at_its_place_found_offline(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = example / "reconciler.yaml"
+    config.write_text(
+        config.read_text()
+        .replace("bucket: gs://demo-driving-data/sequences/", "bucket: gs://other-bucket/sequences/")
+        .replace('title: "{relative}"', 'title: "{relativ}"')
+    )
+    (example / "metadata" / "cams.jsonl").write_bytes(
+        b'{"objectUrl": "gs://demo-driving-data/x.jpg", \xff}\n'
+    )
+    capsys.readouterr()
+    assert main(["validate", str(example)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert any("folders.driving/sequences.data[0]" in e and "'other-bucket'" in e for e in err)
+    assert any("folders.driving/cameras.data[0]" in e and "{relativ}" in e for e in err)
+    assert any("cams.jsonl:1" in e for e in err)
+    assert len(err) == 3, err

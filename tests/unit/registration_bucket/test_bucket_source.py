@@ -314,12 +314,12 @@ def test_client_metadata_comes_from_the_sidecar_by_url_and_a_group_by_its_direct
     }
 
 
-def test_sidecar_urls_that_match_no_entry_are_one_problem_with_five_examples_and_a_count() -> None:
+def test_sidecar_urls_that_match_no_entry_are_one_warning_with_five_examples_and_a_count() -> None:
     sidecar: dict[str, dict[str, Any]] = {f"gs://bkt/raw/typo{i}.jpg": {} for i in range(7)}
     sidecar["gs://bkt/raw/a.jpg"] = {}
     result = entries_from_listing(spec(metadata="meta.jsonl"), ["raw/a.jpg"], sidecar, "data[0]")
     examples = ", ".join(f"gs://bkt/raw/typo{i}.jpg" for i in range(5))
-    assert result.problems == [
+    assert result.warnings == [
         "meta.jsonl: 7 URLs match no registered entry (a typo, or an object the source does not register?): "
         f"{examples} and 2 more"
     ]
@@ -331,7 +331,7 @@ def test_unmatched_sidecar_urls_of_a_group_get_a_hint() -> None:
     result = entries_from_listing(
         spec(groups=[{"directories": "seq"}]), ["raw/seq/1.jpg"], sidecar, "data[0]", sidecar_display="m.json"
     )
-    assert result.problems == [
+    assert result.warnings == [
         "m.json: 2 URLs match no registered entry (a group is keyed by its directory URL with a trailing slash; "
         "a frame of a group takes no metadata of its own): gs://bkt/raw/seq, gs://bkt/raw/seq/1.jpg"
     ]
