@@ -173,6 +173,44 @@ async def make_plan(
     return (await compute(config, client, backend, concurrency=concurrency, gcs=gcs)).plan
 
 
+def retry_only(computed: Computed, only: dict[str, set[tuple[str, ...]]]) -> tuple[Computed, list[str]]:
+    """`apply --retry-failed`: register the report's files again, link them, and do nothing else.
+
+    Returns the narrowed plan and a note per folder for the report's files that are no longer declared
+    (or already registered meanwhile)."""
+    notes = []
+    for path, keys in sorted(only.items()):
+        registering = (
+            {entry.urls for _, entry in computed.works[path].register} if path in computed.works else set()
+        )
+        gone = sorted(keys - registering)
+        if gone:
+            notes.append(
+                f"{path}: {len(gone)} file(s) of the report are registered already or no longer declared, "
+                f"e.g. {', '.join(k[0] for k in gone[:3])}"
+            )
+    works = {
+        path: FolderWork(path=path, register=work.register)
+        for path, work in computed.works.items()
+        if work.register
+    }
+    changes = []
+    for change in computed.plan.changes:
+        if change.kind == Kind.FOLDER_ITEMS and change.payload["folder_path"] in works:
+            count = len(works[change.payload["folder_path"]].register)
+            reason = f"registers again {count} file(s) that failed, from the report"
+            changes.append(
+                change.model_copy(
+                    update={"reason": reason, "diff": [], "payload": {**change.payload, "update": 0}}
+                )
+            )
+        elif change.kind == Kind.DATASET_ITEMS and change.payload.get("link_registered_in"):
+            payload = {**change.payload, "link": [], "unlink": []}
+            changes.append(change.model_copy(update={"payload": payload, "risk": Risk.SAFE}))
+    plan = computed.plan.model_copy(update={"changes": changes})
+    return Computed(plan=plan, data=computed.data, works=works, live=computed.live), notes
+
+
 def check_declared_sets(plan: Plan, computed: Computed) -> None:
     """A saved plan applies only the item sets that were reviewed: their digests must still match."""
     moved = []

@@ -15,6 +15,11 @@ class ConfigError(ReconcilerError):
         super().__init__("\n".join(problems))
 
 
+class PartialFailure(ReconcilerError):
+    """A change that was carried out in part (some files failed to register): it counts as failed, but
+    what depends on it still runs, for the part that succeeded (e.g. linking the items that arrived)."""
+
+
 class PlanError(ReconcilerError):
     """The desired state cannot be reached (e.g. a declared integration that Encord lacks)."""
 

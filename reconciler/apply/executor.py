@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from reconciler.errors import ReconcilerError
+from reconciler.errors import PartialFailure, ReconcilerError
 from reconciler.plan.model import Change, Kind, Plan
 
 SCHEMA_UNIT = "schema"
@@ -85,6 +85,11 @@ async def execute(
             async with semaphore:
                 try:
                     await run_unit(unit)
+                except PartialFailure as exc:
+                    for change in unit.changes:
+                        result.failed[change.address] = str(exc)
+                        progress(change.address, "failed", str(exc))
+                    return
                 except ReconcilerError as exc:
                     root = unit.changes[0].address
                     failed_root[unit.name] = root

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -14,9 +14,9 @@ from reconciler.cli.common import compute_in, concurrency, config_dir, load, res
 from reconciler.cli.progress import RegistrationProgress
 from reconciler.config.loader import Config, load_config
 from reconciler.encord.provider_items import RegistrationTally
-from reconciler.engine import ApplyReport, apply_plan, refuse_if_stale
+from reconciler.engine import ApplyReport, Computed, apply_plan, refuse_if_stale, retry_only
 from reconciler.errors import ConfigError, PlanError, ReconcilerError
-from reconciler.plan.model import FORMAT_VERSION, Plan
+from reconciler.plan.model import FORMAT_VERSION, BackendRef, Plan
 from reconciler.plan.render import render_text
 
 
@@ -50,7 +50,10 @@ def _confirm(args: argparse.Namespace) -> None:
     if not output.stdin_is_terminal():
         raise ReconcilerError("refusing to apply without --auto-approve: there is no terminal to confirm on")
     output.out("\nDo you want to apply these changes? Only 'yes' is accepted.")
-    answer = input("  Enter a value: ").strip()
+    try:
+        answer = input("  Enter a value: ").strip()
+    except EOFError:
+        raise ReconcilerError("apply cancelled: no answer (end of input)") from None
     if answer != "yes":
         raise ReconcilerError("apply cancelled")
 
@@ -73,69 +76,99 @@ def _retry_set(path: str | None) -> dict[str, set[tuple[str, ...]]] | None:
     return only
 
 
-async def _session(args: argparse.Namespace) -> int:
-    saved = _is_plan_file(args.target)
+@dataclass
+class Prepared:
+    plan: Plan
     config: Config | None
+    ref: BackendRef
+    token: str | None
+    saved: bool
+    computed: Computed | None = None
+    resumed: RegistrationTally = field(default_factory=RegistrationTally)
+    notes: list[str] = field(default_factory=list)
+
+
+async def _prepare(args: argparse.Namespace) -> Prepared:
+    """Finish what an interrupted apply left running, then plan (or load the saved plan)."""
+    saved = _is_plan_file(args.target)
     if saved:
         if args.domain:
             raise ReconcilerError("--domain cannot change the backend of a saved plan")
         if args.retry_failed:
             raise ReconcilerError("--retry-failed applies a configuration, not a saved plan")
-        plan: Plan | None = load_plan_file(args.target)
-        assert plan is not None
-        ref, token, config = plan.backend, None, _config_of(plan)
+        plan = load_plan_file(args.target)
+        prepared = Prepared(plan, _config_of(plan), plan.backend, None, saved=True)
     else:
         config, ref, token = load(args.target, args.domain)
-        plan = None
-    tally = RegistrationTally()
-    async with open_workspace(ref, bearer_token=token) as ws:
-        resumed = await resume(ws, ref, config, tally)
+        prepared = Prepared(Plan(backend=ref), config, ref, token, saved=False)
+    async with open_workspace(prepared.ref, bearer_token=prepared.token) as ws:
+        resumed = await resume(ws, prepared.ref, prepared.config, prepared.resumed)
         if resumed:
             output.out(
                 f"Resumed {resumed} upload job(s) left running by an interrupted apply: "
-                f"{tally.done} item(s) registered, {tally.failed} failed."
+                f"{prepared.resumed.done} item(s) registered, {prepared.resumed.failed} failed."
             )
-        computed = None
-        if plan is None:
-            assert config is not None
-            computed = await compute_in(ws, config, ref, only=_retry_set(args.retry_failed))
-            plan = computed.plan
-        output.out(render_text(plan))
-        if plan.errors:
-            raise PlanError("the plan has errors (above); nothing was applied")
-        if not [c for c in plan.actionable if c.executable]:
-            _write_report(args.report, tally)
-            return 1 if tally.failed else 0
-        _confirm(args)
-        if saved:
-            await refuse_if_stale(plan, ws.client, concurrency=concurrency(ref), gcs=ws)
+        if not saved:
+            assert prepared.config is not None
+            only = _retry_set(args.retry_failed)
+            computed = await compute_in(ws, prepared.config, prepared.ref, only=only)
+            if only is not None:
+                computed, prepared.notes = retry_only(computed, only)
+            prepared.computed, prepared.plan = computed, computed.plan
+    return prepared
+
+
+async def _carry_out(args: argparse.Namespace, prepared: Prepared) -> ApplyReport:
+    ref = prepared.ref
+    async with open_workspace(ref, bearer_token=prepared.token) as ws:
+        if prepared.saved:
+            await refuse_if_stale(prepared.plan, ws.client, concurrency=concurrency(ref), gcs=ws)
         output.out("")
         with RegistrationProgress() as bar:
-            report = await apply_plan(
-                plan,
+            return await apply_plan(
+                prepared.plan,
                 ws.client,
-                config=config,
+                # a retry does only part of the config: no convergence check against all of it
+                config=None if args.retry_failed else prepared.config,
                 concurrency=concurrency(ref),
                 progress=_progress,
-                computed=computed,
-                journal=journal_for(ref, config_dir(config, plan)),
+                computed=prepared.computed,
+                journal=journal_for(ref, config_dir(prepared.config, prepared.plan)),
                 gcs=ws,
                 tick=bar.tick,
-                tally=tally,
             )
-    _write_report(args.report, tally)
+
+
+def run(args: argparse.Namespace) -> int:
+    prepared = run_async(_prepare(args))
+    plan = prepared.plan
+    output.out(render_text(plan))
+    for note in prepared.notes:
+        output.info(f"[yellow]note:[/] {escape(note)}")
+    if plan.errors:
+        raise PlanError("the plan has errors (above); nothing was applied")
+    if not [c for c in plan.actionable if c.executable]:
+        _write_report(args.report, [prepared.resumed])
+        return 1 if prepared.resumed.failed else 0
+    _confirm(args)  # outside the event loop, so Ctrl-C and Ctrl-D act at once
+    report = run_async(_carry_out(args, prepared))
+    tallies = [prepared.resumed] + ([report.registration] if report.registration else [])
+    _write_report(args.report, tallies)
+    if args.retry_failed:
+        output.out("[dim]Only the files in the report were registered again; run plan to see the rest.[/]")
     return _report(report, args.report)
 
 
-def _write_report(path: str | None, tally: RegistrationTally) -> None:
+def _write_report(path: str | None, tallies: list[RegistrationTally]) -> None:
+    """Per-file results of this run, resumed jobs included: what `--retry-failed` reads back."""
     if not path:
         return
     doc = {
         "format_version": 1,
-        "registered": tally.done,
-        "failed": tally.failed,
-        "jobs": tally.jobs,
-        "errors": [asdict(e) for e in tally.errors],
+        "registered": sum(t.done for t in tallies),
+        "failed": sum(t.failed for t in tallies),
+        "jobs": [job for t in tallies for job in t.jobs],
+        "errors": [asdict(e) for t in tallies for e in t.errors],
     }
     Path(path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
@@ -147,10 +180,6 @@ def _progress(address: str, status: str, detail: str) -> None:
         output.out(f"  [red]✗ {escape(address)}[/]: {escape(detail)}")
     else:
         output.out(f"  [yellow]- {escape(address)}[/]: skipped ({escape(detail)})")
-
-
-def run(args: argparse.Namespace) -> int:
-    return run_async(_session(args))
 
 
 def _config_of(plan: Plan) -> Config | None:

@@ -13,7 +13,7 @@ from reconciler.encord.client import EncordClient
 from reconciler.encord.provider_items import decode_metadata, read_contents
 from reconciler.encord.registrar import Registrar
 from reconciler.encord.wire import WireFolder
-from reconciler.errors import EncordError
+from reconciler.errors import EncordError, PartialFailure
 from reconciler.live import LiveDataset, LiveFolder, LiveIntegration, LiveSchemaKey, LiveState
 from reconciler.plan.diff_items import FolderWork
 from reconciler.plan.model import Action, Change, Kind, parse_address
@@ -325,6 +325,12 @@ class EncordProvider:
             raise EncordError(f"{change.address}: integration(s) not found in Encord: {', '.join(missing)}")
         await ctx.registrar.update(work)
         await ctx.registrar.register(folder, work, folder_uuid, ctx.integration_uuids)
+        failed = [e for e in ctx.registrar.tally.errors if e.folder == path]
+        if failed:
+            raise PartialFailure(
+                f"{len(failed)} of {len(work.register)} file(s) failed to register (listed below); the rest "
+                "were registered"
+            )
 
     async def _folder_items_prune(self, change: Change, ctx: ApplyContext) -> None:
         path = change.payload["folder_path"]

@@ -113,10 +113,17 @@ def test_a_missing_object_is_a_per_file_error_that_can_be_retried(
     assert error["urls"] == ["gs://demo-driving-data/docs/missing.pdf"]
     assert error["where"].endswith("extras.json:/pdf/1") and error["folder"] == "driving/clips"
 
+    assert "✗ folder_items.driving/clips" in out and "1 of 10 file(s) failed to register" in out
+    assert "dataset clips-review: 9 linked, 0 missing, 0 extra" in out  # what arrived is linked
+
     (example / "bucket" / "docs" / "missing.pdf").write_bytes(b"%PDF-1.4\n")
+    spec["videos"][0]["title"] = "clip 04, retitled"  # not part of the retry
+    extras.write_text(json.dumps(spec, indent=2))
     assert main(["apply", str(example), "--auto-approve", "--retry-failed", str(report)]) == 0
-    assert main(["plan", str(example), "--detailed-exitcode"]) == 0
     assert len(items(example)["clips"]) == 10
+    assert main(["plan", str(example), "--detailed-exitcode"]) == 2  # the title waits for a full apply
+    assert main(["apply", str(example), "--auto-approve"]) == 0
+    assert main(["plan", str(example), "--detailed-exitcode"]) == 0
 
 
 def test_bad_entries_are_reported_at_once_with_their_places_before_any_request(
