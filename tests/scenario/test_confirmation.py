@@ -16,7 +16,7 @@ def run_on_terminal(cwd: Path, answer: str) -> subprocess.CompletedProcess[str]:
     """Run `reconciler apply` with a pseudo-terminal as stdin and type `answer` into it."""
     master, slave = os.openpty()
     try:
-        os.write(master, (answer + "\n").encode())
+        os.write(master, (answer if answer.endswith("\x04") else answer + "\n").encode())
         return subprocess.run(
             [sys.executable, "-m", "reconciler", "apply"],
             cwd=cwd,
@@ -31,7 +31,9 @@ def run_on_terminal(cwd: Path, answer: str) -> subprocess.CompletedProcess[str]:
         os.close(slave)
 
 
-@pytest.mark.parametrize(("answer", "code", "applied"), [("no", 1, False), ("yes", 0, True)])
+@pytest.mark.parametrize(
+    ("answer", "code", "applied"), [("no", 1, False), ("\x04", 1, False), ("yes", 0, True)]
+)
 def test_apply_on_a_terminal_asks_first(tmp_path: Path, answer: str, code: int, applied: bool) -> None:
     (tmp_path / "reconciler.yaml").write_text(CONFIG, encoding="utf-8")
     result = run_on_terminal(tmp_path, answer)
