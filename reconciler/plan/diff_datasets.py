@@ -103,10 +103,14 @@ def dataset_changes(
             reasons.append(f"links {len(to_link)} item(s) from {', '.join(p for p, _ in refs)}")
         if incoming:
             reasons.append(f"links the {incoming} item(s) registered in {', '.join(registering)}")
+        leaving = [u for u in to_unlink if u in pruned]
+        if len(leaving) < len(to_unlink):
+            reasons.append(f"unlinks {len(to_unlink) - len(leaving)} item(s) that are not in its folders")
+        if leaving:
+            reasons.append(f"unlinks {len(leaving)} item(s) that prune deletes from its folders")
         if to_unlink:
             reasons.append(
-                f"unlinks {len(to_unlink)} item(s) that are not in its folders: their data units leave the "
-                f"dataset, with any labels on them in projects that use it"
+                "their data units leave the dataset, with any labels on them in projects that use it"
             )
         out.append(
             make_change(

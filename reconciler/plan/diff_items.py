@@ -36,8 +36,9 @@ class FolderWork:
     path: str
     register: list[tuple[int, Entry]] = field(default_factory=list)  # (source index, entry)
     update: list[ItemUpdate] = field(default_factory=list)
-    delete: list[tuple[str, str]] = field(default_factory=list)  # (uuid, title)
+    delete: list[tuple[str, str]] = field(default_factory=list)  # (uuid, URL or group title)
     unchanged: int = 0
+    undeclared: int = 0  # live items no source declares (deleted only with `prune`)
 
 
 def contents_digest(contents: FolderContents | None) -> str | None:
@@ -83,22 +84,39 @@ def folder_work(
             work.update.append(ItemUpdate(current.uuid, entry, patch, before))
         else:
             work.unchanged += 1
+    work.undeclared = sum(1 for key in live if key not in declared)
     if folder.spec.prune:
-        work.delete = sorted((item.uuid, item.title) for key, item in live.items() if key not in declared)
+        work.delete = sorted(
+            (item.uuid, key[0] if len(key) == 1 else item.title)
+            for key, item in live.items()
+            if key not in declared
+        )
         if contents is not None:
             work.delete += [(uuid, "(item with no URL)") for uuid in contents.unkeyed]
             work.delete += [(uuid, "(duplicate)") for uuid in contents.duplicates]
     return work, problems
 
 
+def label(entry: Entry) -> str:
+    """How an entry is named to a reader: its URL, or a group's title."""
+    return entry.urls[0] if len(entry.urls) == 1 else entry.title or entry.urls[0]
+
+
+def _examples(labels: list[str], total: int) -> str:
+    more = f" and {total - len(labels)} more" if total > len(labels) else ""
+    return ", ".join(labels) + more
+
+
 def _update_examples(work: FolderWork) -> list[FieldDiff]:
     out: list[FieldDiff] = []
     for update in work.update[:EXAMPLES]:
-        label = update.entry.urls[0] if len(update.entry.urls) == 1 else update.entry.title or update.uuid
-        for key, name in (("name", "title"), ("clientMetadata", "clientMetadata")):
+        name = label(update.entry)
+        for key, field_name in (("name", "title"), ("clientMetadata", "clientMetadata")):
             if key in update.patch:
                 out.append(
-                    FieldDiff(field=f"{label}: {name}", before=update.before[key], after=update.patch[key])
+                    FieldDiff(
+                        field=f"{name}: {field_name}", before=update.before[key], after=update.patch[key]
+                    )
                 )
     return out
 
@@ -135,10 +153,15 @@ def items_changes(
         reasons = []
         if work.register:
             kinds = ", ".join(f"{n} {t}" for t, n in sorted(by_type.items()))
-            reasons.append(f"registers {len(work.register)} item(s) ({kinds})")
+            shown = [label(entry) for _, entry in work.register[:EXAMPLES]]
+            reasons.append(
+                f"registers {len(work.register)} item(s) ({kinds}): {_examples(shown, len(work.register))}"
+            )
         if work.update:
             reasons.append(f"updates the title or clientMetadata of {len(work.update)}")
         reasons.append(f"{work.unchanged} unchanged")
+        if work.undeclared and not folder.spec.prune:
+            reasons.append(f"{work.undeclared} live item(s) that no source declares are kept (prune is off)")
         fp = fingerprint({"digest": contents_digest(contents)})
         changes.append(
             Change(
@@ -157,7 +180,7 @@ def items_changes(
                     "register": dict(sorted(by_type.items())),
                     "update": len(work.update),
                     "unchanged": work.unchanged,
-                    "examples": [entry.urls[0] for _, entry in work.register[:EXAMPLES]],
+                    "examples": [label(entry) for _, entry in work.register[:EXAMPLES]],
                     "sources": [read.display for _, read in folder.sources],
                     "desired_digest": desired_digest(folder),
                 },
@@ -173,14 +196,15 @@ def items_changes(
                     before={"items": live_count},
                     after={"items": live_count - len(work.delete)},
                     reason=f"prune: deletes {len(work.delete)} item(s) that no data source declares, with "
-                    "their labels in any dataset",
+                    "their labels in any dataset: "
+                    + _examples([name for _, name in work.delete[:EXAMPLES]], len(work.delete)),
                     depends_on=[address],
                     fingerprint=fp,
                     payload={
                         "folder_path": path,
                         "folder_uuid": contents.folder_uuid if contents else None,
                         "delete": len(work.delete),
-                        "examples": [title for _, title in work.delete[:EXAMPLES]],
+                        "examples": [name for _, name in work.delete[:EXAMPLES]],
                         "desired_digest": desired_digest(folder),
                     },
                 )
