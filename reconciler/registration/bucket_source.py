@@ -288,5 +288,5 @@ def _unmatched(
     if any(url.rpartition("/")[0] + "/" in group_urls for url in missing):
         hints.append("a frame of a group takes no metadata of its own")
     hint = "; ".join(hints) or "a typo, or an object the source does not register?"
-    count = f"{len(missing)} URL" + ("s" if len(missing) > 1 else "")
-    return f"{sidecar_display}: {count} match no registered entry ({hint}): {shown}{more}"
+    count = f"{len(missing)} URLs match" if len(missing) > 1 else "1 URL matches"
+    return f"{sidecar_display}: {count} no registered entry ({hint}): {shown}{more}"
