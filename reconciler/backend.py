@@ -6,6 +6,7 @@ in-process, with a key pair of its own that the emulator is told to trust.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -81,7 +82,9 @@ def journal_for(ref: BackendRef, config_dir: Path | None) -> JobJournal:
     if ref.kind == "sandbox":
         return JobJournal(Path(ref.location).with_suffix(".jobs.jsonl"))
     host = urlsplit(ref.location).hostname or "encord"
-    return JobJournal((config_dir or Path.cwd()) / ".reconciler" / f"jobs-{host}.jsonl")
+    # One journal per domain and credential source: another organisation's jobs are not ours to poll.
+    who = hashlib.sha256(str(ref.options.get("ssh_key_file") or "environment").encode()).hexdigest()[:8]
+    return JobJournal((config_dir or Path.cwd()) / ".reconciler" / f"jobs-{host}-{who}.jsonl")
 
 
 @dataclass
@@ -121,16 +124,20 @@ class Workspace:
 
     def edit_iam(self, bucket: str, add: tuple[str, str] | None, remove: tuple[str, str] | None) -> None:
         """Grant `add` and record it in the bucket's labels; revoke `remove` (a binding we granted)."""
-        from reconciler.gcs.buckets import add_iam_member, remove_iam_member
-        from reconciler.gcs.labels import IAM_LABEL, set_label
+        from reconciler.gcs.buckets import add_iam_member, read_iam_bindings, remove_iam_member
+        from reconciler.gcs.labels import IAM_LABEL, read_labels, set_label
         from reconciler.plan.diff_buckets import binding_digest
 
         storage = self.storage()
-        if add is not None:
+        labels = read_labels(storage, bucket)
+        ours = add is not None and labels.get(IAM_LABEL) == binding_digest(*add)
+        if add is not None and add[1] not in read_iam_bindings(storage, bucket).get(add[0], []):
             add_iam_member(storage, bucket, *add)
+            ours = True
         if remove is not None and remove != add:
             remove_iam_member(storage, bucket, *remove)
-        set_label(storage, bucket, IAM_LABEL, binding_digest(*add) if add else None)
+        # The label names only a binding reconciler granted itself: someone else's is never taken back.
+        set_label(storage, bucket, IAM_LABEL, binding_digest(*add) if add is not None and ours else None)
 
 
 @asynccontextmanager

@@ -325,12 +325,21 @@ async def apply_plan(
                 )
             computed = await compute(config, client, plan.backend, concurrency=concurrency, gcs=gcs)
             check_declared_sets(plan, computed)
+            # The item work comes from this read: it must be the state the plan was made against.
+            assert computed.live is not None
+            moved = stale_changes(plan, computed.live)
+            if moved:
+                raise PlanError(
+                    "the saved plan is stale: these resources changed since it was made: "
+                    f"{', '.join(moved)}. Run plan again."
+                )
         if journal is None:
             raise PlanError("registering items needs a job journal")
         ctx.registrar = Registrar(
             client,
             journal,
-            jobs_in_flight=min(DEFAULT_JOBS_IN_FLIGHT, concurrency),
+            # below the connection limit, so long-polls never hold every connection
+            jobs_in_flight=max(1, min(DEFAULT_JOBS_IN_FLIGHT, concurrency - 1)),
             tick=tick,
             tally=tally or RegistrationTally(),
         )

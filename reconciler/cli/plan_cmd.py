@@ -3,6 +3,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from reconciler.backend import journal_for
 from reconciler.cli import output
 from reconciler.cli.common import compute_plan, load
 from reconciler.plan.render import render_json, render_markdown, render_text
@@ -11,6 +12,12 @@ from reconciler.plan.render import render_json, render_markdown, render_text
 def run(args: argparse.Namespace) -> int:
     config, ref, token = load(args.config, args.domain)
     plan = compute_plan(config, ref, token)
+    pending = journal_for(ref, config.base_dir).pending()
+    if pending:
+        output.info(
+            f"[yellow]warning:[/] {len(pending)} upload job(s) of an interrupted apply may still be running; "
+            "the next apply waits for them first, so this plan may list files they are registering"
+        )
     if args.format == "json":
         output.raw(render_json(plan))
     elif args.format == "markdown":

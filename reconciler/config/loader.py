@@ -235,6 +235,17 @@ def _claim_folder_tree(
 
 
 def _cross_check(config: Config, problems: list[str]) -> None:
+    owners: dict[str, str] = {}
+    for integ in config.integrations or []:
+        if integ.bucket is None:
+            continue
+        if integ.bucket in owners:
+            problems.append(
+                f"{config.where(f'integration.{integ.title}')}: integrations.{integ.title}.bucket: bucket "
+                f"{integ.bucket!r} is also named by integration {owners[integ.bucket]!r}; one integration "
+                "manages a bucket's CORS and IAM"
+            )
+        owners.setdefault(integ.bucket, integ.title)
     declared = {addr.removeprefix("folder.") for addr in config.locations if addr.startswith("folder.")}
     for ds in config.datasets or []:
         for ref in ds.folder_refs():

@@ -18,7 +18,13 @@ from uuid import UUID
 
 from reconciler.encord.client import EncordClient
 from reconciler.encord.wire import WireItem, WireUploadJob
-from reconciler.errors import EncordError
+from reconciler.errors import (
+    EncordNotFoundError,
+    EncordPermissionError,
+    EncordRateLimitError,
+    EncordServerError,
+    EncordTransportError,
+)
 from reconciler.journal import JobJournal
 from reconciler.live import FolderContents, LiveEntry
 from reconciler.registration.entry import Entry
@@ -27,6 +33,11 @@ log = logging.getLogger("reconciler.provider")
 
 GROUP_ITEM_TYPES = frozenset({"imageGroup", "imageSequence", "dicomSeries", "group"})
 POLL_SECONDS = 60  # how long one long-poll may be held by the server
+POLL_FAILURES = (
+    3  # consecutive failed polls of one job before giving up (the SDK's LONG_POLLING_RESPONSE_RETRY_N)
+)
+POLL_FAILURE_PAUSE_SECONDS = 10.0
+GROUP_BATCH = 1000  # groups whose frames are read at once (each one request)
 FINISHED = frozenset({"DONE", "ERROR", "CANCELLED"})
 
 _FILE_TYPES = {
@@ -78,11 +89,13 @@ async def read_contents(
                 urls.extend(child.url or "" for child in page)
         return item, tuple(urls)
 
-    for item, urls in await asyncio.gather(*(frames(g) for g in groups)):
-        if urls and all(urls):
-            _add(contents, urls, item)
-        else:
-            contents.unkeyed.append(str(item.uuid))
+    for start in range(0, len(groups), GROUP_BATCH):  # a bounded number of tasks at a time
+        batch = groups[start : start + GROUP_BATCH]
+        for item, urls in await asyncio.gather(*(frames(g) for g in batch)):
+            if urls and all(urls):
+                _add(contents, urls, item)
+            else:
+                contents.unkeyed.append(str(item.uuid))
     return contents
 
 
@@ -185,6 +198,7 @@ class RegistrationTally:
     jobs: list[dict[str, Any]] = field(default_factory=list)
     errors: list[FileError] = field(default_factory=list)
     registered: dict[str, list[str]] = field(default_factory=dict)  # folder path -> new item uuids
+    gone: list[str] = field(default_factory=list)  # journaled jobs that could not be read any more
 
 
 Tick = Callable[[RegistrationTally], None]
@@ -200,6 +214,8 @@ def _record(
 ) -> None:
     tally.registered.setdefault(folder_path, []).extend(str(i.item_uuid) for i in state.items_with_names)
     failed = state.units_error_count + state.units_cancelled_count
+    if state.status != "DONE":  # an ERROR or CANCELLED job may not count its units: none of them is done
+        failed = max(failed, units - state.units_done_count)
     tally.failed += failed
     tally.done += max(units - failed, 0)
     tally.jobs.append(
@@ -221,8 +237,19 @@ def _record(
 
 
 async def poll_until_finished(client: EncordClient, folder_uuid: str, job: str) -> WireUploadJob:
+    """Long-poll until the job ends. A transient failure (after the client's own retries) is tried again a
+    few times, as the SDK does: giving up on a running job would only leave it for the next apply."""
+    failures = 0
     while True:
-        state = await client.get_upload_job(UUID(folder_uuid), UUID(job), timeout_seconds=POLL_SECONDS)
+        try:
+            state = await client.get_upload_job(UUID(folder_uuid), UUID(job), timeout_seconds=POLL_SECONDS)
+        except (EncordServerError, EncordTransportError, EncordRateLimitError):
+            failures += 1
+            if failures >= POLL_FAILURES:
+                raise
+            await asyncio.sleep(POLL_FAILURE_PAUSE_SECONDS)
+            continue
+        failures = 0
         if state.status in FINISHED:
             return state
 
@@ -255,8 +282,13 @@ async def resume_jobs(
     for pending in journal.pending():
         try:
             state = await poll_until_finished(client, pending.folder_uuid, pending.job)
-        except EncordError as exc:
-            log.warning("could not resume upload job %s: %s", pending.job, exc)
-            raise
+        except (EncordNotFoundError, EncordPermissionError) as exc:
+            # The job (or its folder) is gone, or belongs to another organisation: nothing to wait for.
+            # Whatever it registered is live now, and the plan that follows registers the rest.
+            log.warning("upload job %s from %s cannot be read any more (%s); forgetting it", pending.job,
+                        journal.path, exc)  # fmt: skip
+            tally.gone.append(pending.job)
+            journal.finished(pending.job)
+            continue
         _record(tally, pending.folder_path, pending.job, state, where_of, pending.units)
         journal.finished(pending.job)

@@ -83,7 +83,11 @@ class Registrar:
             async with slots:
                 await run_job(self.client, spec, self.journal, self.tally, self.where_of, self.tick)
 
-        await asyncio.gather(*(one(spec) for spec in specs))
+        # Every job runs to its end even when another fails, so the tally and the journal stay whole.
+        results = await asyncio.gather(*(one(spec) for spec in specs), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def update(self, work: FolderWork) -> None:
         patches = {UUID(u.uuid): u.patch for u in work.update}

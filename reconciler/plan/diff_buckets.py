@@ -49,7 +49,6 @@ def _iam_change(spec: IntegrationSpec, bucket: str, live: LiveState) -> Change |
     if wanted is None and previous is None:
         return None
     present = wanted is not None and wanted[1] in live_iam.get(wanted[0], [])
-    recorded = current is not None and wanted is not None and current.granted == binding_digest(*wanted)
     remove = previous if previous is not None and previous != wanted else None
     diff = []
     if wanted is not None and not present:
@@ -60,7 +59,7 @@ def _iam_change(spec: IntegrationSpec, bucket: str, live: LiveState) -> Change |
     before = {"role": previous[0], "member": previous[1]} if previous else None
     fp = fingerprint(bucket_snapshot(live, Kind.BUCKET_IAM, bucket))
     address = address_of(Kind.BUCKET_IAM, bucket)
-    if not diff and recorded:
+    if not diff:  # declared and present (granted by us, or by the bucket's owners: then never revoked)
         return Change(
             address=address,
             kind=Kind.BUCKET_IAM,

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from reconciler.journal import JobJournal
+from reconciler.backend import journal_for
+from reconciler.plan.model import BackendRef
 from tests.fidelity.conftest import REPO_ROOT, running_emulator
 from tests.fidelity.signing import create_integration
 
@@ -59,7 +60,14 @@ def test_kill_9_mid_registration_then_apply_registers_every_file_exactly_once(tm
         with httpx.Client(base_url=server.url) as http:
             create_integration(http, server.private_key, "gcs", "gcp")
         config = write_config(tmp_path, server.url, server.private_key_path)
-        journal = JobJournal(tmp_path / ".reconciler" / "jobs-127.0.0.1.jsonl")
+        journal = journal_for(
+            BackendRef(
+                kind="encord",
+                location=server.url,
+                options={"ssh_key_file": str(server.private_key_path.resolve())},
+            ),
+            tmp_path,
+        )
 
         first = subprocess.Popen(
             [sys.executable, "-m", "reconciler", "apply", str(config), "--auto-approve"],

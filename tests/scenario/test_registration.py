@@ -257,3 +257,58 @@ def test_mistakes_of_a_whole_listing_are_one_error_at_its_place_found_offline(
     assert any("folders.driving/cameras.data[0]" in e and "{relativ}" in e for e in err)
     assert any("cams.jsonl:1" in e for e in err)
     assert len(err) == 3, err
+
+
+def test_a_binding_the_owners_granted_is_never_taken_back(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reconciler.gcs.buckets import add_iam_member, read_iam_bindings
+    from reconciler.gcs.client import storage_client
+    from reconciler.gcs.sandbox import sandbox_gcs
+
+    member = "serviceAccount:encord-reader@demo-project.iam.gserviceaccount.com"
+    role = "roles/storage.objectViewer"
+    state = example / ".reconciler" / "sandbox.gcs"
+    buckets = {"demo-driving-data": example / "bucket"}
+    with sandbox_gcs(state, buckets) as url:  # the bucket's owners grant it first, by hand
+        add_iam_member(storage_client(url), "demo-driving-data", role, member)
+    assert main(["apply", str(example), "--auto-approve"]) == 0
+    config = example / "reconciler.yaml"
+    config.write_text(
+        config.read_text().replace(
+            f"    iam:                               # ...and this reader binding\n      member: {member}\n      role: {role}\n",
+            "",
+        )
+    )
+    plan = plan_json(example, capsys)
+    assert not [c for c in plan["changes"] if c["address"] == "bucket_iam.demo-driving-data"]
+    assert main(["apply", str(example), "--auto-approve"]) == 0
+    with sandbox_gcs(state, buckets) as url:
+        assert member in read_iam_bindings(storage_client(url), "demo-driving-data")[role]
+
+
+def test_a_journaled_job_that_cannot_be_read_any_more_is_forgotten(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    journal = example / ".reconciler" / "sandbox.jobs.jsonl"
+    journal.parent.mkdir(parents=True)
+    journal.write_text(
+        '{"event":"started","job":"00000000-0000-4000-8000-000000000001",'
+        '"folder_uuid":"00000000-0000-4000-8000-000000000002","folder":"driving/clips","units":3}\n'
+    )
+    assert main(["apply", str(example), "--auto-approve"]) == 0
+    assert not journal.exists()
+    assert main(["plan", str(example), "--detailed-exitcode"]) == 0
+
+
+def test_one_bucket_belongs_to_one_integration(example: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = example / "reconciler.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "integrations:\n",
+            "integrations:\n  - {title: gcs-other, provider: gcp, bucket: demo-driving-data}\n",
+        )
+    )
+    capsys.readouterr()
+    assert main(["validate", str(example)]) == 1
+    assert "is also named by integration 'gcs-other'" in capsys.readouterr().err
