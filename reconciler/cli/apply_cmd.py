@@ -13,11 +13,13 @@ from reconciler.cli import output
 from reconciler.cli.common import compute_in, concurrency, config_dir, load, resume, run_async
 from reconciler.cli.progress import RegistrationProgress
 from reconciler.config.loader import Config, load_config
+from reconciler.config.models import SafetySpec
 from reconciler.encord.provider_items import RegistrationTally
 from reconciler.engine import ApplyReport, Computed, apply_plan, refuse_if_stale, retry_only
 from reconciler.errors import ConfigError, PlanError, ReconcilerError
 from reconciler.plan.model import FORMAT_VERSION, BackendRef, Plan
 from reconciler.plan.render import render_text
+from reconciler.plan.safety import refusals
 
 
 def _is_plan_file(target: str) -> bool:
@@ -150,6 +152,10 @@ def run(args: argparse.Namespace) -> int:
     if not [c for c in plan.actionable if c.executable]:
         _write_report(args.report, [prepared.resumed])
         return 1 if prepared.resumed.failed else 0
+    safety = prepared.config.safety if prepared.config is not None else SafetySpec()
+    refused = refusals(plan, safety, allow_destroy=args.allow_destroy, force=args.force)
+    if refused:
+        raise PlanError("nothing was applied: " + "\n".join(refused))
     _confirm(args)  # outside the event loop, so Ctrl-C and Ctrl-D act at once
     report = run_async(_carry_out(args, prepared))
     tallies = [prepared.resumed] + ([report.registration] if report.registration else [])

@@ -59,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="config file/directory, or a plan file saved by `plan --out`",
     )
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--allow-destroy",
+        action="store_true",
+        help="carry out destructive changes (deletes, unlinks, tombstones, re-typed keys, revoked IAM)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="go ahead although the plan exceeds the safety thresholds"
+    )
     p.add_argument("--domain", help="Encord API domain (overrides the config's backend)")
     p.add_argument(
         "--report", metavar="FILE", help="write the registration's per-file results (JSON) to FILE"

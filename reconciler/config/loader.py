@@ -24,6 +24,7 @@ from reconciler.config.models import (
     IntegrationSpec,
     MetadataSchemaSpec,
     PruneSpec,
+    SafetySpec,
     SandboxBackend,
     ScalarKeySpec,
     metadata_key_problem,
@@ -48,6 +49,7 @@ class Config:
     integrations: list[IntegrationSpec] | None = None
     schema_prune: bool = False
     prune: PruneSpec = field(default_factory=PruneSpec)
+    safety: SafetySpec = field(default_factory=SafetySpec)
     schema_keys: dict[str, KeySpecValue] | None = None
     folders: list[FolderSpec] | None = None
     datasets: list[DatasetSpec] | None = None
@@ -171,6 +173,8 @@ def _merge(parsed: list[tuple[LoadedYaml, ConfigFile]], config: Config, problems
         # Single-valued sections may appear in one file only.
         if file.prune is not None and claim("(prune)", loaded.locate(("prune",)), "prune"):
             config.prune = file.prune
+        if file.safety is not None and claim("(safety)", loaded.locate(("safety",)), "safety"):
+            config.safety = file.safety
         if file.backend is not None and claim("(backend)", loaded.locate(("backend",)), "backend"):
             config.backend = file.backend
             config.base_dir = Path(loaded.file).resolve().parent

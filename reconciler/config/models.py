@@ -295,11 +295,30 @@ class PruneSpec(StrictModel):
     integrations: bool = Field(default=True, description="Delete undeclared integrations (sandbox only).")
 
 
+class ThresholdSpec(StrictModel):
+    max_delete_percent: int = Field(default=30, ge=0, le=100, description="Most that may be deleted, in %.")
+    max_update_percent: int = Field(default=30, ge=0, le=100, description="Most that may be updated, in %.")
+
+
+class SafetySpec(StrictModel):
+    """Apply refuses (unless --force) when a plan deletes or updates more than these shares of what exists."""
+
+    min_existing: int = Field(default=10, ge=0, description="The limits apply once this many exist.")
+    folders: ThresholdSpec = Field(default_factory=ThresholdSpec)
+    items: ThresholdSpec = Field(
+        default_factory=ThresholdSpec, description="A managed folder's items (registration, prune)."
+    )
+    dataset_links: ThresholdSpec = Field(
+        default_factory=ThresholdSpec, description="Items linked into datasets (unlinks)."
+    )
+
+
 class ConfigFile(StrictModel):
     """One configuration file. A directory of them is merged; a section absent from all is unmanaged."""
 
     backend: Backend | None = None
     prune: PruneSpec | None = None
+    safety: SafetySpec | None = None
     integrations: list[IntegrationSpec] | None = None
     metadata_schema: MetadataSchemaSpec | None = None
     folders: list[FolderSpec] | None = None

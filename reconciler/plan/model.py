@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: folder items, item prunes and the bucket side (CORS, IAM) joined the plan
 
 
 class Action(StrEnum):

@@ -45,19 +45,23 @@ def _risk_tag(change: Change) -> str:
     return f"  ({', '.join(tags)})" if tags else ""
 
 
+def grouped(plan: Plan) -> list[tuple[str, list[Change]]]:
+    """Destructive changes first, in their own group; then the rest, in plan order."""
+    gated = [c for c in plan.actionable if c.risk == Risk.DESTRUCTIVE]
+    rest = [c for c in plan.actionable if c.risk != Risk.DESTRUCTIVE]
+    if not gated:
+        return [("", rest)] if rest else []
+    groups = [("Destructive changes (apply needs --allow-destroy):", gated)]
+    return groups + ([("Other changes:", rest)] if rest else [])
+
+
 def render_text(plan: Plan) -> str:
     out: list[str] = [f"Backend: {plan.backend.kind} ({escape(plan.backend.location)})", ""]
     width = max((len(c.address) for c in plan.actionable), default=0)
-    for change in plan.actionable:
-        unsupported = change.risk == Risk.UNSUPPORTED
-        colour = "magenta" if unsupported else _COLOUR[change.action]
-        symbol = "!" if unsupported else _SYMBOL[change.action]
-        tag = _risk_tag(change)
-        tag_colour = {Risk.DESTRUCTIVE: "red", Risk.UNSUPPORTED: "magenta"}.get(change.risk, "dim")
-        verb = change.action.value + (f"[{tag_colour}]{escape(tag)}[/]" if tag else "")
-        out.append(f"  [{colour}]{symbol} {escape(change.address.ljust(width))}[/]  {verb}")
-        for line in _detail_lines(change):
-            out.append(f"      [dim]{escape(line)}[/]")
+    for title, changes in grouped(plan):
+        if title:
+            out.append(f"[bold]{escape(title)}[/]")
+        out += _text_changes(changes, width)
     if plan.actionable:
         out.append("")
     for warning in plan.warnings:
@@ -68,6 +72,21 @@ def render_text(plan: Plan) -> str:
         out.append("")
     out.append(f"[bold]{escape(plan.summary_line())}[/]")
     return "\n".join(out)
+
+
+def _text_changes(changes: list[Change], width: int) -> list[str]:
+    out: list[str] = []
+    for change in changes:
+        unsupported = change.risk == Risk.UNSUPPORTED
+        colour = "magenta" if unsupported else _COLOUR[change.action]
+        symbol = "!" if unsupported else _SYMBOL[change.action]
+        tag = _risk_tag(change)
+        tag_colour = {Risk.DESTRUCTIVE: "red", Risk.UNSUPPORTED: "magenta"}.get(change.risk, "dim")
+        verb = change.action.value + (f"[{tag_colour}]{escape(tag)}[/]" if tag else "")
+        out.append(f"  [{colour}]{symbol} {escape(change.address.ljust(width))}[/]  {verb}")
+        for line in _detail_lines(change):
+            out.append(f"      [dim]{escape(line)}[/]")
+    return out
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
@@ -90,9 +109,11 @@ def _md(text: str) -> str:
 
 def render_markdown(plan: Plan) -> str:
     out = [f"### reconciler plan: `{plan.backend.kind}`", "", f"**{plan.summary_line()}**", ""]
-    if plan.actionable:
+    for title, changes in grouped(plan):
+        if title:
+            out += [f"**{title}**", ""]
         out += ["| | Address | Action | Risk | Details |", "|---|---|---|---|---|"]
-        for change in plan.actionable:
+        for change in changes:
             emoji = "⚠️" if change.risk == Risk.UNSUPPORTED else _EMOJI[change.action]
             details = "<br>".join(_md(line) for line in _detail_lines(change) if not line.startswith("To do"))
             risk = change.risk.value + (" (sandbox only)" if change.sandbox_only else "")

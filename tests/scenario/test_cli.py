@@ -9,6 +9,7 @@ import pytest
 
 from reconciler.cli.main import main
 from reconciler.config.jsonschema import render_schema
+from reconciler.plan.model import FORMAT_VERSION
 
 CONFIG = """\
 backend: {kind: sandbox, state: state/sandbox.db}
@@ -52,7 +53,7 @@ def test_apply_refuses_without_a_terminal_or_auto_approve(
 def test_json_and_markdown_formats(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["format_version"] == 1
+    assert doc["format_version"] == FORMAT_VERSION
     assert doc["summary"]["create"] == 5
     assert [c["address"] for c in doc["changes"]][:3] == ["schema.caption", "schema.split", "folder.raw"]
     assert main(["plan", "--format", "markdown"]) == 0

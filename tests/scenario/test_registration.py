@@ -87,7 +87,13 @@ def test_source_changes_become_registrations_updates_and_prunes(
     prune = change(plan, "folder_items_prune.driving/clips")
     assert prune["risk"] == "destructive" and prune["payload"]["delete"] == 1
 
-    assert main(["apply", str(example), "--auto-approve"]) == 0
+    capsys.readouterr()
+    assert main(["apply", str(example), "--auto-approve"]) == 1  # the prune is destructive: gated
+    assert (
+        "need --allow-destroy: dataset_items.clips-review, folder_items_prune.driving/clips"
+        in capsys.readouterr().err
+    )
+    assert main(["apply", str(example), "--auto-approve", "--allow-destroy"]) == 0
     assert main(["plan", str(example), "--detailed-exitcode"]) == 0
     live = items(example)
     assert len(live["cameras"]) == 211 and len(live["clips"]) == 8
@@ -186,7 +192,7 @@ def test_the_bucket_side_converges_and_taking_back_a_binding_is_destructive(
     iam = change(plan_json(example, capsys), "bucket_iam.demo-driving-data")
     assert iam["action"] == "update" and iam["risk"] == "destructive"
     assert iam["payload"]["remove"] == ["roles/storage.objectViewer", old]
-    assert main(["apply", str(example), "--auto-approve"]) == 0
+    assert main(["apply", str(example), "--auto-approve", "--allow-destroy"]) == 0
     assert main(["plan", str(example), "--detailed-exitcode"]) == 0
 
     text = config.read_text()
@@ -199,7 +205,7 @@ def test_the_bucket_side_converges_and_taking_back_a_binding_is_destructive(
     assert "iam:" not in config.read_text()
     iam = change(plan_json(example, capsys), "bucket_iam.demo-driving-data")
     assert iam["action"] == "delete" and iam["risk"] == "destructive"
-    assert main(["apply", str(example), "--auto-approve"]) == 0
+    assert main(["apply", str(example), "--auto-approve", "--allow-destroy"]) == 0
     assert main(["plan", str(example), "--detailed-exitcode"]) == 0
 
 

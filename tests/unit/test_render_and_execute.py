@@ -7,7 +7,7 @@ import json
 
 from reconciler.apply.executor import Unit, execute
 from reconciler.errors import EncordError
-from reconciler.plan.model import Action, BackendRef, Change, FieldDiff, Kind, Plan, Risk
+from reconciler.plan.model import FORMAT_VERSION, Action, BackendRef, Change, FieldDiff, Kind, Plan, Risk
 from reconciler.plan.render import render_json, render_markdown, render_text
 
 BACKEND = BackendRef(kind="sandbox", location="/tmp/x.db")
@@ -55,7 +55,7 @@ def test_text_render_has_symbols_details_and_summary() -> None:
 
 def test_json_render_is_a_versioned_document() -> None:
     doc = json.loads(render_json(sample_plan()))
-    assert doc["format_version"] == 1
+    assert doc["format_version"] == FORMAT_VERSION
     assert doc["summary"] == {"create": 5, "update": 1, "delete": 1, "unsupported": 1, "no-op": 1}
     first = doc["changes"][0]
     assert {"address", "action", "risk", "before", "after"} <= first.keys()

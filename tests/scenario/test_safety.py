@@ -1,0 +1,73 @@
+"""Apply refuses destructive changes without --allow-destroy, and plans past the safety thresholds
+without --force; the plan shows destructive changes first, in their own group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli.main import main
+
+
+def folders(n: int, safety: str = "") -> str:
+    children = "\n".join(f"      - name: cam{i:02d}" for i in range(n))
+    return (
+        "backend: {kind: sandbox, state: s.db}\n"
+        f"{safety}"
+        "folders:\n"
+        "  - name: raw\n"
+        "    children:\n"
+        f"{children}\n"
+    )
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reconciler.yaml").write_text(folders(12))
+    assert main(["apply", "--auto-approve"]) == 0
+    return tmp_path
+
+
+def test_destructive_changes_need_allow_destroy_and_are_shown_first(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = (workspace / "reconciler.yaml").read_text()
+    (workspace / "reconciler.yaml").write_text(
+        config.replace("      - name: cam11\n", "").replace(
+            "  - name: raw\n", "  - name: raw\n    description: x\n"
+        )
+    )
+    capsys.readouterr()
+    assert main(["plan"]) == 0
+    out = capsys.readouterr().out
+    gated, rest = out.split("Other changes:")
+    assert "Destructive changes (apply needs --allow-destroy):" in gated and "folder.raw/cam11" in gated
+    assert "folder.raw " in rest
+    assert main(["apply", "--auto-approve"]) == 1
+    err = capsys.readouterr().err
+    assert "1 destructive change(s) need --allow-destroy: folder.raw/cam11" in err
+    assert main(["plan", "--detailed-exitcode"]) == 2  # nothing ran, not even the safe update
+    assert main(["apply", "--auto-approve", "--allow-destroy"]) == 0
+    assert main(["plan", "--detailed-exitcode"]) == 0
+
+
+def test_deleting_more_than_the_threshold_needs_force(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace / "reconciler.yaml").write_text(folders(8))  # 4 of 13 managed folders: 31%
+    capsys.readouterr()
+    assert main(["apply", "--auto-approve", "--allow-destroy"]) == 1
+    err = capsys.readouterr().err
+    assert "4 of 13 managed folders would be deleted (31%, above the 30% limit)" in err
+    assert main(["plan", "--detailed-exitcode"]) == 2
+    assert main(["apply", "--auto-approve", "--allow-destroy", "--force"]) == 0
+    assert main(["plan", "--detailed-exitcode"]) == 0
+
+
+def test_the_config_sets_the_thresholds(workspace: Path) -> None:
+    (workspace / "reconciler.yaml").write_text(folders(8, "safety:\n  folders: {max_delete_percent: 40}\n"))
+    assert main(["apply", "--auto-approve", "--allow-destroy"]) == 0
+    (workspace / "reconciler.yaml").write_text(folders(2, "safety:\n  min_existing: 100\n"))
+    assert main(["apply", "--auto-approve", "--allow-destroy"]) == 0  # too few exist for a limit
