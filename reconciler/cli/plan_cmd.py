@@ -6,7 +6,8 @@ from pathlib import Path
 from reconciler.backend import journal_for
 from reconciler.cli import output
 from reconciler.cli.common import compute_plan, load
-from reconciler.plan.render import render_json, render_markdown, render_text
+from reconciler.plan.markdown import render_markdown
+from reconciler.plan.render import render_json, render_text
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         output.raw(render_json(plan))
     elif args.format == "markdown":
-        output.raw(render_markdown(plan))
+        output.raw(render_markdown(plan, full_plan=args.out))
     else:
         output.out(render_text(plan))
     if args.out:

@@ -1,4 +1,7 @@
-"""Plan renderers: text (rich markup; the CLI's console drops colour off a terminal), JSON, Markdown."""
+"""Plan renderers: text (rich markup; the CLI's console drops colour off a terminal) and JSON.
+
+The Markdown comment for pull requests is in `reconciler.plan.markdown`.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from reconciler.plan.model import Action, Change, Plan, Risk
 
 _SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.NOOP: " "}
 _COLOUR = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red", Action.NOOP: "dim"}
-_EMOJI = {Action.CREATE: "➕", Action.UPDATE: "✏️", Action.DELETE: "🗑️", Action.NOOP: ""}  # noqa: RUF001
 
 
 def _value(value: Any) -> str:
@@ -20,7 +22,7 @@ def _value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
-def _detail_lines(change: Change) -> list[str]:
+def detail_lines(change: Change) -> list[str]:
     lines: list[str] = []
     if change.action == Action.CREATE and change.after:
         for key, value in change.after.items():
@@ -84,7 +86,7 @@ def _text_changes(changes: list[Change], width: int) -> list[str]:
         tag_colour = {Risk.DESTRUCTIVE: "red", Risk.UNSUPPORTED: "magenta"}.get(change.risk, "dim")
         verb = change.action.value + (f"[{tag_colour}]{escape(tag)}[/]" if tag else "")
         out.append(f"  [{colour}]{symbol} {escape(change.address.ljust(width))}[/]  {verb}")
-        for line in _detail_lines(change):
+        for line in detail_lines(change):
             out.append(f"      [dim]{escape(line)}[/]")
     return out
 
@@ -101,31 +103,3 @@ def plan_document(plan: Plan) -> dict[str, Any]:
 
 def render_json(plan: Plan) -> str:
     return json.dumps(plan_document(plan), indent=2, ensure_ascii=False)
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def render_markdown(plan: Plan) -> str:
-    out = [f"### reconciler plan: `{plan.backend.kind}`", "", f"**{plan.summary_line()}**", ""]
-    for title, changes in grouped(plan):
-        if title:
-            out += [f"**{title}**", ""]
-        out += ["| | Address | Action | Risk | Details |", "|---|---|---|---|---|"]
-        for change in changes:
-            emoji = "⚠️" if change.risk == Risk.UNSUPPORTED else _EMOJI[change.action]
-            details = "<br>".join(_md(line) for line in _detail_lines(change) if not line.startswith("To do"))
-            risk = change.risk.value + (" (sandbox only)" if change.sandbox_only else "")
-            out.append(f"| {emoji} | `{_md(change.address)}` | {change.action.value} | {risk} | {details} |")
-        out.append("")
-    manual = [c for c in plan.actionable if c.manual_steps]
-    if manual:
-        out += ["<details><summary>Changes Encord's API cannot make: do these by hand</summary>", ""]
-        out += [f"- `{_md(c.address)}`: {_md(c.manual_steps or '')}" for c in manual]
-        out += ["", "</details>", ""]
-    for warning in plan.warnings:
-        out.append(f"> **Warning:** {_md(warning)}")
-    for error in plan.errors:
-        out.append(f"> **Error:** {_md(error)}")
-    return "\n".join(out).rstrip() + "\n"

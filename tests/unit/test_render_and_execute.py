@@ -7,8 +7,9 @@ import json
 
 from reconciler.apply.executor import Unit, execute
 from reconciler.errors import EncordError
+from reconciler.plan.markdown import render_markdown
 from reconciler.plan.model import FORMAT_VERSION, Action, BackendRef, Change, FieldDiff, Kind, Plan, Risk
-from reconciler.plan.render import render_json, render_markdown, render_text
+from reconciler.plan.render import render_json, render_text
 
 BACKEND = BackendRef(kind="sandbox", location="/tmp/x.db")
 
@@ -66,11 +67,31 @@ def test_json_render_is_a_versioned_document() -> None:
     )
 
 
-def test_markdown_render_is_a_table_with_manual_steps() -> None:
+def test_markdown_leads_with_the_summary_and_destructive_changes_and_folds_the_rest() -> None:
     md = render_markdown(sample_plan())
-    assert md.startswith("### reconciler plan: `sandbox`")
-    assert "| `folder.old` | delete | destructive |" in md
+    assert md.startswith("### reconciler plan: `sandbox`\n\n**Plan: 5 to create")
+    destructive = md.index(
+        "<details open><summary><b>⛔ Destructive: 1 change(s); apply needs --allow-destroy"
+    )
+    assert (
+        destructive
+        < md.index("| 🗑️ | `folder.old` | delete |")
+        < md.index("Safe · folder: 3 create, 1 update")
+    )
+    assert "<details><summary><b>Unsupported: to do by hand in Encord · dataset: 1 update" in md
     assert "- `dataset.d`: In the Encord web app: Datasets > d > Settings" in md
+
+
+def test_a_long_markdown_plan_is_cut_with_a_pointer_to_the_full_plan() -> None:
+    many = [
+        Change(address=f"folder.f{i:04d}", kind=Kind.FOLDER, action=Action.CREATE, reason="x" * 80)
+        for i in range(2000)
+    ]
+    md = render_markdown(
+        Plan(backend=BackendRef(kind="sandbox", location="/x"), changes=many), full_plan="plan.json"
+    )
+    assert len(md) <= 60_000
+    assert "are not shown to keep this comment under 60,000 characters" in md and "`plan.json`" in md
 
 
 def test_executor_runs_parents_first_batches_schema_and_skips_dependents_of_a_failure() -> None:
