@@ -59,7 +59,7 @@ def test_json_and_markdown_formats(project: Path, capsys: pytest.CaptureFixture[
     assert main(["plan", "--format", "markdown"]) == 0
     md = capsys.readouterr().out
     assert "**Plan: 5 to create, 0 to update, 0 to delete, 0 unsupported.**" in md
-    assert "| ➕ | `folder.raw/cams` | create | safe |" in md  # noqa: RUF001
+    assert "| ➕ | `folder.raw/cams` | create |" in md  # noqa: RUF001
 
 
 def test_saved_plan_is_applied_and_a_stale_one_is_refused(
