@@ -20,6 +20,7 @@ from reconciler.plan.diff import desired_items, plan_with_work, schema_shape, sn
 from reconciler.plan.diff_buckets import managed_buckets
 from reconciler.plan.diff_items import FolderWork
 from reconciler.plan.model import BackendRef, Change, Kind, Plan, Risk, fingerprint, parse_address
+from reconciler.plan.target import targeted
 from reconciler.registration.desired import (
     DesiredData,
     Lister,
@@ -138,6 +139,7 @@ async def compute(
     concurrency: int = 8,
     gcs: GcsAccess | None = None,
     only: dict[str, set[tuple[str, ...]]] | None = None,
+    targets: list[str] | None = None,
 ) -> Computed:
     """Read the sources and the live workspace, validate every entry, diff. Raises with every problem."""
     data = await asyncio.to_thread(load_files, config)  # before any request
@@ -159,7 +161,7 @@ async def compute(
         if problems:
             raise ConfigError(problems)
     plan, works = plan_with_work(config, live, backend, data, only)
-    return Computed(plan=plan, data=data, works=works, live=live)
+    return Computed(plan=targeted(plan, targets or []), data=data, works=works, live=live)
 
 
 async def make_plan(
@@ -311,6 +313,7 @@ async def apply_plan(
     gcs: GcsAccess | None = None,
     tick: Tick = lambda tally: None,
     tally: RegistrationTally | None = None,
+    targets: list[str] | None = None,
 ) -> ApplyReport:
     provider = EncordProvider(client)
     ctx = ApplyContext(gcs=gcs)
@@ -365,7 +368,7 @@ async def apply_plan(
         registration=ctx.registrar.tally if ctx.registrar else None,
     )
     if config is not None:
-        again = await compute(config, client, plan.backend, concurrency=concurrency, gcs=gcs)
+        again = await compute(config, client, plan.backend, concurrency=concurrency, gcs=gcs, targets=targets)
         recheck = again.plan
         if again.live is not None:
             report.verification = verify_datasets(config, again.live)

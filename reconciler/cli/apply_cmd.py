@@ -96,8 +96,8 @@ async def _prepare(args: argparse.Namespace) -> Prepared:
     if saved:
         if args.domain:
             raise ReconcilerError("--domain cannot change the backend of a saved plan")
-        if args.retry_failed:
-            raise ReconcilerError("--retry-failed applies a configuration, not a saved plan")
+        if args.retry_failed or args.targets:
+            raise ReconcilerError("--retry-failed and --target apply a configuration, not a saved plan")
         plan = load_plan_file(args.target)
         prepared = Prepared(plan, _config_of(plan), plan.backend, None, saved=True)
     else:
@@ -113,7 +113,7 @@ async def _prepare(args: argparse.Namespace) -> Prepared:
         if not saved:
             assert prepared.config is not None
             only = _retry_set(args.retry_failed)
-            computed = await compute_in(ws, prepared.config, prepared.ref, only=only)
+            computed = await compute_in(ws, prepared.config, prepared.ref, only=only, targets=args.targets)
             if only is not None:
                 computed, prepared.notes = retry_only(computed, only)
             prepared.computed, prepared.plan = computed, computed.plan
@@ -138,6 +138,7 @@ async def _carry_out(args: argparse.Namespace, prepared: Prepared) -> ApplyRepor
                 journal=journal_for(ref, config_dir(prepared.config, prepared.plan)),
                 gcs=ws,
                 tick=bar.tick,
+                targets=args.targets,
             )
 
 

@@ -46,14 +46,19 @@ async def compute_in(
     config: Config,
     ref: BackendRef,
     only: dict[str, set[tuple[str, ...]]] | None = None,
+    targets: list[str] | None = None,
 ) -> Computed:
-    return await compute(config, ws.client, ref, concurrency=concurrency(ref), gcs=ws, only=only)
+    return await compute(
+        config, ws.client, ref, concurrency=concurrency(ref), gcs=ws, only=only, targets=targets
+    )
 
 
-def compute_plan(config: Config, ref: BackendRef, token: str | None) -> Plan:
+def compute_plan(
+    config: Config, ref: BackendRef, token: str | None, targets: list[str] | None = None
+) -> Plan:
     async def run() -> Plan:
         async with open_workspace(ref, bearer_token=token) as ws:
-            return (await compute_in(ws, config, ref)).plan
+            return (await compute_in(ws, config, ref, targets=targets)).plan
 
     return run_async(run())
 

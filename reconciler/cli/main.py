@@ -16,6 +16,11 @@ from reconciler.cli import apply_cmd, emulator_cmd, output, plan_cmd, schema_cmd
 from reconciler.config.loader import DEFAULT_CONFIG
 from reconciler.errors import ReconcilerError
 
+TARGET_HELP = (
+    "only this resource and what it depends on (repeatable); a folder includes its subtree and items, "
+    "e.g. folder.raw/cams, dataset.train"
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -49,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--domain", help="Encord API domain (overrides the config's backend), e.g. https://api.us.encord.com"
     )
+    p.add_argument("--target", dest="targets", action="append", metavar="ADDRESS", help=TARGET_HELP)
     p.set_defaults(func=plan_cmd.run)
 
     p = sub.add_parser("apply", help="carry out the plan")
@@ -76,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="REPORT",
         help="register only the files that failed in REPORT (written by --report)",
     )
+    p.add_argument("--target", dest="targets", action="append", metavar="ADDRESS", help=TARGET_HELP)
     p.set_defaults(func=apply_cmd.run)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the configuration format")

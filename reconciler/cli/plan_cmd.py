@@ -12,7 +12,7 @@ from reconciler.plan.render import render_json, render_text
 
 def run(args: argparse.Namespace) -> int:
     config, ref, token = load(args.config, args.domain)
-    plan = compute_plan(config, ref, token)
+    plan = compute_plan(config, ref, token, targets=args.targets)
     pending = journal_for(ref, config.base_dir).pending()
     if pending:
         output.info(

@@ -71,3 +71,30 @@ def test_the_config_sets_the_thresholds(workspace: Path) -> None:
     assert main(["apply", "--auto-approve", "--allow-destroy"]) == 0
     (workspace / "reconciler.yaml").write_text(folders(2, "safety:\n  min_existing: 100\n"))
     assert main(["apply", "--auto-approve", "--allow-destroy"]) == 0  # too few exist for a limit
+
+
+def test_target_limits_plan_and_apply_to_a_subtree_and_what_it_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reconciler.yaml").write_text(
+        "backend: {kind: sandbox, state: s.db}\n"
+        "folders:\n"
+        "  - name: raw\n"
+        "    children: [{name: a, children: [{name: deep}]}, {name: b}]\n"
+        "  - name: other\n"
+        "datasets:\n"
+        "  - {title: train, folders: [raw/b]}\n"
+    )
+    capsys.readouterr()
+    assert main(["plan", "--target", "folder.raw/a", "--format", "json"]) == 0
+    doc = __import__("json").loads(capsys.readouterr().out)
+    assert [c["address"] for c in doc["changes"]] == ["folder.raw", "folder.raw/a", "folder.raw/a/deep"]
+    assert main(["apply", "--auto-approve", "--target", "folder.raw/a"]) == 0
+    out = capsys.readouterr().out
+    assert "Apply complete: 3 applied" in out and "did not converge" not in out
+    assert main(["plan", "--target", "folder.raw/a", "--detailed-exitcode"]) == 0
+    assert main(["plan", "--detailed-exitcode"]) == 2  # other, raw/b and the dataset wait
+    assert main(["plan", "--target", "folder.nope"]) == 1
+    assert "--target folder.nope: no such resource" in capsys.readouterr().err
+    assert main(["plan", "--target", "nonsense"]) == 1
