@@ -20,6 +20,7 @@ from reconciler.plan.diff import desired_items, plan_with_work, schema_shape, sn
 from reconciler.plan.diff_buckets import managed_buckets
 from reconciler.plan.diff_items import FolderWork
 from reconciler.plan.model import BackendRef, Change, Kind, Plan, Risk, fingerprint, parse_address
+from reconciler.plan.renames import as_renamed, renamed_paths
 from reconciler.plan.target import targeted
 from reconciler.registration.desired import (
     DesiredData,
@@ -40,6 +41,10 @@ def read_scope(config: Config, data: DesiredData | None = None) -> ReadScope:
             titles.add(ds.title)
             item_folders += [(r.path.strip("/"), r.recursive) for r in ds.folder_refs()]
     content = frozenset(data.folders) if data is not None else frozenset()
+    # A folder declared with `renamed_from` is still at its old path: read it there too.
+    olds = renamed_paths(config.folders)
+    content |= {old for path in content if (old := olds(path)) is not None}
+    item_folders += [(old, rec) for path, rec in item_folders if (old := olds(path)) is not None]
     return ReadScope(
         integrations=config.integrations is not None,
         schema=config.schema_keys is not None or bool(content),
@@ -231,6 +236,7 @@ def check_declared_sets(plan: Plan, computed: Computed) -> None:
 
 def stale_changes(plan: Plan, live: LiveState) -> list[str]:
     """Addresses whose live state moved since the plan was made (per-resource fingerprints)."""
+    live = as_renamed(live, plan.renames)
     moved = []
     for change in plan.changes:
         if change.executable and fingerprint(snapshot(live, change.address)) != change.fingerprint:

@@ -232,6 +232,11 @@ class FolderSpec(StrictModel):
         default=False,
         description="With `data`: delete the folder's items that no data source declares (destructive).",
     )
+    renamed_from: str | None = Field(
+        default=None,
+        description="The folder's old path (e.g. `raw/cams`): it is renamed or moved here, keeping its items "
+        "and dataset links, instead of deleted and created anew.",
+    )
 
     @model_validator(mode="after")
     def _prune_needs_data(self) -> FolderSpec:

@@ -265,12 +265,24 @@ class EncordProvider:
             )
             ctx.folder_uuids[path] = str(created.uuid)
         elif change.action == Action.UPDATE:
+            if p.get("move_to") is not None:
+                target = p["move_to"]
+                parent = target.get("parent_uuid") or (
+                    ctx.folder_uuids.get(target["parent_path"]) if target.get("parent_path") else None
+                )
+                if target.get("parent_path") and parent is None:
+                    raise EncordError(
+                        f"parent folder {target['parent_path']!r} has no UUID (was it created?)"
+                    )
+                await self.client.move_folder(UUID(p["uuid"]), UUID(parent) if parent else None)
             fields = p["set"]
             await self.client.update_folder(
                 UUID(p["uuid"]),
+                name=fields.get("name"),
                 description=fields.get("description"),
                 client_metadata=fields.get("client_metadata"),
             )
+            ctx.folder_uuids[path] = p["uuid"]
         elif change.action == Action.DELETE:
             await self.client.delete_folder(UUID(p["uuid"]))
 

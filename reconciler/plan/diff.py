@@ -15,6 +15,7 @@ from reconciler.plan.diff_integrations import integration_changes
 from reconciler.plan.diff_items import FolderWork, items_changes
 from reconciler.plan.diff_schema import schema_changes, schema_shape
 from reconciler.plan.model import Action, BackendRef, Change, Kind, Plan, parse_address
+from reconciler.plan.renames import as_renamed, declared_renames
 from reconciler.plan.snapshots import snapshot
 from reconciler.registration.desired import DesiredData
 
@@ -36,6 +37,8 @@ def plan_with_work(
 ) -> tuple[Plan, dict[str, FolderWork]]:
     """The plan, and the item-level work behind its `folder_items` changes (too large for the plan)."""
     sandbox = backend.kind == "sandbox"
+    renames = declared_renames(config.folders, live) if config.folders is not None else {}
+    live = as_renamed(live, renames)
     changes: list[Change] = []
     errors: list[str] = list(live.ambiguities)
     if config.integrations is not None:
@@ -45,7 +48,7 @@ def plan_with_work(
         changes += schema_changes(config, live)
     folders: list[Change] = []
     if config.folders is not None:
-        folders = folder_changes(config.folders, live, config.prune.folders)
+        folders = folder_changes(config.folders, live, config.prune.folders, renames)
         changes += folders
     created_folders = {c.address for c in folders if c.action == Action.CREATE}
     works: dict[str, FolderWork] = {}
@@ -68,6 +71,7 @@ def plan_with_work(
         config_source=config.source,
         config_files=config.files,
         changes=order_changes(changes),
+        renames=renames,
         warnings=list(config.warnings) + (list(data.notes) if data else []),
         errors=errors,
     )

@@ -33,7 +33,12 @@ def _prunable(path: str, declared: dict[str, FolderSpec], mode: str) -> bool:
     return False
 
 
-def folder_changes(folders: list[FolderSpec], live: LiveState, prune: str) -> list[Change]:
+def folder_changes(
+    folders: list[FolderSpec], live: LiveState, prune: str, renames: dict[str, str] | None = None
+) -> list[Change]:
+    """`live` is already seen through `renames` (new path -> old path): a renamed folder is compared at
+    its new path, and its change moves and renames it."""
+    renames = renames or {}
     out: list[Change] = []
     declared = dict(walk_folders(folders))
     for path, spec in declared.items():
@@ -62,18 +67,31 @@ def folder_changes(folders: list[FolderSpec], live: LiveState, prune: str) -> li
         before = snapshot(live, address)
         assert before is not None
         diff = _field_diffs(before, after)
-        action = Action.UPDATE if diff else Action.NOOP
         fields = {d.field.split("[")[0] for d in diff}
+        payload: dict[str, Any] = {"uuid": current.uuid, "set": {f: after[f] for f in sorted(fields)}}
+        reason = ""
+        old = renames.get(path)
+        if old is not None:
+            diff.insert(0, FieldDiff(field="path", before=old, after=path))
+            if _parent_path(old) != parent:  # a move: to the new parent, which may be created first
+                payload["move_to"] = {
+                    "parent_path": parent,
+                    "parent_uuid": live.folders[parent].uuid if parent in live.folders else None,
+                }
+            payload["renamed_from"] = old
+            reason = f"renamed from {old}: the folder keeps its items, subfolders and dataset links"
         out.append(
             make_change(
                 live,
                 address=address,
                 kind=Kind.FOLDER,
-                action=action,
+                action=Action.UPDATE if diff else Action.NOOP,
                 before=before,
                 after=after,
                 diff=diff,
-                payload={"uuid": current.uuid, "set": {f: after[f] for f in sorted(fields)}},
+                reason=reason,
+                depends_on=depends if old is not None else [],
+                payload=payload,
             )
         )
     for path, current in sorted(live.folders.items()):

@@ -106,6 +106,7 @@ class Plan(BaseModel):
     )
     config_files: list[str] = Field(default_factory=list)
     changes: list[Change] = Field(default_factory=list)
+    renames: dict[str, str] = Field(default_factory=dict)  # folder: new path -> old path (renamed_from)
     warnings: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
 

@@ -98,3 +98,47 @@ def test_target_limits_plan_and_apply_to_a_subtree_and_what_it_needs(
     assert main(["plan", "--target", "folder.nope"]) == 1
     assert "--target folder.nope: no such resource" in capsys.readouterr().err
     assert main(["plan", "--target", "nonsense"]) == 1
+
+
+def test_renamed_from_renames_and_moves_a_folder_with_its_items_and_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import sqlite3
+
+    monkeypatch.chdir(tmp_path)
+    spec = {"images": [{"objectUrl": f"gs://b/{i}.jpg"} for i in range(3)]}
+    (tmp_path / "images.json").write_text(json.dumps(spec))
+    head = "backend: {kind: sandbox, state: s.db}\nintegrations: [{title: gcs, provider: gcp}]\n"
+    data = "data: [{integration: gcs, json: images.json}]"
+    (tmp_path / "reconciler.yaml").write_text(
+        head
+        + "folders:\n  - name: raw\n    children:\n"
+        + f"      - {{name: cams, {data}, children: [{{name: night}}]}}\n"
+        + "datasets: [{title: train, folders: [raw/cams]}]\n"
+    )
+    assert main(["apply", "--auto-approve"]) == 0
+
+    def folder_rows() -> dict[str, str]:
+        db = sqlite3.connect(tmp_path / "s.db")
+        rows = dict(db.execute("SELECT name, uuid FROM folders").fetchall())
+        db.close()
+        return rows
+
+    before = folder_rows()
+    # cams becomes archive/cameras: renamed and moved under a folder that does not exist yet
+    (tmp_path / "reconciler.yaml").write_text(
+        head
+        + "folders:\n  - name: raw\n  - name: archive\n    children:\n"
+        + f"      - {{name: cameras, renamed_from: raw/cams, {data}, children: [{{name: night}}]}}\n"
+        + "datasets: [{title: train, folders: [archive/cameras]}]\n"
+    )
+    capsys.readouterr()
+    assert main(["plan", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    actions = {c["address"]: c["action"] for c in doc["changes"]}
+    assert actions == {"folder.archive": "create", "folder.archive/cameras": "update"}
+    assert main(["apply", "--auto-approve"]) == 0  # nothing destructive: no --allow-destroy needed
+    assert main(["plan", "--detailed-exitcode"]) == 0
+    after = folder_rows()
+    assert after["cameras"] == before["cams"] and after["night"] == before["night"]
