@@ -220,11 +220,32 @@ class EncordProvider:
         self.client = client
 
     async def apply_schema(self, changes: list[Change]) -> None:
-        """One read-modify-write of the whole document for every schema change in the plan."""
+        """One read-modify-write of the whole document for every schema change in the plan.
+
+        The schema is written by full replacement and has no version to write against, so it is read
+        just before the write and read back after it: if another writer replaced the document meanwhile
+        (our keys are not as we wrote them), our keys are merged into theirs once more; a second collision
+        is an error rather than a silent overwrite. (A write that lands between our read and our write
+        cannot be seen: two reconcilers are kept apart by the apply lock.)
+        """
+        ours = {change.payload["key"] for change in changes}
         document = await self.client.get_metadata_schema()
-        new = apply_schema_changes(document, changes)
-        if new != document:
+        for attempt in (1, 2):
+            new = apply_schema_changes(document, changes)
+            if new == document:
+                return
             await self.client.set_metadata_schema(new)
+            after = await self.client.get_metadata_schema()
+            lost = sorted(k for k in ours if after.get(k) != new.get(k))
+            if not lost:
+                return
+            log.warning("the metadata schema was replaced while it was written (keys %s)", lost)
+            if attempt == 2:
+                raise EncordError(
+                    "the organisation's metadata schema was replaced by another writer while reconciler "
+                    f"wrote it, twice (our keys {', '.join(lost)} were lost); run plan and apply again"
+                )
+            document = after
 
     async def apply(self, change: Change, ctx: ApplyContext) -> None:
         handler: Callable[[Change, ApplyContext], Awaitable[None]] = {
