@@ -26,6 +26,7 @@ from reconciler.errors import ConfigError
 from reconciler.journal import JobJournal
 from reconciler.live import LiveBucket
 from reconciler.plan.model import BackendRef
+from reconciler.state import LocalStateStore
 
 SANDBOX_DOMAIN = "http://sandbox.reconciler.invalid"
 
@@ -77,14 +78,25 @@ def sandbox_buckets(ref: BackendRef) -> dict[str, Path]:
     return {name: Path(path) for name, path in (ref.options.get("buckets") or {}).items()}
 
 
-def journal_for(ref: BackendRef, config_dir: Path | None) -> JobJournal:
-    """Upload-job ids live beside the sandbox state, or in `.reconciler/` beside the config for Encord."""
+def local_file(ref: BackendRef, config_dir: Path | None, what: str) -> Path:
+    """Where a run keeps its local files: beside the sandbox state, or in `.reconciler/` beside the
+    config for Encord, one set per domain and credential source (another organisation's are not ours)."""
     if ref.kind == "sandbox":
-        return JobJournal(Path(ref.location).with_suffix(".jobs.jsonl"))
+        return Path(ref.location).with_suffix(f".{what}")
     host = urlsplit(ref.location).hostname or "encord"
-    # One journal per domain and credential source: another organisation's jobs are not ours to poll.
     who = hashlib.sha256(str(ref.options.get("ssh_key_file") or "environment").encode()).hexdigest()[:8]
-    return JobJournal((config_dir or Path.cwd()) / ".reconciler" / f"jobs-{host}-{who}.jsonl")
+    stem, _, suffix = what.partition(".")
+    return (config_dir or Path.cwd()) / ".reconciler" / f"{stem}-{host}-{who}.{suffix}"
+
+
+def journal_for(ref: BackendRef, config_dir: Path | None) -> JobJournal:
+    """The upload-job journal (see reconciler.journal)."""
+    return JobJournal(local_file(ref, config_dir, "jobs.jsonl"))
+
+
+def state_store_for(ref: BackendRef, config_dir: Path | None) -> LocalStateStore:
+    """The recorded state of the last apply (see reconciler.state)."""
+    return LocalStateStore(local_file(ref, config_dir, "state.json"))
 
 
 @dataclass

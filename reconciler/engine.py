@@ -31,6 +31,7 @@ from reconciler.registration.desired import (
     read_file_sources,
     validate,
 )
+from reconciler.state import LocalStateStore, RecordedState
 
 
 def read_scope(config: Config, data: DesiredData | None = None) -> ReadScope:
@@ -145,6 +146,7 @@ async def compute(
     gcs: GcsAccess | None = None,
     only: dict[str, set[tuple[str, ...]]] | None = None,
     targets: list[str] | None = None,
+    recorded: RecordedState | None = None,
 ) -> Computed:
     """Read the sources and the live workspace, validate every entry, diff. Raises with every problem."""
     data = await asyncio.to_thread(load_files, config)  # before any request
@@ -165,7 +167,7 @@ async def compute(
         problems = metadata_problems(data, schema_for_validation(config, live))
         if problems:
             raise ConfigError(problems)
-    plan, works = plan_with_work(config, live, backend, data, only)
+    plan, works = plan_with_work(config, live, backend, data, only, recorded)
     return Computed(plan=targeted(plan, targets or []), data=data, works=works, live=live)
 
 
@@ -216,6 +218,15 @@ def retry_only(computed: Computed, only: dict[str, set[tuple[str, ...]]]) -> tup
             changes.append(change.model_copy(update={"payload": payload, "risk": Risk.SAFE}))
     plan = computed.plan.model_copy(update={"changes": changes})
     return Computed(plan=plan, data=computed.data, works=works, live=computed.live), notes
+
+
+def record(store: LocalStateStore, recorded: RecordedState | None, recheck: Plan) -> None:
+    """What this apply left behind: each resource's live digest, and the protections in force."""
+    state = recorded or RecordedState()
+    for change in recheck.changes:
+        state.digests[change.address] = change.fingerprint
+    state.protected = set(recheck.protected)
+    store.save(state)
 
 
 def check_declared_sets(plan: Plan, computed: Computed) -> None:
@@ -320,6 +331,7 @@ async def apply_plan(
     tick: Tick = lambda tally: None,
     tally: RegistrationTally | None = None,
     targets: list[str] | None = None,
+    state: LocalStateStore | None = None,
 ) -> ApplyReport:
     provider = EncordProvider(client)
     ctx = ApplyContext(gcs=gcs)
@@ -374,8 +386,13 @@ async def apply_plan(
         registration=ctx.registrar.tally if ctx.registrar else None,
     )
     if config is not None:
-        again = await compute(config, client, plan.backend, concurrency=concurrency, gcs=gcs, targets=targets)
+        recorded = state.load() if state is not None else None
+        again = await compute(
+            config, client, plan.backend, concurrency=concurrency, gcs=gcs, targets=targets, recorded=recorded
+        )
         recheck = again.plan
+        if state is not None:
+            record(state, recorded, recheck)
         if again.live is not None:
             report.verification = verify_datasets(config, again.live)
         report.recheck = recheck

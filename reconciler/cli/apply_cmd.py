@@ -8,14 +8,14 @@ from pathlib import Path
 from pydantic import ValidationError
 from rich.markup import escape
 
-from reconciler.backend import journal_for, open_workspace
+from reconciler.backend import journal_for, open_workspace, state_store_for
 from reconciler.cli import output
 from reconciler.cli.common import compute_in, concurrency, config_dir, load, resume, run_async
 from reconciler.cli.progress import RegistrationProgress
 from reconciler.config.loader import Config, load_config
 from reconciler.config.models import SafetySpec
 from reconciler.encord.provider_items import RegistrationTally
-from reconciler.engine import ApplyReport, Computed, apply_plan, refuse_if_stale, retry_only
+from reconciler.engine import ApplyReport, Computed, apply_plan, record, refuse_if_stale, retry_only
 from reconciler.errors import ConfigError, PlanError, ReconcilerError
 from reconciler.plan.model import FORMAT_VERSION, BackendRef, Plan
 from reconciler.plan.render import render_text
@@ -139,6 +139,7 @@ async def _carry_out(args: argparse.Namespace, prepared: Prepared) -> ApplyRepor
                 gcs=ws,
                 tick=bar.tick,
                 targets=args.targets,
+                state=state_store_for(ref, config_dir(prepared.config, prepared.plan)),
             )
 
 
@@ -151,6 +152,10 @@ def run(args: argparse.Namespace) -> int:
     if plan.errors:
         raise PlanError("the plan has errors (above); nothing was applied")
     if not [c for c in plan.actionable if c.executable]:
+        if prepared.computed is not None and not args.retry_failed:
+            # Nothing to change, but what is live now (and what is protected) is worth recording.
+            store = state_store_for(prepared.ref, config_dir(prepared.config, plan))
+            record(store, store.load(), plan)
         _write_report(args.report, [prepared.resumed])
         return 1 if prepared.resumed.failed else 0
     safety = prepared.config.safety if prepared.config is not None else SafetySpec()

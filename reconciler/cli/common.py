@@ -7,7 +7,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from reconciler.backend import Workspace, backend_ref, journal_for, open_workspace
+from reconciler.backend import Workspace, backend_ref, journal_for, open_workspace, state_store_for
 from reconciler.config.loader import Config, load_config
 from reconciler.config.models import EncordBackend
 from reconciler.encord.provider_items import RegistrationTally
@@ -48,8 +48,16 @@ async def compute_in(
     only: dict[str, set[tuple[str, ...]]] | None = None,
     targets: list[str] | None = None,
 ) -> Computed:
+    recorded = state_store_for(ref, config.base_dir).load()
     return await compute(
-        config, ws.client, ref, concurrency=concurrency(ref), gcs=ws, only=only, targets=targets
+        config,
+        ws.client,
+        ref,
+        concurrency=concurrency(ref),
+        gcs=ws,
+        only=only,
+        targets=targets,
+        recorded=recorded,
     )
 
 

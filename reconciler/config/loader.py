@@ -50,6 +50,7 @@ class Config:
     schema_prune: bool = False
     prune: PruneSpec = field(default_factory=PruneSpec)
     safety: SafetySpec = field(default_factory=SafetySpec)
+    forget: list[str] = field(default_factory=list)
     schema_keys: dict[str, KeySpecValue] | None = None
     folders: list[FolderSpec] | None = None
     datasets: list[DatasetSpec] | None = None
@@ -175,6 +176,8 @@ def _merge(parsed: list[tuple[LoadedYaml, ConfigFile]], config: Config, problems
             config.prune = file.prune
         if file.safety is not None and claim("(safety)", loaded.locate(("safety",)), "safety"):
             config.safety = file.safety
+        if file.forget is not None:
+            config.forget += file.forget
         if file.backend is not None and claim("(backend)", loaded.locate(("backend",)), "backend"):
             config.backend = file.backend
             config.base_dir = Path(loaded.file).resolve().parent

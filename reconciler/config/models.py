@@ -232,6 +232,11 @@ class FolderSpec(StrictModel):
         default=False,
         description="With `data`: delete the folder's items that no data source declares (destructive).",
     )
+    protect: bool = Field(
+        default=False,
+        description="Never delete this folder, even after it leaves the configuration, until a `forget:` "
+        "entry names it (the mark is kept in the recorded state).",
+    )
     renamed_from: str | None = Field(
         default=None,
         description="The folder's old path (e.g. `raw/cams`): it is renamed or moved here, keeping its items "
@@ -324,6 +329,10 @@ class ConfigFile(StrictModel):
     backend: Backend | None = None
     prune: PruneSpec | None = None
     safety: SafetySpec | None = None
+    forget: list[str] | None = Field(
+        default=None,
+        description="Addresses whose protection ends (e.g. `folder.raw/old`): they may be deleted.",
+    )
     integrations: list[IntegrationSpec] | None = None
     metadata_schema: MetadataSchemaSpec | None = None
     folders: list[FolderSpec] | None = None

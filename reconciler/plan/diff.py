@@ -6,7 +6,7 @@ diff_datasets); this module puts their changes together and orders them.
 
 from __future__ import annotations
 
-from reconciler.config.loader import Config
+from reconciler.config.loader import Config, walk_folders
 from reconciler.live import LiveState
 from reconciler.plan.diff_buckets import bucket_changes
 from reconciler.plan.diff_datasets import dataset_changes, desired_items
@@ -18,6 +18,7 @@ from reconciler.plan.model import Action, BackendRef, Change, Kind, Plan, parse_
 from reconciler.plan.renames import as_renamed, declared_renames
 from reconciler.plan.snapshots import snapshot
 from reconciler.registration.desired import DesiredData
+from reconciler.state import RecordedState
 
 __all__ = ["desired_items", "order_changes", "plan_changes", "plan_with_work", "schema_shape", "snapshot"]
 
@@ -34,9 +35,12 @@ def plan_with_work(
     backend: BackendRef,
     data: DesiredData | None = None,
     only: dict[str, set[tuple[str, ...]]] | None = None,
+    recorded: RecordedState | None = None,
 ) -> tuple[Plan, dict[str, FolderWork]]:
     """The plan, and the item-level work behind its `folder_items` changes (too large for the plan)."""
     sandbox = backend.kind == "sandbox"
+    protected = protected_addresses(config, recorded)
+    kept: list[str] = []
     renames = declared_renames(config.folders, live) if config.folders is not None else {}
     live = as_renamed(live, renames)
     changes: list[Change] = []
@@ -48,7 +52,9 @@ def plan_with_work(
         changes += schema_changes(config, live)
     folders: list[Change] = []
     if config.folders is not None:
-        folders = folder_changes(config.folders, live, config.prune.folders, renames)
+        folders, kept = keep_protected(
+            folder_changes(config.folders, live, config.prune.folders, renames), protected
+        )
         changes += folders
     created_folders = {c.address for c in folders if c.action == Action.CREATE}
     works: dict[str, FolderWork] = {}
@@ -70,12 +76,56 @@ def plan_with_work(
         backend=backend,
         config_source=config.source,
         config_files=config.files,
-        changes=order_changes(changes),
+        changes=with_origins(order_changes(changes), recorded),
         renames=renames,
-        warnings=list(config.warnings) + (list(data.notes) if data else []),
+        protected=sorted(protected),
+        warnings=list(config.warnings) + (list(data.notes) if data else []) + kept,
         errors=errors,
     )
     return plan, works
+
+
+def protected_addresses(config: Config, recorded: RecordedState | None) -> set[str]:
+    """Declared `protect: true`, and what earlier applies recorded as protected, less `forget:`."""
+    declared = {f"folder.{path}" for path, spec in walk_folders(config.folders or []) if spec.protect}
+    return (declared | (recorded.protected if recorded else set())) - set(config.forget)
+
+
+def keep_protected(changes: list[Change], protected: set[str]) -> tuple[list[Change], list[str]]:
+    """Deletes of protected folders (and of their subtrees) are dropped, each with the reason."""
+
+    def guarded(address: str) -> str | None:
+        _, name = parse_address(address)
+        parts = name.split("/")
+        return next(
+            (a for i in range(len(parts), 0, -1) if (a := f"folder.{'/'.join(parts[:i])}") in protected), None
+        )
+
+    out, kept = [], []
+    for change in changes:
+        guard = guarded(change.address) if change.action == Action.DELETE else None
+        if guard is None:
+            out.append(change)
+            continue
+        why = "is protected" if guard == change.address else f"is inside {guard}, which is protected"
+        kept.append(
+            f"{change.address} is not in the configuration but {why}: it is kept. Add `forget: [{guard}]` "
+            "to allow deleting it."
+        )
+    return out, kept
+
+
+def with_origins(changes: list[Change], recorded: RecordedState | None) -> list[Change]:
+    """Mark each change `config` or `drift` against the digests the last apply recorded."""
+    if recorded is None:
+        return changes
+    out = []
+    for change in changes:
+        if change.action != Action.NOOP and change.address in recorded.digests:
+            drift = recorded.digests[change.address] != change.fingerprint
+            change = change.model_copy(update={"origin": "drift" if drift else "config"})
+        out.append(change)
+    return out
 
 
 def _after_unlinks(changes: list[Change], dataset_changes: list[Change]) -> list[Change]:

@@ -22,6 +22,8 @@ def _row(change: Change) -> str:
     emoji = "⚠️" if change.risk == Risk.UNSUPPORTED else _EMOJI[change.action]
     details = "<br>".join(_md(line) for line in detail_lines(change) if not line.startswith("To do by hand"))
     action = change.action.value + (" (sandbox only)" if change.sandbox_only else "")
+    if change.origin is not None:
+        action += " · 🌀 drift" if change.origin == "drift" else " · config"
     return f"| {emoji} | `{_md(change.address)}` | {action} | {details} |"
 
 

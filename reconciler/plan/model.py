@@ -79,6 +79,9 @@ class Change(BaseModel):
     depends_on: list[str] = Field(default_factory=list)
     payload: dict[str, Any] = Field(default_factory=dict)
     fingerprint: str | None = None
+    # where the change comes from, against the recorded state of the last apply: "config" (the YAML was
+    # edited) or "drift" (the live side changed since); None when nothing was recorded for it
+    origin: str | None = None
 
     @property
     def executable(self) -> bool:
@@ -107,6 +110,7 @@ class Plan(BaseModel):
     config_files: list[str] = Field(default_factory=list)
     changes: list[Change] = Field(default_factory=list)
     renames: dict[str, str] = Field(default_factory=dict)  # folder: new path -> old path (renamed_from)
+    protected: list[str] = Field(default_factory=list)  # addresses under protection when planned
     warnings: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
 

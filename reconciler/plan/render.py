@@ -44,6 +44,8 @@ def _risk_tag(change: Change) -> str:
         tags.append(change.risk.value)
     if change.sandbox_only:
         tags.append("sandbox only")
+    if change.origin == "drift":
+        tags.append("drift: changed in Encord since the last apply")
     return f"  ({', '.join(tags)})" if tags else ""
 
 

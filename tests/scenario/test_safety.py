@@ -142,3 +142,47 @@ def test_renamed_from_renames_and_moves_a_folder_with_its_items_and_links(
     assert main(["plan", "--detailed-exitcode"]) == 0
     after = folder_rows()
     assert after["cameras"] == before["cams"] and after["night"] == before["night"]
+
+
+def test_a_change_made_in_encord_by_hand_is_shown_as_drift(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import sqlite3
+
+    db = sqlite3.connect(workspace / "s.db")  # someone edits a folder in Encord's web app
+    db.execute("UPDATE folders SET description = 'edited by hand' WHERE name = 'cam03'")
+    db.commit()
+    db.close()
+    config = (workspace / "reconciler.yaml").read_text()
+    (workspace / "reconciler.yaml").write_text(
+        config.replace("      - name: cam04\n", "      - {name: cam04, description: new}\n")
+    )
+    capsys.readouterr()
+    assert main(["plan", "--format", "json"]) == 0
+    origins = {c["address"]: c["origin"] for c in json.loads(capsys.readouterr().out)["changes"]}
+    assert origins == {"folder.raw/cam03": "drift", "folder.raw/cam04": "config"}
+    assert main(["plan"]) == 0
+    assert "drift: changed in Encord since the last apply" in capsys.readouterr().out
+
+
+def test_a_protected_folder_is_kept_after_it_leaves_the_config_until_forgotten(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = (workspace / "reconciler.yaml").read_text()
+    (workspace / "reconciler.yaml").write_text(
+        config.replace("      - name: cam00\n", "      - {name: cam00, protect: true}\n")
+    )
+    assert main(["apply", "--auto-approve"]) == 0  # records the protection
+    (workspace / "reconciler.yaml").write_text(config.replace("      - name: cam00\n", ""))
+    capsys.readouterr()
+    assert main(["plan", "--detailed-exitcode"]) == 0
+    out = capsys.readouterr().out
+    assert "folder.raw/cam00 is not in the configuration but is protected: it is kept" in out
+    assert "forget: [folder.raw/cam00]" in out
+    (workspace / "reconciler.yaml").write_text(
+        config.replace("      - name: cam00\n", "") + "forget: [folder.raw/cam00]\n"
+    )
+    assert main(["plan", "--detailed-exitcode"]) == 2
+    assert main(["apply", "--auto-approve", "--allow-destroy"]) == 0
+    assert main(["plan", "--detailed-exitcode"]) == 0
