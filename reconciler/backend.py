@@ -44,11 +44,11 @@ def backend_ref(
         return BackendRef(kind="encord", location=domain_override.rstrip("/"), options=options)
     if isinstance(backend, SandboxBackend):
         buckets = {name: str((base_dir / path).resolve()) for name, path in sorted(backend.buckets.items())}
-        return BackendRef(
-            kind="sandbox",
-            location=str((base_dir / backend.state).resolve()),
-            options={"buckets": buckets} if buckets else {},
-        )
+        sandbox_options: dict[str, Any] = {"buckets": buckets} if buckets else {}
+        if backend.lock:
+            sandbox_options["lock"] = backend.lock
+        state = str((base_dir / backend.state).resolve())
+        return BackendRef(kind="sandbox", location=state, options=sandbox_options)
     options = backend.model_dump(exclude={"kind", "domain", "bearer_token"}, exclude_none=True)
     if backend.ssh_key_file:
         options["ssh_key_file"] = str((base_dir / os.path.expanduser(backend.ssh_key_file)).resolve())

@@ -17,6 +17,7 @@ from reconciler.config.models import SafetySpec
 from reconciler.encord.provider_items import RegistrationTally
 from reconciler.engine import ApplyReport, Computed, apply_plan, record, refuse_if_stale, retry_only
 from reconciler.errors import ConfigError, PlanError, ReconcilerError
+from reconciler.lock import Lease, acquire, lock_location
 from reconciler.plan.model import FORMAT_VERSION, BackendRef, Plan
 from reconciler.plan.render import render_text
 from reconciler.plan.safety import refusals
@@ -90,19 +91,22 @@ class Prepared:
     notes: list[str] = field(default_factory=list)
 
 
-async def _prepare(args: argparse.Namespace) -> Prepared:
-    """Finish what an interrupted apply left running, then plan (or load the saved plan)."""
-    saved = _is_plan_file(args.target)
-    if saved:
+def _load(args: argparse.Namespace) -> Prepared:
+    """The configuration or the saved plan to apply, and where its backend is."""
+    if _is_plan_file(args.target):
         if args.domain:
             raise ReconcilerError("--domain cannot change the backend of a saved plan")
         if args.retry_failed or args.targets:
             raise ReconcilerError("--retry-failed and --target apply a configuration, not a saved plan")
         plan = load_plan_file(args.target)
-        prepared = Prepared(plan, _config_of(plan), plan.backend, None, saved=True)
-    else:
-        config, ref, token = load(args.target, args.domain)
-        prepared = Prepared(Plan(backend=ref), config, ref, token, saved=False)
+        return Prepared(plan, _config_of(plan), plan.backend, None, saved=True)
+    config, ref, token = load(args.target, args.domain)
+    return Prepared(Plan(backend=ref), config, ref, token, saved=False)
+
+
+async def _prepare(args: argparse.Namespace, prepared: Prepared) -> Prepared:
+    """Finish what an interrupted apply left running, then plan (unless the plan was saved)."""
+    saved = prepared.saved
     async with open_workspace(prepared.ref, bearer_token=prepared.token) as ws:
         resumed = await resume(ws, prepared.ref, prepared.config, prepared.resumed)
         if resumed:
@@ -144,7 +148,17 @@ async def _carry_out(args: argparse.Namespace, prepared: Prepared) -> ApplyRepor
 
 
 def run(args: argparse.Namespace) -> int:
-    prepared = run_async(_prepare(args))
+    """Two applies never interleave: the lock is held from the first read to the last write."""
+    prepared = _load(args)
+    where = lock_location(
+        prepared.ref, config_dir(prepared.config, prepared.plan), prepared.ref.options.get("lock")
+    )
+    with acquire(where) as lease:
+        return _run_locked(args, prepared, lease)
+
+
+def _run_locked(args: argparse.Namespace, prepared: Prepared, lease: Lease) -> int:
+    prepared = run_async(_prepare(args, prepared))
     plan = prepared.plan
     output.out(render_text(plan))
     for note in prepared.notes:
@@ -163,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
     if refused:
         raise PlanError("nothing was applied: " + "\n".join(refused))
     _confirm(args)  # outside the event loop, so Ctrl-C and Ctrl-D act at once
+    lease.check()  # still ours after the prompt, or stop before writing anything
     report = run_async(_carry_out(args, prepared))
     tallies = [prepared.resumed] + ([report.registration] if report.registration else [])
     _write_report(args.report, tallies)

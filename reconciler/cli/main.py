@@ -12,7 +12,16 @@ import sys
 from collections.abc import Sequence
 
 from reconciler import __version__
-from reconciler.cli import apply_cmd, emulator_cmd, output, plan_cmd, schema_cmd, validate_cmd
+from reconciler.cli import (
+    apply_cmd,
+    emulator_cmd,
+    export_cmd,
+    lock_cmd,
+    output,
+    plan_cmd,
+    schema_cmd,
+    validate_cmd,
+)
 from reconciler.config.loader import DEFAULT_CONFIG
 from reconciler.errors import ReconcilerError
 
@@ -84,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--target", dest="targets", action="append", metavar="ADDRESS", help=TARGET_HELP)
     p.set_defaults(func=apply_cmd.run)
+
+    lock_cmd.add_lock_parser(sub)
+    export_cmd.add_export_parser(sub)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the configuration format")
     p.set_defaults(func=schema_cmd.run)

@@ -35,6 +35,11 @@ class SandboxBackend(StrictModel):
         description="Sandbox GCS buckets: bucket name -> local directory (relative to the config file) "
         "whose files are the bucket's objects, served by a local GCS emulator.",
     )
+    lock: str | None = Field(
+        default=None,
+        description="Where apply takes its lock: gs://bucket/path (a lease other runners see) or a local "
+        "file. Default: a local lock beside the sandbox state or in .reconciler/.",
+    )
 
 
 class EncordBackend(StrictModel):
@@ -55,6 +60,11 @@ class EncordBackend(StrictModel):
     timeout_seconds: float = Field(default=180.0, gt=0, description="Connect, read and write timeout.")
     max_retries: int = Field(default=3, ge=0, le=10)
     concurrency: int = Field(default=8, ge=1, le=64, description="Requests in flight at once.")
+    lock: str | None = Field(
+        default=None,
+        description="Where apply takes its lock: gs://bucket/path (a lease other runners see) or a local "
+        "file. Default: a local lock beside the sandbox state or in .reconciler/.",
+    )
 
     @field_validator("domain")
     @classmethod

@@ -1,0 +1,72 @@
+"""`reconciler lock status` and `reconciler lock release`: the apply lock of a configuration."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+
+from reconciler import lock
+from reconciler.backend import backend_ref
+from reconciler.cli import output
+from reconciler.config.loader import DEFAULT_CONFIG, load_config
+
+
+def add_lock_parser(subparsers: Any) -> None:
+    """Register `lock status [CONFIG]` and `lock release [CONFIG] [--force]` on the main subparsers."""
+    p = subparsers.add_parser("lock", help="the apply lock: who holds it; remove a lease whose run is gone")
+    sub = p.add_subparsers(dest="lock_command", required=True, metavar="SUBCOMMAND")
+    s = sub.add_parser("status", help="who holds the apply lock, or that it is free")
+    _add_location(s)
+    s.set_defaults(func=run_status)
+    r = sub.add_parser(
+        "release",
+        help="remove a GCS lease left by an apply that is gone (a local lock is free once its process ends)",
+    )
+    _add_location(r)
+    r.add_argument("--force", action="store_true", help="remove the lease although it has not expired")
+    r.set_defaults(func=run_release)
+
+
+def _add_location(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "config", nargs="?", default=DEFAULT_CONFIG, help="file or directory (default: %(default)s)"
+    )
+    p.add_argument(
+        "--location", metavar="LOCK", help="a lock (gs://bucket/path or a local file) instead of the config's"
+    )
+
+
+def location_of(args: argparse.Namespace) -> str:
+    if args.location:
+        return str(args.location if lock.is_gcs(args.location) else Path(args.location).resolve())
+    config = load_config(args.config)
+    ref = backend_ref(config.backend, config.base_dir)
+    return lock.lock_location(ref, config.base_dir, config.backend.lock)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    location = location_of(args)
+    holder = lock.status(location)
+    if holder is None:
+        output.out(f"The apply lock {escape(location)} is [green]free[/].")
+    elif holder.expired():
+        output.out(
+            f"The apply lock {escape(location)} holds an [yellow]expired[/] lease of "
+            f"{escape(holder.describe())}: the next apply takes it over."
+        )
+    else:
+        output.out(f"The apply lock {escape(location)} is [red]held[/] by {escape(holder.describe())}.")
+    return 0
+
+
+def run_release(args: argparse.Namespace) -> int:
+    location = location_of(args)
+    removed = lock.release(location, force=args.force)
+    if removed is None:
+        output.out(f"The apply lock {escape(location)} is free: nothing to release.")
+    else:
+        output.out(f"Released the apply lock {escape(location)}, held by {escape(removed.describe())}.")
+    return 0

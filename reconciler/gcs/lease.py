@@ -1,0 +1,308 @@
+"""The GCS side of `reconciler.lock`: a lease in one object, written only under a generation precondition.
+
+Every write names the generation it replaces (0: the object must not exist yet), so of two writers racing
+for the object exactly one wins and the other learns it lost (412). The blocking calls are synchronous, like
+the rest of `reconciler.gcs`; `Lease`'s `async with` runs them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from google.api_core import exceptions as api_exceptions
+from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
+
+from reconciler.errors import ReconcilerError
+from reconciler.gcs.client import storage_client, translate_errors
+from reconciler.gcs.errors import GcsError
+from reconciler.lock import Lease, LeaseInfo, LockError, LockHeldError, OwnerInfo, now
+
+logger = logging.getLogger(__name__)
+
+GS_SCHEME = "gs://"
+_WITHIN = 60.0
+_TAKE_ATTEMPTS = 5  # rounds of create / read / take over, each lost to another writer
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    data: bytes
+    generation: int
+
+
+def parse_gs_url(url: str) -> tuple[str, str]:
+    """`gs://bucket/path/to/object` -> (bucket, object name)."""
+    bucket, _, name = url.removeprefix(GS_SCHEME).partition("/")
+    if not url.startswith(GS_SCHEME) or not bucket or not name or name.endswith("/"):
+        raise GcsError(f"not a GCS object location (gs://bucket/path/to/object): {url!r}")
+    return bucket, name
+
+
+def read_object(
+    client: storage.Client, bucket: str, name: str, *, within: float = _WITHIN
+) -> StoredObject | None:
+    """The object's bytes and the generation they belong to; None when there is no such object.
+
+    `within`: seconds before giving up, retries included (as for the other calls here).
+    """
+    blob = client.bucket(bucket).blob(name)
+    with translate_errors(bucket, f"read {name!r} in"):
+        try:
+            data = blob.download_as_bytes(timeout=within, retry=DEFAULT_RETRY.with_timeout(within))
+        except api_exceptions.NotFound:
+            # A missing bucket reads the same on download; writing will name it.
+            return None
+    return StoredObject(data=bytes(data), generation=int(blob.generation))
+
+
+def write_object(
+    client: storage.Client,
+    bucket: str,
+    name: str,
+    data: bytes,
+    *,
+    if_generation_match: int,
+    within: float = _WITHIN,
+) -> int | None:
+    """Write `data` if the object is still at `if_generation_match` (0: absent): its new generation.
+
+    None when the precondition failed: someone else wrote or removed the object first.
+    """
+    blob = client.bucket(bucket).blob(name)
+    with translate_errors(bucket, f"write {name!r} in"):
+        try:
+            # A precondition makes the library's retries safe: a retry of a write that did land gets 412.
+            blob.upload_from_string(
+                data,
+                content_type="application/json",
+                if_generation_match=if_generation_match,
+                timeout=within,
+                retry=DEFAULT_RETRY.with_timeout(within),
+            )
+        except api_exceptions.PreconditionFailed:
+            return None
+        except api_exceptions.NotFound as exc:
+            if if_generation_match:  # the object we meant to replace is gone
+                return None
+            raise GcsError(
+                f"cannot write {name!r}: bucket {bucket!r} does not exist "
+                "(or the credentials in use cannot see it)",
+                bucket=bucket,
+                status=404,
+            ) from exc
+    return int(blob.generation)
+
+
+def delete_object(
+    client: storage.Client, bucket: str, name: str, *, generation: int, within: float = _WITHIN
+) -> bool:
+    """Remove the object if it is still at `generation`. False when it is gone or was rewritten meanwhile."""
+    # GCS answers ifGenerationMatch on delete; fake-gcs-server before its 2026-08 release ignores it
+    # (fsouza/fake-gcs-server#1282), so the generation is read first as well.
+    current = read_object(client, bucket, name, within=within)
+    if current is None or current.generation != generation:
+        return False
+    with translate_errors(bucket, f"delete {name!r} in"):
+        try:
+            client.bucket(bucket).blob(name).delete(
+                if_generation_match=generation, timeout=within, retry=DEFAULT_RETRY.with_timeout(within)
+            )
+        except (api_exceptions.PreconditionFailed, api_exceptions.NotFound):
+            return False
+    return True
+
+
+def read_lease(location: str, *, endpoint: str | None = None) -> LeaseInfo | None:
+    """The lease stored at `location` (expired or not); None when there is none."""
+    with closing(_LeaseObject(location, endpoint)) as lease_object:
+        found = lease_object.read()
+    return found[0] if found else None
+
+
+def remove_lease(location: str, *, force: bool, endpoint: str | None = None) -> LeaseInfo | None:
+    """Delete the lease at `location`, at the generation just read: what was removed, or None.
+
+    An unexpired lease (or an object that is no lease at all: `LeaseInfo.unknown()`) only with `force`.
+    """
+    with closing(_LeaseObject(location, endpoint)) as lease_object:
+        stored = lease_object.read_stored()
+        if stored is None:
+            return None
+        try:
+            holder = LeaseInfo.from_json(stored.data, location)
+        except LockError:
+            if not force:
+                raise
+            holder = LeaseInfo.unknown()
+        if not holder.expired() and not force:
+            raise LockHeldError(
+                f"{location} is held by {holder.describe()}; add --force to remove it anyway", holder
+            )
+        if not lease_object.delete(stored.generation):
+            raise LockError(
+                f"{location} changed while being released; see `reconciler lock status`, then retry"
+            )
+    return holder
+
+
+class _LeaseObject:
+    """The object at a `gs://` location, holding a `LeaseInfo` as JSON, on a client of its own."""
+
+    def __init__(self, location: str, endpoint: str | None, within: float = _WITHIN) -> None:
+        self.location = location
+        self.bucket, self.name = parse_gs_url(location)
+        self.client = storage_client(endpoint)
+        self.within = within
+
+    def close(self) -> None:
+        self.client.close()
+
+    def read_stored(self) -> StoredObject | None:
+        return read_object(self.client, self.bucket, self.name, within=self.within)
+
+    def read(self) -> tuple[LeaseInfo, int] | None:
+        stored = self.read_stored()
+        if stored is None:
+            return None
+        return LeaseInfo.from_json(stored.data, self.location), stored.generation
+
+    def write(self, info: LeaseInfo, *, if_generation_match: int) -> int | None:
+        data = info.to_json()
+        return write_object(
+            self.client,
+            self.bucket,
+            self.name,
+            data,
+            if_generation_match=if_generation_match,
+            within=self.within,
+        )
+
+    def delete(self, generation: int) -> bool:
+        return delete_object(self.client, self.bucket, self.name, generation=generation, within=self.within)
+
+
+class GcsLease(Lease):
+    """A lease on a GCS object, renewed in a background thread every `ttl / 3` while held."""
+
+    def __init__(
+        self,
+        location: str,
+        who: OwnerInfo,
+        *,
+        ttl: float,
+        wait: float,
+        on_lost: Callable[[str], None] | None,
+        endpoint: str | None,
+    ) -> None:
+        if ttl <= 0:
+            raise ValueError("ttl must be positive")
+        parse_gs_url(location)  # a malformed location fails at acquire(), not at `with`
+        super().__init__(location, who, wait=wait)
+        self.ttl = ttl
+        self._on_lost = on_lost
+        self._endpoint = endpoint
+        self._object: _LeaseObject | None = None
+        self._generation = 0
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+
+    def _poll(self) -> float:
+        return min(1.0, self.ttl / 20)
+
+    def take(self) -> None:
+        if self._renewer is not None:
+            raise LockError(f"the lock {self.location} is already held by this lease")
+        # Each call gives up in time to leave the renewal another try before the lease expires.
+        self._object = _LeaseObject(self.location, self._endpoint, within=min(_WITHIN, self.ttl / 3))
+        try:
+            super().take()
+        except BaseException:
+            self._object.close()
+            self._object = None
+            raise
+
+    def _take_once(self) -> None:
+        assert self._object is not None
+        mine = LeaseInfo.new(self.owner_info, self.ttl)
+        replacing = 0  # first: create only if absent
+        for _attempt in range(_TAKE_ATTEMPTS):
+            generation = self._object.write(mine, if_generation_match=replacing)
+            if generation is not None:
+                self._held(mine, generation)
+                return
+            found = self._object.read()
+            if found is None:
+                replacing = 0  # released meanwhile: create again
+                continue
+            holder, replacing = found
+            if holder.lease_id == mine.lease_id:  # our write landed, but its answer was lost
+                self._held(holder, replacing)
+                return
+            if not holder.expired():
+                raise self._refusal(holder)
+            logger.info("taking over the expired lease %s of %s", self.location, holder.describe())
+        raise LockError(f"could not take the lock {self.location}: it kept changing; try again")
+
+    def _held(self, info: LeaseInfo, generation: int) -> None:
+        self._info, self._generation, self._lost = info, generation, None
+        self._stop.clear()
+        self._renewer = threading.Thread(target=self._renew_loop, name=f"lease {self.location}", daemon=True)
+        self._renewer.start()
+
+    def _renew_loop(self) -> None:
+        interval = self.ttl / 3
+        pause = interval
+        while not self._stop.wait(pause) and self._lost is None:
+            try:
+                self._renew_once()
+                pause = interval
+            except Exception as exc:  # GCS unreachable (or worse): try again sooner, until the lease expires
+                if self.info.expired():
+                    self._lose(f"could not renew it before it expired ({exc})")
+                pause = min(interval, self.ttl / 10)
+
+    def _renew_once(self) -> None:
+        assert self._object is not None
+        renewed = replace(self.info, expires_at=now() + timedelta(seconds=self.ttl))
+        generation = self._object.write(renewed, if_generation_match=self._generation)
+        if generation is not None:
+            self._info, self._generation = renewed, generation
+            return
+        found = self._object.read()
+        if found is not None and found[0].lease_id == renewed.lease_id:
+            self._info, self._generation = found  # our renewal landed; its answer was lost
+            return
+        self._lose(f"taken over by {found[0].describe()}" if found else "its lease object was deleted")
+
+    def _lose(self, reason: str) -> None:
+        if self._lost is not None:
+            return
+        self._lost = reason
+        logger.warning("lost the lock %s: %s", self.location, reason)
+        if self._on_lost is not None:
+            self._on_lost(reason)
+
+    def release(self) -> None:
+        """Stop renewing; delete the lease object if it is still ours. GCS trouble is logged, not raised."""
+        renewer, self._renewer = self._renewer, None
+        lease_object, self._object = self._object, None
+        if renewer is None or lease_object is None:
+            return
+        self._stop.set()
+        renewer.join()  # a renewal in flight ends first, so the generation below is the latest
+        with closing(lease_object):
+            if self._lost is not None:
+                return  # someone else's now (or nobody's): never delete it
+            try:
+                if not lease_object.delete(self._generation):
+                    logger.warning("the lease %s changed before it was released; left as is", self.location)
+            except ReconcilerError as exc:
+                logger.warning(
+                    "could not release the lease %s (%s): it holds until it expires", self.location, exc
+                )

@@ -1,0 +1,374 @@
+"""The apply lock: two applies on one workspace never interleave.
+
+A location is `gs://bucket/path/to/lock.json` (a lease on a GCS object, for CI runners on different
+machines) or a local path (an `fcntl.flock` on that file, for one machine).
+
+- GCS: the lease object is created only if absent (`ifGenerationMatch=0`), renewed every TTL/3 by a
+  background thread (each rewrite names the generation it replaces), and deleted at the end only if it is
+  still ours. An expired lease is taken over under its generation, so of two takers one wins. When a renewal
+  finds the lease taken or deleted, or cannot renew it before it expires, the lease is *lost*: `lease.lost`
+  turns true, `lease.check()` raises `LeaseLostError`, and `on_lost` (if given) is called once.
+- Local: the kernel holds the lock for the process, so a process that dies releases it, and no other
+  process can release it. The holder's details are written into the file for `status`.
+
+`acquire(...)` returns a `Lease` that is taken on entering `with` or `async with` (the async form runs the
+blocking calls in a worker thread) and released on leaving it. Expiry is judged by the reader's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import getpass
+import json
+import logging
+import os
+import random
+import secrets
+import socket
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from reconciler.errors import ReconcilerError
+
+if TYPE_CHECKING:
+    from reconciler.plan.model import BackendRef
+
+logger = logging.getLogger(__name__)
+
+LEASE_TTL_SECONDS = 300.0
+_RELEASE_HINT = "`reconciler lock release --force` removes a lease whose run is gone"
+
+
+class LockError(ReconcilerError):
+    """The lock cannot be taken, read or released."""
+
+
+class LockHeldError(LockError):
+    """Someone else holds the lock; `holder` says who (None: a holder that has not written its details)."""
+
+    def __init__(self, message: str, holder: LeaseInfo | None) -> None:
+        self.holder = holder
+        super().__init__(message)
+
+
+class LeaseLostError(LockError):
+    """The lease was taken over or removed while we held it: stop before changing anything else."""
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerInfo:
+    """Who takes the lock: written into the lease for whoever finds it held."""
+
+    owner: str
+    host: str
+    pid: int
+    ci_url: str | None = None
+
+    @classmethod
+    def current(cls) -> OwnerInfo:
+        """This process: the CI actor (or user@host), and the CI run's URL when GitHub or GitLab runs it."""
+        env = os.environ
+        host = socket.gethostname()
+        try:
+            user = getpass.getuser()
+        except (OSError, KeyError):  # no login name in some containers
+            user = "unknown"
+        owner = env.get("GITHUB_ACTOR") or env.get("GITLAB_USER_LOGIN") or f"{user}@{host}"
+        ci_url = env.get("CI_JOB_URL") or None
+        github = [env.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")]
+        if all(github):
+            server, repo, run = github
+            ci_url = f"{str(server).rstrip('/')}/{repo}/actions/runs/{run}"
+        return cls(owner=owner, host=host, pid=os.getpid(), ci_url=ci_url)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseInfo:
+    """A lease as stored: its holder, when it was taken and (GCS only) until when it holds."""
+
+    owner: str
+    host: str
+    pid: int
+    ci_url: str | None
+    started_at: datetime
+    expires_at: datetime | None  # None: a local lock, held until its process ends
+    lease_id: str
+
+    def expired(self, at: datetime | None = None) -> bool:
+        return self.expires_at is not None and (at or now()) >= self.expires_at
+
+    def describe(self) -> str:
+        """`alice (host ci-1, pid 42, https://...) since 2026-...Z, expires 2026-...Z` (no expiry: local)."""
+        if not self.lease_id:
+            return "an unknown holder (it wrote no details)"
+        extra = ", ".join([f"host {self.host}", f"pid {self.pid}", *([self.ci_url] if self.ci_url else [])])
+        expiry = f", expires {_iso(self.expires_at)}" if self.expires_at else ""
+        return f"{self.owner} ({extra}) since {_iso(self.started_at)}{expiry}"
+
+    def to_json(self) -> bytes:
+        doc: dict[str, Any] = asdict(self)
+        doc["started_at"] = _iso(self.started_at)
+        doc["expires_at"] = _iso(self.expires_at) if self.expires_at else None
+        return (json.dumps(doc, indent=2) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, where: str) -> LeaseInfo:
+        try:
+            doc = json.loads(data)
+            expires = doc.get("expires_at")
+            return cls(
+                owner=str(doc["owner"]),
+                host=str(doc["host"]),
+                pid=int(doc["pid"]),
+                ci_url=str(doc["ci_url"]) if doc.get("ci_url") else None,
+                started_at=_parse_time(doc["started_at"]),
+                expires_at=_parse_time(expires) if expires else None,
+                lease_id=str(doc["lease_id"]),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise LockError(
+                f"{where} holds something that is not a reconciler lease ({type(exc).__name__}: {exc}); "
+                "`reconciler lock release --force` removes it"
+            ) from None
+
+    @classmethod
+    def unknown(cls) -> LeaseInfo:
+        """A holder that wrote nothing readable (yet)."""
+        return cls("unknown", "unknown", 0, None, now(), None, "")
+
+    @classmethod
+    def new(cls, who: OwnerInfo, ttl: float | None) -> LeaseInfo:
+        started = now()
+        expires = started + timedelta(seconds=ttl) if ttl is not None else None
+        return cls(who.owner, who.host, who.pid, who.ci_url, started, expires, secrets.token_hex(8))
+
+
+def is_gcs(location: str) -> bool:
+    return location.startswith("gs://")
+
+
+def lock_location(ref: BackendRef, config_dir: Path | None, configured: str | None) -> str:
+    """The configured location (a relative local path is taken from `config_dir`), else a local lock file:
+    beside the sandbox state, or `.reconciler/apply.lock` beside the config for Encord (as `journal_for`)."""
+    base = config_dir or Path.cwd()
+    if configured:
+        return configured if is_gcs(configured) else str((base / os.path.expanduser(configured)).resolve())
+    if ref.kind == "sandbox":
+        return str(Path(ref.location).with_suffix(".lock"))
+    return str(base / ".reconciler" / "apply.lock")
+
+
+def acquire(
+    location: str,
+    *,
+    owner_info: OwnerInfo | None = None,
+    ttl: float = LEASE_TTL_SECONDS,
+    wait: float = 0.0,
+    on_lost: Callable[[str], None] | None = None,
+    endpoint: str | None = None,
+) -> Lease:
+    """A lease on `location`, taken on entering `with`/`async with`, released on leaving it.
+
+    Taking refuses with `LockHeldError` when another holder has it; with `wait` > 0 it tries again until
+    `wait` seconds have passed. `ttl`, `on_lost` and `endpoint` (a GCS emulator's URL; else
+    `$STORAGE_EMULATOR_HOST` or real GCS) matter for GCS leases only.
+    """
+    who = owner_info or OwnerInfo.current()
+    if is_gcs(location):
+        from reconciler.gcs.lease import GcsLease
+
+        return GcsLease(location, who, ttl=ttl, wait=wait, on_lost=on_lost, endpoint=endpoint)
+    return FileLease(location, who, wait=wait)
+
+
+def status(location: str, *, endpoint: str | None = None) -> LeaseInfo | None:
+    """Who holds the lock (an expired GCS lease included: see `LeaseInfo.expired`); None when it is free."""
+    if is_gcs(location):
+        from reconciler.gcs.lease import read_lease
+
+        return read_lease(location, endpoint=endpoint)
+    return _file_holder(Path(location))
+
+
+def release(location: str, *, force: bool = False, endpoint: str | None = None) -> LeaseInfo | None:
+    """Remove someone else's GCS lease (an unexpired one only with `force`): what was removed, or None.
+
+    A local lock cannot be released from another process: its holder must end (`LockError` says so).
+    """
+    if is_gcs(location):
+        from reconciler.gcs.lease import remove_lease
+
+        return remove_lease(location, force=force, endpoint=endpoint)
+    holder = _file_holder(Path(location))
+    if holder is None:
+        return None
+    raise LockError(
+        f"{location} is a local lock held by {holder.describe()}: no other process can release it; "
+        f"stop that process (pid {holder.pid} on {holder.host}); a process that has ended holds no lock"
+    )
+
+
+class Lease(ABC):
+    """A lock, held inside `with`/`async with`; see the module docstring."""
+
+    hint = _RELEASE_HINT  # the end of a refusal: what to do about the holder
+
+    def __init__(self, location: str, who: OwnerInfo, *, wait: float) -> None:
+        self.location = location
+        self.owner_info = who
+        self.wait = wait
+        self._info: LeaseInfo | None = None
+        self._lost: str | None = None
+
+    @property
+    def info(self) -> LeaseInfo:
+        if self._info is None:
+            raise LockError(f"the lock {self.location} is not held")
+        return self._info
+
+    @property
+    def lost(self) -> bool:
+        """True once the lease was taken over, removed, or could not be renewed in time."""
+        return self._lost is not None
+
+    @property
+    def lost_reason(self) -> str | None:
+        return self._lost
+
+    def check(self) -> None:
+        """Raise `LeaseLostError` if the lease was lost: call between steps that change things."""
+        if self._lost is not None:
+            raise LeaseLostError(f"lost the lock {self.location}: {self._lost}; stopped")
+
+    def take(self) -> None:
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                self._take_once()
+                return
+            except LockHeldError:
+                if time.monotonic() >= deadline:
+                    raise
+            time.sleep(min(self._poll() * random.uniform(0.5, 1.0), max(0.0, deadline - time.monotonic())))
+
+    @abstractmethod
+    def release(self) -> None:
+        """Give the lock up (if held). Safe to call twice."""
+
+    @abstractmethod
+    def _take_once(self) -> None:
+        """Take the lock or raise `LockHeldError`."""
+
+    def _poll(self) -> float:
+        return 1.0
+
+    def _refusal(self, holder: LeaseInfo | None) -> LockHeldError:
+        who = (holder or LeaseInfo.unknown()).describe()
+        return LockHeldError(f"another apply holds the lock {self.location}: {who}; {self.hint}", holder)
+
+    def __enter__(self) -> Lease:
+        self.take()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+    async def __aenter__(self) -> Lease:
+        await asyncio.to_thread(self.take)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await asyncio.to_thread(self.release)
+
+
+class FileLease(Lease):
+    """`fcntl.flock` on a local file: non-blocking, released by `release` or when the process ends."""
+
+    hint = "the lock is free as soon as that process ends"
+
+    def __init__(self, location: str, who: OwnerInfo, *, wait: float) -> None:
+        super().__init__(location, who, wait=wait)
+        self.path = Path(location)
+        self._fd: int | None = None
+
+    def _poll(self) -> float:
+        return 0.1
+
+    def _take_once(self) -> None:
+        if self._fd is not None:
+            raise LockError(f"the lock {self.location} is already held by this process")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise self._refusal(_read_holder(self.path)) from None
+        info = LeaseInfo.new(self.owner_info, ttl=None)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, info.to_json(), 0)
+        self._fd, self._info = fd, info
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        # Emptied while still locked: the next holder writes its own details after locking.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        os.close(fd)  # closing the last descriptor releases the flock
+
+
+def _read_holder(path: Path) -> LeaseInfo | None:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    if not data.strip():
+        return None
+    try:
+        return LeaseInfo.from_json(data, str(path))
+    except LockError:
+        return None
+
+
+def _file_holder(path: Path) -> LeaseInfo | None:
+    """The local lock's holder, or None when no process holds it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        # Shared and let go at once: a taker at this very moment may find it held.
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _read_holder(path)  # None: held, but its details are not written yet
+        return holder or LeaseInfo.unknown()
+    finally:
+        os.close(fd)
+    return None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _parse_time(text: object) -> datetime:
+    moment = datetime.fromisoformat(str(text))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
