@@ -26,7 +26,7 @@ from reconciler.errors import ConfigError
 from reconciler.journal import JobJournal
 from reconciler.live import LiveBucket
 from reconciler.plan.model import BackendRef
-from reconciler.state import LocalStateStore
+from reconciler.state import LocalStateStore, StateStore
 
 SANDBOX_DOMAIN = "http://sandbox.reconciler.invalid"
 
@@ -94,8 +94,14 @@ def journal_for(ref: BackendRef, config_dir: Path | None) -> JobJournal:
     return JobJournal(local_file(ref, config_dir, "jobs.jsonl"))
 
 
-def state_store_for(ref: BackendRef, config_dir: Path | None) -> LocalStateStore:
-    """The recorded state of the last apply (see reconciler.state)."""
+def state_store_for(ref: BackendRef, config_dir: Path | None) -> StateStore:
+    """The recorded state of the last apply (see reconciler.state): beside a `gs://` lock, so that every
+    runner sees it; else a local file beside the journal."""
+    lock = ref.options.get("lock")
+    if isinstance(lock, str) and lock.startswith("gs://"):
+        from reconciler.gcs.state_object import GcsStateStore, state_location
+
+        return GcsStateStore(state_location(lock))
     return LocalStateStore(local_file(ref, config_dir, "state.json"))
 
 

@@ -31,7 +31,7 @@ from reconciler.registration.desired import (
     read_file_sources,
     validate,
 )
-from reconciler.state import LocalStateStore, RecordedState
+from reconciler.state import RecordedState, StateStore
 
 
 def read_scope(config: Config, data: DesiredData | None = None) -> ReadScope:
@@ -220,7 +220,7 @@ def retry_only(computed: Computed, only: dict[str, set[tuple[str, ...]]]) -> tup
     return Computed(plan=plan, data=computed.data, works=works, live=computed.live), notes
 
 
-def record(store: LocalStateStore, recorded: RecordedState | None, recheck: Plan) -> None:
+def record(store: StateStore, recorded: RecordedState | None, recheck: Plan) -> None:
     """What this apply left behind: each resource's live digest, and the protections in force."""
     state = recorded or RecordedState()
     for change in recheck.changes:
@@ -331,7 +331,7 @@ async def apply_plan(
     tick: Tick = lambda tally: None,
     tally: RegistrationTally | None = None,
     targets: list[str] | None = None,
-    state: LocalStateStore | None = None,
+    state: StateStore | None = None,
 ) -> ApplyReport:
     provider = EncordProvider(client)
     ctx = ApplyContext(gcs=gcs)

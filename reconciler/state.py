@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from reconciler.errors import ReconcilerError
 
@@ -51,6 +51,17 @@ class RecordedState:
             raise ReconcilerError(f"{where}: not a recorded state reconciler wrote ({exc})") from None
 
 
+class StateStore(Protocol):
+    """Where the recorded state lives: a local file, or a GCS object beside a `gs://` lock."""
+
+    def load(self) -> RecordedState | None: ...
+    def save(self, state: RecordedState) -> None: ...
+
+
+def stamp(state: RecordedState) -> None:
+    state.applied_at = datetime.now(UTC).isoformat(timespec="seconds")
+
+
 class LocalStateStore:
     """The recorded state as a local JSON file, replaced atomically."""
 
@@ -67,7 +78,7 @@ class LocalStateStore:
         return RecordedState.from_json(text, str(self.path))
 
     def save(self, state: RecordedState) -> None:
-        state.applied_at = datetime.now(UTC).isoformat(timespec="seconds")
+        stamp(state)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
         tmp.write_text(state.to_json() + "\n", encoding="utf-8")

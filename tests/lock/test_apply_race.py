@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from reconciler.cli.main import main
+from reconciler.gcs.state_object import GcsStateStore, state_location
 from reconciler.lock import acquire
 from tests.fidelity.conftest import REPO_ROOT
 
@@ -47,6 +48,9 @@ def test_racing_applies_take_turns_and_create_everything_once(
     names = [row[0] for row in db.execute("SELECT name FROM folders")]
     db.close()
     assert sorted(names) == sorted(["raw", *(f"cam{i:02d}" for i in range(30))])  # each exactly once
+    # the recorded state lives beside the gs:// lock, where every runner sees it
+    recorded = GcsStateStore(state_location(location), endpoint=fake_gcs).load()
+    assert recorded is not None and "folder.raw/cam29" in recorded.digests
 
 
 def test_apply_is_refused_while_another_holds_the_local_lock(tmp_path: Path, monkeypatch: object) -> None:
