@@ -223,6 +223,8 @@ def retry_only(computed: Computed, only: dict[str, set[tuple[str, ...]]]) -> tup
 def record(store: StateStore, recorded: RecordedState | None, recheck: Plan) -> None:
     """What this apply left behind: each resource's live digest, and the protections in force."""
     state = recorded or RecordedState()
+    if not recheck.targets:
+        state.digests = {}  # the whole workspace was read: what is gone is forgotten
     for change in recheck.changes:
         state.digests[change.address] = change.fingerprint
     state.protected = set(recheck.protected)
@@ -387,6 +389,7 @@ async def apply_plan(
     )
     if config is not None:
         recorded = state.load() if state is not None else None
+        targets = targets or plan.targets or None  # a saved plan's targets bound its convergence check
         again = await compute(
             config, client, plan.backend, concurrency=concurrency, gcs=gcs, targets=targets, recorded=recorded
         )

@@ -7,7 +7,7 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from reconciler.config.models_base import StrictModel
 from reconciler.config.sources import CorsRule, DataSourceSpec, IamBindingSpec
@@ -20,6 +20,18 @@ ENUM_MAX_VALUES = 255  # the SDK refuses 256 or more
 
 
 # -- backend ------------------------------------------------------------------------------------
+
+
+def _lock_location(value: str | None) -> str | None:
+    if value is None:
+        return value
+    if value.startswith("gs://"):
+        bucket, _, name = value[5:].partition("/")
+        if not bucket or not name or name.endswith("/"):
+            raise ValueError("a GCS lock is an object: gs://bucket/path/to/lock.json")
+    elif "://" in value:
+        raise ValueError("a lock is gs://bucket/path/to/lock.json or a local file path")
+    return value
 
 
 class SandboxBackend(StrictModel):
@@ -35,7 +47,7 @@ class SandboxBackend(StrictModel):
         description="Sandbox GCS buckets: bucket name -> local directory (relative to the config file) "
         "whose files are the bucket's objects, served by a local GCS emulator.",
     )
-    lock: str | None = Field(
+    lock: Annotated[str | None, AfterValidator(_lock_location)] = Field(
         default=None,
         description="Where apply takes its lock: gs://bucket/path (a lease other runners see) or a local "
         "file. Default: a local lock beside the sandbox state or in .reconciler/.",
@@ -60,7 +72,7 @@ class EncordBackend(StrictModel):
     timeout_seconds: float = Field(default=180.0, gt=0, description="Connect, read and write timeout.")
     max_retries: int = Field(default=3, ge=0, le=10)
     concurrency: int = Field(default=8, ge=1, le=64, description="Requests in flight at once.")
-    lock: str | None = Field(
+    lock: Annotated[str | None, AfterValidator(_lock_location)] = Field(
         default=None,
         description="Where apply takes its lock: gs://bucket/path (a lease other runners see) or a local "
         "file. Default: a local lock beside the sandbox state or in .reconciler/.",

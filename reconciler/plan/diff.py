@@ -16,6 +16,7 @@ from reconciler.plan.diff_items import FolderWork, items_changes
 from reconciler.plan.diff_schema import schema_changes, schema_shape
 from reconciler.plan.model import Action, BackendRef, Change, Kind, Plan, parse_address
 from reconciler.plan.renames import as_renamed, declared_renames
+from reconciler.plan.safety import breaches
 from reconciler.plan.snapshots import snapshot
 from reconciler.registration.desired import DesiredData
 from reconciler.state import RecordedState
@@ -39,10 +40,11 @@ def plan_with_work(
 ) -> tuple[Plan, dict[str, FolderWork]]:
     """The plan, and the item-level work behind its `folder_items` changes (too large for the plan)."""
     sandbox = backend.kind == "sandbox"
-    protected = protected_addresses(config, recorded)
     kept: list[str] = []
     renames = declared_renames(config.folders, live) if config.folders is not None else {}
     live = as_renamed(live, renames)
+    protected = protected_addresses(config, recorded, renames)
+    kept += rename_notes(config, live)
     changes: list[Change] = []
     errors: list[str] = list(live.ambiguities)
     if config.integrations is not None:
@@ -52,9 +54,10 @@ def plan_with_work(
         changes += schema_changes(config, live)
     folders: list[Change] = []
     if config.folders is not None:
-        folders, kept = keep_protected(
+        folders, kept_folders = keep_protected(
             folder_changes(config.folders, live, config.prune.folders, renames), protected
         )
+        kept += kept_folders
         changes += folders
     created_folders = {c.address for c in folders if c.action == Action.CREATE}
     works: dict[str, FolderWork] = {}
@@ -82,13 +85,33 @@ def plan_with_work(
         warnings=list(config.warnings) + (list(data.notes) if data else []) + kept,
         errors=errors,
     )
+    over = [f"apply will refuse this plan without --force: {b}" for b in breaches(plan, config.safety)]
+    if over:
+        plan = plan.model_copy(update={"warnings": [*plan.warnings, *over]})
     return plan, works
 
 
-def protected_addresses(config: Config, recorded: RecordedState | None) -> set[str]:
-    """Declared `protect: true`, and what earlier applies recorded as protected, less `forget:`."""
+def protected_addresses(
+    config: Config, recorded: RecordedState | None, renames: dict[str, str] | None = None
+) -> set[str]:
+    """Declared `protect: true`, and what earlier applies recorded as protected (at its new path after a
+    rename), less `forget:`."""
     declared = {f"folder.{path}" for path, spec in walk_folders(config.folders or []) if spec.protect}
-    return (declared | (recorded.protected if recorded else set())) - set(config.forget)
+    moved = {f"folder.{old}": f"folder.{new}" for new, old in (renames or {}).items()}
+    earlier = {moved.get(a, a) for a in (recorded.protected if recorded else set())}
+    return (declared | earlier) - set(config.forget)
+
+
+def rename_notes(config: Config, live: LiveState) -> list[str]:
+    """A `renamed_from` that names no live folder is most likely a typo: say what will happen instead."""
+    notes = []
+    for path, spec in walk_folders(config.folders or []):
+        old = (spec.renamed_from or "").strip("/")
+        if old and path not in live.folders and old not in live.folders:
+            notes.append(
+                f"folder {path!r}: renamed_from {old!r} names no live folder, so {path!r} is created anew"
+            )
+    return notes
 
 
 def keep_protected(changes: list[Change], protected: set[str]) -> tuple[list[Change], list[str]]:
@@ -121,9 +144,15 @@ def with_origins(changes: list[Change], recorded: RecordedState | None) -> list[
         return changes
     out = []
     for change in changes:
-        if change.action != Action.NOOP and change.address in recorded.digests:
+        if change.action == Action.NOOP:
+            pass
+        elif change.address in recorded.digests:
             drift = recorded.digests[change.address] != change.fingerprint
             change = change.model_copy(update={"origin": "drift" if drift else "config"})
+        elif change.action == Action.DELETE:  # live, undeclared, and unknown to the last apply: made by hand
+            change = change.model_copy(update={"origin": "drift"})
+        else:
+            change = change.model_copy(update={"origin": "config"})
         out.append(change)
     return out
 

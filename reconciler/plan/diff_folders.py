@@ -98,6 +98,10 @@ def folder_changes(
         if path in declared or not _prunable(path, declared, prune):
             continue
         children = [address_of(Kind.FOLDER, p) for p in live.folders if _parent_path(p) == path]
+        known = live.folder_items.get(path)  # read for managed data and dataset folders only
+        reason = "not in the configuration: deleting a folder also deletes every item in it"
+        if known is not None:
+            reason += f" ({len(known)} item(s))"
         out.append(
             make_change(
                 live,
@@ -107,8 +111,8 @@ def folder_changes(
                 risk=Risk.DESTRUCTIVE,
                 before=snapshot(live, address_of(Kind.FOLDER, path)),
                 depends_on=children,
-                reason="not in the configuration: deleting a folder also deletes every item in it",
-                payload={"uuid": current.uuid},
+                reason=reason,
+                payload={"uuid": current.uuid, "items": len(known) if known is not None else None},
             )
         )
     return out

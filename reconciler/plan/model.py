@@ -111,6 +111,7 @@ class Plan(BaseModel):
     changes: list[Change] = Field(default_factory=list)
     renames: dict[str, str] = Field(default_factory=dict)  # folder: new path -> old path (renamed_from)
     protected: list[str] = Field(default_factory=list)  # addresses under protection when planned
+    targets: list[str] = Field(default_factory=list)  # --target: the plan covers only these (and their needs)
     warnings: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
 

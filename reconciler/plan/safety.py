@@ -45,6 +45,8 @@ class Counts:
 def section_counts(plan: Plan) -> dict[str, Counts]:
     """What exists and what would go or change, per section, from the plan's own numbers."""
     folders = [c for c in plan.changes if c.kind == Kind.FOLDER and c.action != Action.CREATE]
+    # items that go with a deleted folder, where the plan read them
+    with_folders = sum(int(c.payload.get("items") or 0) for c in folders if c.action == Action.DELETE)
     items = [c for c in plan.changes if c.kind == Kind.FOLDER_ITEMS]
     prunes = [c for c in plan.changes if c.kind == Kind.FOLDER_ITEMS_PRUNE and c.executable]
     links = [c for c in plan.changes if c.kind == Kind.DATASET_ITEMS]
@@ -55,8 +57,8 @@ def section_counts(plan: Plan) -> dict[str, Counts]:
             updated=sum(1 for c in folders if c.action == Action.UPDATE),
         ),
         "items": Counts(
-            existing=sum(int((c.before or {}).get("items", 0)) for c in items),
-            deleted=sum(int(c.payload.get("delete", 0)) for c in prunes),
+            existing=sum(int((c.before or {}).get("items", 0)) for c in items) + with_folders,
+            deleted=sum(int(c.payload.get("delete", 0)) for c in prunes) + with_folders,
             updated=sum(int(c.payload.get("update", 0)) for c in items if c.executable),
         ),
         "dataset_links": Counts(

@@ -60,4 +60,6 @@ def targeted(plan: Plan, targets: list[str]) -> Plan:
             if dep in by_address and dep not in keep:
                 keep.add(dep)
                 stack.append(dep)
-    return plan.model_copy(update={"changes": [c for c in plan.changes if c.address in keep]})
+    return plan.model_copy(
+        update={"changes": [c for c in plan.changes if c.address in keep], "targets": list(targets)}
+    )

@@ -186,3 +186,53 @@ def test_a_protected_folder_is_kept_after_it_leaves_the_config_until_forgotten(
     assert main(["plan", "--detailed-exitcode"]) == 2
     assert main(["apply", "--auto-approve", "--allow-destroy"]) == 0
     assert main(["plan", "--detailed-exitcode"]) == 0
+
+
+def test_review_findings_on_thresholds_targets_drift_renames_and_locks(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import sqlite3
+
+    # the plan itself says that apply will need --force
+    (workspace / "reconciler.yaml").write_text(folders(8))
+    capsys.readouterr()
+    assert main(["plan"]) == 0
+    assert "apply will refuse this plan without --force: 4 of 13 managed folders" in capsys.readouterr().out
+
+    # a saved plan with --target converges within its targets
+    (workspace / "reconciler.yaml").write_text(folders(12) + "  - name: extra\n  - name: more\n")
+    assert main(["plan", "--target", "folder.extra", "--out", "p.json"]) == 0
+    capsys.readouterr()
+    assert main(["apply", "p.json", "--auto-approve"]) == 0
+    assert "did not converge" not in capsys.readouterr().out
+
+    # a folder made by hand in Encord is drift; so is one deleted by hand and declared again
+    assert main(["apply", "--auto-approve"]) == 0
+    db = sqlite3.connect(workspace / "s.db")
+    parent = db.execute("SELECT parent FROM folders WHERE name = 'cam00'").fetchone()[0]
+    db.execute(
+        "INSERT INTO folders (uuid, parent, name, description, client_metadata, owner, created_at, "
+        "last_edited_at) SELECT '00000000-0000-4000-8000-00000000abcd', parent, 'handmade', '', "
+        "client_metadata, owner, created_at, last_edited_at FROM folders WHERE name = 'cam00'"
+    )
+    db.commit()
+    db.close()
+    capsys.readouterr()
+    assert main(["plan", "--format", "json"]) == 0
+    origins = {c["address"]: c["origin"] for c in json.loads(capsys.readouterr().out)["changes"]}
+    assert origins == {"folder.raw/handmade": "drift"}, origins
+    assert parent
+
+    # a renamed_from that names nothing is said, not silently a create
+    (workspace / "reconciler.yaml").write_text(
+        folders(12).replace("      - name: cam11\n", "      - {name: cam11b, renamed_from: raw/cam1l}\n")
+        + "  - name: extra\n  - name: more\n"
+    )
+    assert main(["plan"]) == 0
+    assert "renamed_from 'raw/cam1l' names no live folder" in capsys.readouterr().out
+
+    # a lock that is neither gs:// nor a local path is refused by validate
+    (workspace / "reconciler.yaml").write_text("backend: {kind: sandbox, state: s.db, lock: 's3://b/lock'}\n")
+    assert main(["validate"]) == 1
+    assert "a lock is gs://bucket/path/to/lock.json or a local file path" in capsys.readouterr().err
