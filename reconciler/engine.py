@@ -344,7 +344,8 @@ async def apply_plan(
         if computed is None:
             if config is None:
                 raise PlanError(
-                    "the plan registers items, but its configuration cannot be loaded to read them"
+                    f"the plan registers items, but its configuration ({plan.config_source}, relative to the "
+                    "directory the plan was made in) cannot be loaded here to read them: apply from there"
                 )
             computed = await compute(config, client, plan.backend, concurrency=concurrency, gcs=gcs)
             check_declared_sets(plan, computed)

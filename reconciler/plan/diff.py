@@ -6,6 +6,8 @@ diff_datasets); this module puts their changes together and orders them.
 
 from __future__ import annotations
 
+import os
+
 from reconciler.config.loader import Config, walk_folders
 from reconciler.live import LiveState
 from reconciler.plan.diff_buckets import bucket_changes
@@ -44,7 +46,7 @@ def plan_with_work(
     renames = declared_renames(config.folders, live) if config.folders is not None else {}
     live = as_renamed(live, renames)
     protected = protected_addresses(config, recorded, renames)
-    kept += rename_notes(config, live)
+    kept += rename_notes(config, live) + protection_notes(config, recorded, protected)
     changes: list[Change] = []
     errors: list[str] = list(live.ambiguities)
     if config.integrations is not None:
@@ -77,7 +79,7 @@ def plan_with_work(
         changes = _after_unlinks(changes, datasets) + datasets
     plan = Plan(
         backend=backend,
-        config_source=config.source,
+        config_source=portable(config.source),
         config_files=config.files,
         changes=with_origins(order_changes(changes), recorded),
         renames=renames,
@@ -91,6 +93,16 @@ def plan_with_work(
     return plan, works
 
 
+def portable(source: str) -> str:
+    """The config's path relative to the working directory when it is below it, so that a saved plan
+    made in one CI checkout applies in another (at another absolute path)."""
+    try:
+        relative = os.path.relpath(source)
+    except ValueError:
+        return source
+    return source if relative.startswith("..") else relative
+
+
 def protected_addresses(
     config: Config, recorded: RecordedState | None, renames: dict[str, str] | None = None
 ) -> set[str]:
@@ -100,6 +112,23 @@ def protected_addresses(
     moved = {f"folder.{old}": f"folder.{new}" for new, old in (renames or {}).items()}
     earlier = {moved.get(a, a) for a in (recorded.protected if recorded else set())}
     return (declared | earlier) - set(config.forget)
+
+
+def protection_notes(config: Config, recorded: RecordedState | None, protected: set[str]) -> list[str]:
+    """`forget:` entries that end nothing, and protections kept although `protect: true` was removed."""
+    earlier = recorded.protected if recorded else set()
+    notes = [
+        f"forget: {address} is not protected, so there is nothing to forget"
+        for address in config.forget
+        if address not in earlier
+    ]
+    unmarked = {f"folder.{path}" for path, spec in walk_folders(config.folders or []) if not spec.protect}
+    notes += [
+        f"{address} stays protected although the config no longer says `protect: true`; "
+        f"`forget: [{address}]` ends the protection"
+        for address in sorted(unmarked & protected)
+    ]
+    return notes
 
 
 def rename_notes(config: Config, live: LiveState) -> list[str]:

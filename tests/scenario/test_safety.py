@@ -174,6 +174,14 @@ def test_a_protected_folder_is_kept_after_it_leaves_the_config_until_forgotten(
         config.replace("      - name: cam00\n", "      - {name: cam00, protect: true}\n")
     )
     assert main(["apply", "--auto-approve"]) == 0  # records the protection
+    (workspace / "reconciler.yaml").write_text(
+        config + "forget: [folder.raw/cam05]\n"
+    )  # protect: true removed
+    capsys.readouterr()
+    assert main(["plan"]) == 0
+    out = capsys.readouterr().out
+    assert "folder.raw/cam00 stays protected although the config no longer says `protect: true`" in out
+    assert "forget: folder.raw/cam05 is not protected, so there is nothing to forget" in out
     (workspace / "reconciler.yaml").write_text(config.replace("      - name: cam00\n", ""))
     capsys.readouterr()
     assert main(["plan", "--detailed-exitcode"]) == 0
