@@ -367,7 +367,10 @@ async def apply_plan(
             tick=tick,
             tally=tally or RegistrationTally(),
         )
-        ctx.registrar.expect(computed.works)
+        planned = {
+            c.payload["folder_path"] for c in plan.changes if c.kind == Kind.FOLDER_ITEMS and c.executable
+        }
+        ctx.registrar.expect({path: w for path, w in computed.works.items() if path in planned})
         ctx.data, ctx.works = computed.data, computed.works
         ctx.integration_uuids = {
             i.title: str(i.integration_uuid) for i in await client.list_cloud_integrations()

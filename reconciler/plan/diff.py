@@ -72,6 +72,20 @@ def plan_with_work(
         item_changes, works, item_errors = items_changes(
             data, live, created_folders, integration_creates, only
         )
+        # clientMetadata is written against the schema: the keys this plan adds or changes come first,
+        # and the bucket side (CORS, IAM) too, so `--target` on a folder takes them along
+        before_items = [
+            c.address
+            for c in changes
+            if c.kind in (Kind.SCHEMA_KEY, Kind.BUCKET_CORS, Kind.BUCKET_IAM)
+            and c.action in (Action.CREATE, Action.UPDATE)
+        ]
+        item_changes = [
+            c.model_copy(update={"depends_on": [*c.depends_on, *before_items]})
+            if c.kind == Kind.FOLDER_ITEMS and c.action != Action.NOOP
+            else c
+            for c in item_changes
+        ]
         changes += item_changes
         errors += item_errors
     if config.datasets is not None:
