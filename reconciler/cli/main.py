@@ -42,14 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more log output (-vv: HTTP requests)"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    verbose = argparse.ArgumentParser(add_help=False)  # -v also after the command: `plan -v`
+    verbose.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
-    p = sub.add_parser("validate", help="check the configuration (no network)")
+    p = sub.add_parser("validate", help="check the configuration (no network)", parents=[verbose])
     p.add_argument(
         "config", nargs="?", default=DEFAULT_CONFIG, help="file or directory (default: %(default)s)"
     )
     p.set_defaults(func=validate_cmd.run)
 
-    p = sub.add_parser("plan", help="show what apply would change in the live workspace")
+    p = sub.add_parser("plan", help="show what apply would change in the live workspace", parents=[verbose])
     p.add_argument(
         "config", nargs="?", default=DEFAULT_CONFIG, help="file or directory (default: %(default)s)"
     )
@@ -66,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", dest="targets", action="append", metavar="ADDRESS", help=TARGET_HELP)
     p.set_defaults(func=plan_cmd.run)
 
-    p = sub.add_parser("apply", help="carry out the plan")
+    p = sub.add_parser("apply", help="carry out the plan", parents=[verbose])
     p.add_argument(
         "target",
         nargs="?",

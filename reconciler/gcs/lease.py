@@ -96,6 +96,14 @@ def write_object(
                 bucket=bucket,
                 status=404,
             ) from exc
+    if blob.generation is None:  # some emulators answer a write without the object's resource
+        with translate_errors(bucket, f"read {name!r} in"):
+            blob.reload(timeout=within)
+    if blob.generation is None:
+        raise GcsError(
+            f"gs://{bucket}/{name}: this GCS endpoint reports no object generations, which a lock needs",
+            bucket=bucket,
+        )
     return int(blob.generation)
 
 
