@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_locked(args: argparse.Namespace, prepared: Prepared, lease: Lease) -> int:
     prepared = run_async(_prepare(args, prepared))
     plan = prepared.plan
-    output.out(render_text(plan))
+    output.out(render_text(plan, allow_destroy=args.allow_destroy))
     for note in prepared.notes:
         output.info(f"[yellow]note:[/] {escape(note)}")
     if plan.errors:

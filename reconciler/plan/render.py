@@ -49,20 +49,21 @@ def _risk_tag(change: Change) -> str:
     return f"  ({', '.join(tags)})" if tags else ""
 
 
-def grouped(plan: Plan) -> list[tuple[str, list[Change]]]:
+def grouped(plan: Plan, *, allowed: bool = False) -> list[tuple[str, list[Change]]]:
     """Destructive changes first, in their own group; then the rest, in plan order."""
     gated = [c for c in plan.actionable if c.risk == Risk.DESTRUCTIVE]
     rest = [c for c in plan.actionable if c.risk != Risk.DESTRUCTIVE]
     if not gated:
         return [("", rest)] if rest else []
-    groups = [("Destructive changes (apply needs --allow-destroy):", gated)]
+    title = "Destructive changes:" if allowed else "Destructive changes (apply needs --allow-destroy):"
+    groups = [(title, gated)]
     return groups + ([("Other changes:", rest)] if rest else [])
 
 
-def render_text(plan: Plan) -> str:
+def render_text(plan: Plan, *, allow_destroy: bool = False) -> str:
     out: list[str] = [f"Backend: {plan.backend.kind} ({escape(plan.backend.location)})", ""]
     width = max((len(c.address) for c in plan.actionable), default=0)
-    for title, changes in grouped(plan):
+    for title, changes in grouped(plan, allowed=allow_destroy):
         if title:
             out.append(f"[bold]{escape(title)}[/]")
         out += _text_changes(changes, width)
