@@ -46,9 +46,10 @@ def plan_with_work(
     renames = declared_renames(config.folders, live) if config.folders is not None else {}
     live = as_renamed(live, renames)
     protected = protected_addresses(config, recorded, renames)
-    kept += rename_notes(config, live) + protection_notes(config, recorded, protected)
+    rename_warnings, rename_errors = rename_notes(config, live, renames)
+    kept += rename_warnings + protection_notes(config, recorded, protected)
     changes: list[Change] = []
-    errors: list[str] = list(live.ambiguities)
+    errors: list[str] = list(live.ambiguities) + rename_errors
     if config.integrations is not None:
         changes += integration_changes(config, live, sandbox, errors)
         changes += bucket_changes(config.integrations, live)
@@ -145,16 +146,24 @@ def protection_notes(config: Config, recorded: RecordedState | None, protected: 
     return notes
 
 
-def rename_notes(config: Config, live: LiveState) -> list[str]:
-    """A `renamed_from` that names no live folder is most likely a typo: say what will happen instead."""
-    notes = []
+def rename_notes(config: Config, live: LiveState, renames: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(warnings, errors) about `renamed_from`: a name that matches no live folder is most likely a typo;
+    a rename onto a path that is live as well (a swap) cannot be done in one step."""
+    notes, errors = [], []
     for path, spec in walk_folders(config.folders or []):
         old = (spec.renamed_from or "").strip("/")
-        if old and path not in live.folders and old not in live.folders:
+        if not old or renames.get(path) == old:
+            continue
+        if old in live.folders and path in live.folders and old != path:
+            errors.append(
+                f"{config.where(f'folder.{path}')}: folder {path!r}: renamed_from {old!r}, but {path!r} is "
+                "live too; rename in two applies (first to a free name), or remove renamed_from if it is done"
+            )
+        elif path not in live.folders and old not in live.folders:
             notes.append(
                 f"folder {path!r}: renamed_from {old!r} names no live folder, so {path!r} is created anew"
             )
-    return notes
+    return notes, errors
 
 
 def keep_protected(changes: list[Change], protected: set[str]) -> tuple[list[Change], list[str]]:

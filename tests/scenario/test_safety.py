@@ -244,3 +244,20 @@ def test_review_findings_on_thresholds_targets_drift_renames_and_locks(
     (workspace / "reconciler.yaml").write_text("backend: {kind: sandbox, state: s.db, lock: 's3://b/lock'}\n")
     assert main(["validate"]) == 1
     assert "a lock is gs://bucket/path/to/lock.json or a local file path" in capsys.readouterr().err
+
+
+def test_swapping_two_folders_by_renamed_from_is_refused_in_one_step(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    swapped = (
+        folders(12)
+        .replace("      - name: cam00\n", "      - {name: cam00, renamed_from: raw/cam01}\n")
+        .replace("      - name: cam01\n", "      - {name: cam01, renamed_from: raw/cam00}\n")
+    )
+    (workspace / "reconciler.yaml").write_text(swapped)
+    capsys.readouterr()
+    assert main(["plan"]) == 1
+    assert (
+        "renamed_from 'raw/cam01', but 'raw/cam00' is live too; rename in two applies"
+        in capsys.readouterr().out
+    )
