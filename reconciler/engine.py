@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from reconciler.apply.executor import SCHEMA_UNIT, ApplyResult, Progress, Unit, execute, ignore_progress
+from reconciler.apply.verify import DatasetCheck, record, verify_datasets
 from reconciler.config.loader import Config
 from reconciler.encord.client import EncordClient
 from reconciler.encord.provider import ApplyContext, EncordProvider, ReadScope, read_live
@@ -16,7 +17,7 @@ from reconciler.encord.registrar import DEFAULT_JOBS_IN_FLIGHT, Registrar
 from reconciler.errors import ConfigError, PlanError
 from reconciler.journal import JobJournal
 from reconciler.live import LiveBucket, LiveState
-from reconciler.plan.diff import desired_items, plan_with_work, schema_shape, snapshot
+from reconciler.plan.diff import plan_with_work, schema_shape, snapshot
 from reconciler.plan.diff_buckets import managed_buckets
 from reconciler.plan.diff_items import FolderWork
 from reconciler.plan.model import BackendRef, Change, Kind, Plan, Risk, fingerprint, parse_address
@@ -220,17 +221,6 @@ def retry_only(computed: Computed, only: dict[str, set[tuple[str, ...]]]) -> tup
     return Computed(plan=plan, data=computed.data, works=works, live=computed.live), notes
 
 
-def record(store: StateStore, recorded: RecordedState | None, recheck: Plan) -> None:
-    """What this apply left behind: each resource's live digest, and the protections in force."""
-    state = recorded or RecordedState()
-    if not recheck.targets:
-        state.digests = {}  # the whole workspace was read: what is gone is forgotten
-    for change in recheck.changes:
-        state.digests[change.address] = change.fingerprint
-    state.protected = set(recheck.protected)
-    store.save(state)
-
-
 def check_declared_sets(plan: Plan, computed: Computed) -> None:
     """A saved plan applies only the item sets that were reviewed: their digests must still match."""
     moved = []
@@ -271,30 +261,6 @@ async def refuse_if_stale(
             f"the saved plan is stale: these resources changed since it was made: {', '.join(moved)}. "
             "Run plan again."
         )
-
-
-@dataclass(frozen=True)
-class DatasetCheck:
-    """After apply: a dataset's data rows against its folders' items (step 9 of Encord's guide)."""
-
-    title: str
-    linked: int
-    missing: int
-    extra: int
-
-
-def verify_datasets(config: Config, live: LiveState) -> list[DatasetCheck]:
-    checks = []
-    for ds in config.datasets or []:
-        current = live.datasets.get(ds.title)
-        if ds.folders is None or current is None:
-            continue
-        wanted = desired_items(live, [(r.path.strip("/"), r.recursive) for r in ds.folder_refs()])
-        linked = set(current.linked_items)
-        checks.append(
-            DatasetCheck(ds.title, len(linked & wanted), len(wanted - linked), len(linked - wanted))
-        )
-    return checks
 
 
 @dataclass

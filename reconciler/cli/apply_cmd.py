@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from rich.markup import escape
 
+from reconciler.apply.verify import record
 from reconciler.backend import journal_for, open_workspace, state_store_for
 from reconciler.cli import output
 from reconciler.cli.common import compute_in, concurrency, config_dir, load, resume, run_async
@@ -15,7 +16,7 @@ from reconciler.cli.progress import RegistrationProgress
 from reconciler.config.loader import Config, load_config
 from reconciler.config.models import SafetySpec
 from reconciler.encord.provider_items import RegistrationTally
-from reconciler.engine import ApplyReport, Computed, apply_plan, record, refuse_if_stale, retry_only
+from reconciler.engine import ApplyReport, Computed, apply_plan, refuse_if_stale, retry_only
 from reconciler.errors import ConfigError, PlanError, ReconcilerError
 from reconciler.lock import Lease, acquire, lock_location
 from reconciler.plan.model import FORMAT_VERSION, BackendRef, Plan
