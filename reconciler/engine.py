@@ -21,7 +21,7 @@ from reconciler.plan.diff import plan_with_work, schema_shape, snapshot
 from reconciler.plan.diff_buckets import managed_buckets
 from reconciler.plan.diff_items import FolderWork
 from reconciler.plan.model import BackendRef, Change, Kind, Plan, Risk, fingerprint, parse_address
-from reconciler.plan.renames import as_renamed, renamed_paths
+from reconciler.plan.renames import as_renamed, moved_addresses, renamed_paths
 from reconciler.plan.target import targeted
 from reconciler.registration.desired import (
     DesiredData,
@@ -359,13 +359,15 @@ async def apply_plan(
     )
     if config is not None:
         recorded = state.load() if state is not None else None
+        if recorded is not None and plan.renames:  # the folders were renamed: so are their protections
+            recorded.protected = moved_addresses(recorded.protected, plan.renames)
         targets = targets or plan.targets or None  # a saved plan's targets bound its convergence check
         again = await compute(
             config, client, plan.backend, concurrency=concurrency, gcs=gcs, targets=targets, recorded=recorded
         )
         recheck = again.plan
         if state is not None:
-            record(state, recorded, recheck)
+            record(state, recorded, recheck, keep=set(result.failed) | set(result.skipped))
         if again.live is not None:
             report.verification = verify_datasets(config, again.live)
         report.recheck = recheck

@@ -13,13 +13,20 @@ from reconciler.state import RecordedState, StateStore
 __all__ = ["DatasetCheck", "record", "verify_datasets"]
 
 
-def record(store: StateStore, recorded: RecordedState | None, recheck: Plan) -> None:
-    """What this apply left behind: each resource's live digest, and the protections in force."""
+def record(
+    store: StateStore, recorded: RecordedState | None, recheck: Plan, keep: set[str] | None = None
+) -> None:
+    """What this apply left behind: each resource's live digest, and the protections in force. `keep`:
+    addresses whose change failed or was skipped; their old digest stays, so drift stays drift."""
     state = recorded or RecordedState()
+    old = dict(state.digests)
     if not recheck.targets:
         state.digests = {}  # the whole workspace was read: what is gone is forgotten
     for change in recheck.changes:
         state.digests[change.address] = change.fingerprint
+    for address in keep or ():
+        if address in old:
+            state.digests[address] = old[address]
     state.protected = set(recheck.protected)
     store.save(state)
 

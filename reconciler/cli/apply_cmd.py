@@ -19,7 +19,8 @@ from reconciler.encord.provider_items import RegistrationTally
 from reconciler.engine import ApplyReport, Computed, apply_plan, refuse_if_stale, retry_only
 from reconciler.errors import ConfigError, PlanError, ReconcilerError
 from reconciler.lock import Lease, acquire, lock_location
-from reconciler.plan.model import FORMAT_VERSION, BackendRef, Plan
+from reconciler.plan.diff import protected_addresses, protecting
+from reconciler.plan.model import FORMAT_VERSION, Action, BackendRef, Plan
 from reconciler.plan.render import render_text
 from reconciler.plan.safety import refusals
 
@@ -173,6 +174,8 @@ def _run_locked(args: argparse.Namespace, prepared: Prepared, lease: Lease) -> i
             record(store, store.load(), plan)
         _write_report(args.report, [prepared.resumed])
         return 1 if prepared.resumed.failed else 0
+    if prepared.saved:
+        refuse_protected_deletes(prepared)
     safety = prepared.config.safety if prepared.config is not None else SafetySpec()
     refused = refusals(plan, safety, allow_destroy=args.allow_destroy, force=args.force)
     if refused:
@@ -185,6 +188,25 @@ def _run_locked(args: argparse.Namespace, prepared: Prepared, lease: Lease) -> i
     if args.retry_failed:
         output.out("[dim]Only the files in the report were registered again; run plan to see the rest.[/]")
     return _report(report, args.report)
+
+
+def refuse_protected_deletes(prepared: Prepared) -> None:
+    """A saved plan may predate a protection (another pull request protected a folder since)."""
+    plan = prepared.plan
+    recorded = state_store_for(prepared.ref, config_dir(prepared.config, plan)).load()
+    if prepared.config is not None:
+        protected = protected_addresses(prepared.config, recorded, plan.renames)
+    else:
+        protected = recorded.protected if recorded else set()
+    blocked = [
+        f"{c.address} (protected: {guard})"
+        for c in plan.changes
+        if c.executable and c.action == Action.DELETE and (guard := protecting(c.address, protected))
+    ]
+    if blocked:
+        raise PlanError(
+            "the saved plan deletes what is protected now: " + ", ".join(blocked) + ". Run plan again."
+        )
 
 
 def _write_report(path: str | None, tallies: list[RegistrationTally]) -> None:

@@ -17,7 +17,7 @@ from reconciler.plan.diff_integrations import integration_changes
 from reconciler.plan.diff_items import FolderWork, items_changes
 from reconciler.plan.diff_schema import schema_changes, schema_shape
 from reconciler.plan.model import Action, BackendRef, Change, Kind, Plan, parse_address
-from reconciler.plan.renames import as_renamed, declared_renames
+from reconciler.plan.renames import as_renamed, declared_renames, moved_addresses
 from reconciler.plan.safety import breaches
 from reconciler.plan.snapshots import snapshot
 from reconciler.registration.desired import DesiredData
@@ -124,8 +124,7 @@ def protected_addresses(
     """Declared `protect: true`, and what earlier applies recorded as protected (at its new path after a
     rename), less `forget:`."""
     declared = {f"folder.{path}" for path, spec in walk_folders(config.folders or []) if spec.protect}
-    moved = {f"folder.{old}": f"folder.{new}" for new, old in (renames or {}).items()}
-    earlier = {moved.get(a, a) for a in (recorded.protected if recorded else set())}
+    earlier = moved_addresses(recorded.protected if recorded else set(), renames or {})
     return (declared | earlier) - set(config.forget)
 
 
@@ -166,23 +165,36 @@ def rename_notes(config: Config, live: LiveState, renames: dict[str, str]) -> tu
     return notes, errors
 
 
+def protecting(address: str, protected: set[str]) -> str | None:
+    """The protected folder that forbids deleting the folder at `address`: itself, a folder above it
+    (its subtree is kept), or a folder below it (deleting a folder deletes everything in it)."""
+    kind, name = parse_address(address)
+    if kind != Kind.FOLDER:
+        return None
+    parts = name.split("/")
+    above = next(
+        (a for i in range(len(parts), 0, -1) if (a := f"folder.{'/'.join(parts[:i])}") in protected), None
+    )
+    if above is not None:
+        return above
+    return next((a for a in sorted(protected) if a.startswith(f"folder.{name}/")), None)
+
+
 def keep_protected(changes: list[Change], protected: set[str]) -> tuple[list[Change], list[str]]:
-    """Deletes of protected folders (and of their subtrees) are dropped, each with the reason."""
-
-    def guarded(address: str) -> str | None:
-        _, name = parse_address(address)
-        parts = name.split("/")
-        return next(
-            (a for i in range(len(parts), 0, -1) if (a := f"folder.{'/'.join(parts[:i])}") in protected), None
-        )
-
+    """Deletes of protected folders, of their subtrees and of the folders that hold them are dropped,
+    each with the reason."""
     out, kept = [], []
     for change in changes:
-        guard = guarded(change.address) if change.action == Action.DELETE else None
+        guard = protecting(change.address, protected) if change.action == Action.DELETE else None
         if guard is None:
             out.append(change)
             continue
-        why = "is protected" if guard == change.address else f"is inside {guard}, which is protected"
+        if guard == change.address:
+            why = "is protected"
+        elif guard.startswith(change.address + "/"):
+            why = f"holds {guard}, which is protected"
+        else:
+            why = f"is inside {guard}, which is protected"
         kept.append(
             f"{change.address} is not in the configuration but {why}: it is kept. Add `forget: [{guard}]` "
             "to allow deleting it."

@@ -42,7 +42,7 @@ def renamed_paths(folders: list[FolderSpec] | None) -> Callable[[str], str | Non
     return old_path
 
 
-def _moved(path: str, renames: dict[str, str]) -> str:
+def moved_path(path: str, renames: dict[str, str]) -> str:
     # the innermost rename wins: a renamed child of a renamed parent names its own old path
     for new, old in sorted(renames.items(), key=lambda kv: -len(kv[1])):
         if path == old or path.startswith(old + "/"):
@@ -51,14 +51,14 @@ def _moved(path: str, renames: dict[str, str]) -> str:
 
 
 def _rekey(mapping: dict[str, V], renames: dict[str, str]) -> dict[str, V]:
-    return {_moved(path, renames): value for path, value in mapping.items()}
+    return {moved_path(path, renames): value for path, value in mapping.items()}
 
 
 def as_renamed(live: LiveState, renames: dict[str, str]) -> LiveState:
     if not renames:
         return live
     folders = {
-        _moved(path, renames): folder.model_copy(update={"path": _moved(path, renames)})
+        moved_path(path, renames): folder.model_copy(update={"path": moved_path(path, renames)})
         for path, folder in live.folders.items()
     }
     return live.model_copy(
@@ -68,3 +68,11 @@ def as_renamed(live: LiveState, renames: dict[str, str]) -> LiveState:
             "contents": _rekey(live.contents, renames),
         }
     )
+
+
+def moved_addresses(addresses: set[str], renames: dict[str, str]) -> set[str]:
+    """Folder addresses (e.g. recorded protections) at their paths after the renames."""
+    return {
+        f"folder.{moved_path(a.removeprefix('folder.'), renames)}" if a.startswith("folder.") else a
+        for a in addresses
+    }

@@ -261,3 +261,53 @@ def test_swapping_two_folders_by_renamed_from_is_refused_in_one_step(
         "renamed_from 'raw/cam01', but 'raw/cam00' is live too; rename in two applies"
         in capsys.readouterr().out
     )
+
+
+def nested(protect: bool = False, root: str = "raw", renamed: str = "") -> str:
+    night = "{name: night, protect: true}" if protect else "{name: night}"
+    rename = f", renamed_from: {renamed}" if renamed else ""
+    return (
+        "backend: {kind: sandbox, state: s.db}\n"
+        f"folders:\n  - {{name: {root}{rename}, children: [{{name: cams, children: [{night}]}}]}}\n"
+    )
+
+
+def test_a_protected_folder_survives_its_parent_a_renamed_parent_and_an_older_saved_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "reconciler.yaml"
+    config.write_text(nested())
+    assert main(["apply", "--auto-approve"]) == 0
+    config.write_text("backend: {kind: sandbox, state: s.db}\nfolders:\n  - name: raw\n")
+    assert main(["plan", "--out", "old.json"]) == 0  # deletes cams and night: made before the protection
+
+    config.write_text(nested(protect=True))
+    assert main(["apply", "--auto-approve"]) == 0  # night is protected from now on
+    capsys.readouterr()
+    assert main(["apply", "old.json", "--auto-approve", "--allow-destroy"]) == 1
+    err = capsys.readouterr().err
+    assert "the saved plan deletes what is protected now: folder.raw/cams/night (protected: folder" in err
+    assert "folder.raw/cams (protected: folder.raw/cams/night)" in err
+
+    # the parent leaves the config: neither it nor the protected folder inside it is deleted
+    config.write_text("backend: {kind: sandbox, state: s.db}\nfolders:\n  - name: raw\n")
+    assert main(["plan"]) == 0
+    out = capsys.readouterr().out
+    assert "folder.raw/cams is not in the configuration but holds folder.raw/cams/night" in out
+    assert main(["apply", "--auto-approve", "--allow-destroy"]) == 0
+
+    # the protection follows a rename of a folder above it, without protect: true in the config
+    config.write_text(nested(root="fleet", renamed="raw"))
+    assert main(["apply", "--auto-approve"]) == 0
+    config.write_text(
+        "backend: {kind: sandbox, state: s.db}\nfolders:\n  - name: fleet\n    children: [{name: cams}]\n"
+    )
+    capsys.readouterr()
+    assert main(["plan", "--detailed-exitcode"]) == 0
+    assert "folder.fleet/cams/night is not in the configuration but is protected" in capsys.readouterr().out
+    db = sqlite3.connect(tmp_path / "s.db")
+    assert db.execute("SELECT count(*) FROM folders WHERE name = 'night'").fetchone()[0] == 1
+    db.close()
