@@ -26,10 +26,19 @@ from reconciler.plan.safety import refusals
 
 
 def _is_plan_file(target: str) -> bool:
+    """A plan file is known by its content (a JSON object with `format_version`), whatever its name."""
     path = Path(target)
-    if not path.is_file() or path.suffix not in (".json", ".plan", ""):
+    if not path.is_file():
         return False
-    return path.read_text(encoding="utf-8", errors="replace").lstrip().startswith("{")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(64).lstrip()
+        if not head.startswith(b"{"):
+            return False
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and "format_version" in doc
 
 
 def load_plan_file(path: str) -> Plan:
@@ -180,7 +189,8 @@ def _run_locked(args: argparse.Namespace, prepared: Prepared, lease: Lease) -> i
     refused = refusals(plan, safety, allow_destroy=args.allow_destroy, force=args.force)
     if refused:
         raise PlanError("nothing was applied: " + "\n".join(refused))
-    _confirm(args)  # outside the event loop, so Ctrl-C and Ctrl-D act at once
+    if not prepared.saved:  # a saved plan is the approval, as in Terraform
+        _confirm(args)  # outside the event loop, so Ctrl-C and Ctrl-D act at once
     lease.check()  # still ours after the prompt, or stop before writing anything
     report = run_async(_carry_out(args, prepared))
     tallies = [prepared.resumed] + ([report.registration] if report.registration else [])
@@ -288,12 +298,13 @@ def _report(report: ApplyReport, report_path: str | None = None) -> int:
     output.out("")
     failed_files = report.registration.failed if report.registration else 0
     ok = report.ok and not failed_files
-    summary = (
-        f"Apply {'complete' if ok else 'failed'}: {len(result.applied)} applied, "
-        f"{len(result.failed)} failed, {len(result.skipped)} skipped, "
-        f"{len(report.unsupported)} left to do by hand."
-    )
-    output.out(f"[bold]{summary}[/]")
+    counts = [f"{len(result.applied)} applied"]
+    counts += [f"{len(result.failed)} failed"] if result.failed or ok else []
+    counts += [f"{len(result.skipped)} skipped"] if result.skipped or ok else []
+    counts += [f"{failed_files} file(s) failed to register"] if failed_files else []
+    counts += [f"{len(report.not_converged)} did not converge"] if report.not_converged else []
+    counts.append(f"{len(report.unsupported)} left to do by hand")
+    output.out(f"[bold]Apply {'complete' if ok else 'failed'}: {', '.join(counts)}.[/]")
     if report.not_converged:
         output.out(f"[red]{len(report.not_converged)} change(s) did not converge: run plan to see them.[/]")
     return 0 if ok else 1

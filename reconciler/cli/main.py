@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from reconciler import __version__
 from reconciler.cli import (
@@ -31,8 +32,17 @@ TARGET_HELP = (
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors exit 1: 2 means "there are changes" under --detailed-exitcode, and a typo in a CI
+    job must never read as drift."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="reconciler",
         description="GitOps for Encord: declare integrations, metadata schema, folders and datasets; "
         "plan; apply.",
@@ -41,9 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more log output (-vv: HTTP requests)"
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    verbose = argparse.ArgumentParser(add_help=False)  # -v also after the command: `plan -v`
+    parser.add_argument("--no-color", action="store_true", help="no colour or other styling (as NO_COLOR=1)")
+    sub: Any = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    verbose = Parser(add_help=False)  # global flags also after the command: `plan -v`
     verbose.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    verbose.add_argument("--no-color", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     p = sub.add_parser("validate", help="check the configuration (no network)", parents=[verbose])
     p.add_argument(
@@ -137,6 +149,8 @@ def _configure_logging(verbosity: int) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
+    if args.no_color:
+        output.plain()
     try:
         code: int = args.func(args)
         return code

@@ -7,9 +7,24 @@ import sys
 
 from rich.console import Console
 
-_no_colour = bool(os.environ.get("NO_COLOR"))
-stdout = Console(soft_wrap=True, no_color=_no_colour, highlight=False)
-stderr = Console(stderr=True, soft_wrap=True, no_color=_no_colour, highlight=False)
+_plain = bool(os.environ.get("NO_COLOR"))  # no-color.org: any non-empty value turns styling off
+
+
+def _console(stderr: bool = False) -> Console:
+    # color_system=None drops every style (bold included), not only colour
+    extra: dict[str, object] = {"color_system": None} if _plain else {}
+    return Console(stderr=stderr, soft_wrap=True, no_color=_plain, highlight=False, emoji=False, **extra)  # type: ignore[arg-type]
+
+
+stdout = _console()
+stderr = _console(stderr=True)
+
+
+def plain() -> None:
+    """--no-color: from here on, no colour or other styling."""
+    global _plain, stdout, stderr
+    _plain = True
+    stdout, stderr = _console(), _console(stderr=True)
 
 
 def out(markup: str) -> None:

@@ -26,7 +26,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         output.out(render_text(plan))
     if args.out:
-        Path(args.out).write_text(render_json(plan) + "\n", encoding="utf-8")
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render_json(plan) + "\n", encoding="utf-8")
         output.info(f"Saved the plan to {args.out}; apply it with: reconciler apply {args.out}")
     if plan.errors:
         return 1

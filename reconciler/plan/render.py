@@ -75,7 +75,10 @@ def render_text(plan: Plan, *, allow_destroy: bool = False) -> str:
         out.append(f"[red]Error:[/] {escape(error)}")
     if plan.warnings or plan.errors:
         out.append("")
-    out.append(f"[bold]{escape(plan.summary_line())}[/]")
+    if plan.errors:  # no "No changes" (or any count) for a plan that could not be made whole
+        out.append(f"[bold red]Plan failed: {len(plan.errors)} error(s) above.[/]")
+    else:
+        out.append(f"[bold]{escape(plan.summary_line())}[/]")
     return "\n".join(out)
 
 
