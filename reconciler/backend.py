@@ -56,9 +56,22 @@ def backend_ref(
 
 
 def sandbox_key(state_path: Path) -> tuple[Ed25519PrivateKey, str]:
-    """The sandbox's own key pair, kept beside its state file (created on first use, mode 0600)."""
+    """The sandbox's own key pair, kept beside its state file (created on first use, mode 0600).
+
+    A state path that cannot be a file (a directory, or below a regular file) is one `ConfigError` line
+    naming it, before anything is created. An empty key file (a first run interrupted while writing it) is
+    made again: the sandbox authorizes whatever key is beside it, so nothing depends on the old one."""
     key_path = state_path.with_suffix(".key")
-    state_path.parent.mkdir(parents=True, exist_ok=True)
+    if state_path.is_dir():
+        raise ConfigError([f"{state_path}: the sandbox state is a directory, not an SQLite file"])
+    try:
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((a for a in state_path.parents if a.exists() and not a.is_dir()), None)
+        why = f"{blocker} is a file, not a directory" if blocker else exc.strerror or str(exc)
+        raise ConfigError([f"{state_path}: cannot create the sandbox state here: {why}"]) from None
+    if key_path.is_file() and key_path.stat().st_size == 0:
+        key_path.unlink()
     if not key_path.exists():
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(

@@ -63,18 +63,83 @@ class Config:
 
 
 def config_files(target: Path) -> list[Path]:
+    """The files of a config: `target` itself, or every .yaml/.yml below a directory (sorted).
+
+    A file that is named or found is read, or is an error: a config file silently skipped would be a plan
+    that deletes what it declared. So a dangling symlink, a symlink loop, an unreadable file, or an entry
+    with a YAML name that is not a regular file (a fifo, a socket, a directory) is a problem, all reported
+    at once. Symlinked directories are followed, but one that leads back to a directory above it (a loop)
+    is reported, not followed.
+    """
+    import errno
+    import stat
+
+    def file_problem(path: Path) -> str | None:
+        try:
+            mode = path.stat().st_mode
+        except OSError as exc:
+            if path.is_symlink():
+                if exc.errno == errno.ELOOP:
+                    return "symlink loop"
+                if isinstance(exc, FileNotFoundError):
+                    return f"dangling symlink (to {os.readlink(path)})"
+            return f"cannot read file: {exc.strerror or exc}"
+        if stat.S_ISDIR(mode):
+            return "is a directory, not a YAML file"
+        if not stat.S_ISREG(mode):
+            kind = "a fifo" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+            return f"not a regular file ({kind})"
+        if not os.access(path, os.R_OK):
+            return "cannot read file: permission denied"
+        return None
+
+    def walk(directory: Path, above: frozenset[tuple[int, int]]) -> None:
+        try:
+            info = directory.stat()
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            problems.append(f"{directory}: cannot read directory: {exc.strerror or exc}")
+            return
+        here = above | {(info.st_dev, info.st_ino)}
+        for entry in entries:
+            path = Path(entry.path)
+            if path.suffix in YAML_SUFFIXES:
+                problem = file_problem(path)
+                if problem:
+                    problems.append(f"{path}: {problem}")
+                else:
+                    files.append(path)
+                continue
+            try:
+                sub = path.stat()  # follows symlinks; a dangling one or a loop is not part of the config
+            except OSError:
+                continue
+            if not stat.S_ISDIR(sub.st_mode):
+                continue
+            if (sub.st_dev, sub.st_ino) in here:
+                problems.append(f"{path}: directory loop (leads back to a directory above it); not followed")
+                continue
+            walk(path, here)
+
     if target.is_dir():
-        files = sorted(p for p in target.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
+        problems: list[str] = []
+        files: list[Path] = []
+        walk(target, frozenset())
+        if problems:
+            raise ConfigError(sorted(problems))
         if not files:
             raise ConfigError([f"{target}: no .yaml or .yml files in this directory"])
-        return files
-    if not target.exists():
+        return sorted(files)
+    if not os.path.lexists(target):
         hint = (
             " (pass a config file or directory, or create reconciler.yaml)"
             if target.name == DEFAULT_CONFIG
             else ""
         )
         raise ConfigError([f"{target}: no such file or directory{hint}"])
+    problem = file_problem(target)
+    if problem:
+        raise ConfigError([f"{target}: {problem}"])
     return [target]
 
 

@@ -17,7 +17,12 @@ from reconciler.emulator.auth import Verifier, parse_authorized_key
 from reconciler.emulator.context import Emulator
 from reconciler.emulator.errors import ApiError
 from reconciler.emulator.jobs import JobRunner
-from reconciler.emulator.middleware import AuthMiddleware, RequestLog
+from reconciler.emulator.middleware import (
+    DEFAULT_BODY_READ_TIMEOUT_SECONDS,
+    DEFAULT_MAX_BODY_BYTES,
+    AuthMiddleware,
+    RequestLog,
+)
 from reconciler.emulator.store import Store
 
 
@@ -42,12 +47,16 @@ def create_app(
     long_poll_cap_seconds: float = 60.0,
     process_delay_seconds: float = 0.0,
     buckets: Mapping[str, Path] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_read_timeout_seconds: float = DEFAULT_BODY_READ_TIMEOUT_SECONDS,
 ) -> Starlette:
     """Build the emulator. Everything is initialised here (no lifespan needed, as with httpx.ASGITransport).
 
     `process_delay_seconds` holds each upload job PENDING that long before processing (a test knob).
     `buckets` maps GCS bucket names to local directories whose files are the bucket's objects:
     registering an object of such a bucket that has no file is a per-unit error (README.md).
+    A body over `max_body_bytes` is refused with 413; a body message not received within
+    `body_read_timeout_seconds` with 408 (README.md, "Limits").
     """
     keys = dict(parse_authorized_key(entry) for entry in authorized_keys)
     store = Store(state_path)
@@ -60,7 +69,16 @@ def create_app(
     request_log = RequestLog(Path(request_log_path)) if request_log_path is not None else None
     app = Starlette(
         routes=[*routes_v2.ROUTES, *routes_storage.ROUTES, *routes_v1.ROUTES],
-        middleware=[Middleware(AuthMiddleware, verifier=verifier, request_log=request_log)],
+        middleware=[
+            Middleware(
+                AuthMiddleware,
+                verifier=verifier,
+                request_log=request_log,
+                known_key_ids=frozenset(keys),
+                max_body_bytes=max_body_bytes,
+                body_read_timeout_seconds=body_read_timeout_seconds,
+            )
+        ],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
     )
     app.state.emulator = Emulator(

@@ -16,6 +16,19 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, message)
 
 
+def payload_too_large(limit: int) -> ApiError:
+    return ApiError(413, f"Request body exceeds the emulator's limit of {limit} bytes")
+
+
+def request_timeout(seconds: float) -> ApiError:
+    return ApiError(408, f"Request body not received within {seconds:g} s")
+
+
+def too_deeply_nested() -> ApiError:
+    # json.loads raises RecursionError (not ValueError) on very deep nesting; it must not become a 500.
+    return ApiError(400, "Request JSON is nested too deeply")
+
+
 def forbidden(message: str) -> ApiError:
     # The real service answers 403 for both "does not exist" and "not yours" (SDK docstrings).
     return ApiError(403, message)

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from reconciler.errors import ConfigError
+
 Row = dict[str, Any]
 
 _DDL = """
@@ -401,17 +403,35 @@ class Store:
     """The SQLite file (or `:memory:`) behind one emulator app."""
 
     def __init__(self, path: str | Path) -> None:
+        """Open the file, creating it, or completing one an interrupted first run left half-made (empty,
+        or with tables missing): every statement of the schema is idempotent. A path that cannot hold
+        the file, or a file that is not an SQLite database, is one `ConfigError` line naming the path."""
         target = str(path)
         if target != ":memory:":
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            state = Path(target)
+            if state.is_dir():
+                raise ConfigError([f"{state}: the sandbox state is a directory, not an SQLite file"])
+            try:
+                state.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                blocker = next((a for a in state.parents if a.exists() and not a.is_dir()), None)
+                why = f"{blocker} is a file, not a directory" if blocker else exc.strerror or str(exc)
+                raise ConfigError([f"{state}: cannot create the sandbox state here: {why}"]) from None
         # Autocommit mode; `tx()` issues BEGIN/COMMIT itself. One connection shared under a lock.
-        self._conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+        try:
+            self._conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise ConfigError([f"{target}: cannot open the sandbox state (SQLite): {exc}"]) from None
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.Lock()
-        with self._lock:
-            self._conn.executescript(_DDL)
-            _migrate(self._conn)
-            self._conn.executescript(_INDEXES)
+        try:
+            with self._lock:
+                self._conn.executescript(_DDL)
+                _migrate(self._conn)
+                self._conn.executescript(_INDEXES)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise ConfigError([f"{target}: cannot use the sandbox state (SQLite): {exc}"]) from None
 
     @contextmanager
     def tx(self) -> Iterator[Tx]:
