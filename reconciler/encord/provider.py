@@ -165,6 +165,12 @@ async def read_live(client: EncordClient, scope: ReadScope, *, concurrency: int 
     )
 
 
+def path_segment(name: str) -> str:
+    """A live folder name as one segment of a path: a `/` in the name (Encord allows it; the config
+    cannot declare it) is written `%2F`, so `raw/cams` the folder never reads as `raw` > `cams`."""
+    return name.replace("/", "%2F")
+
+
 async def _read_folders(
     client: EncordClient, concurrency: int, ambiguities: list[str]
 ) -> dict[str, LiveFolder]:
@@ -178,7 +184,8 @@ async def _read_folders(
             for child in children:
                 if child.synced_dataset_hash is not None:
                     continue  # a legacy dataset's mirror folder belongs to that dataset, not to us
-                path = f"{parent_path}/{child.name}" if parent_path else child.name
+                name = path_segment(child.name)
+                path = f"{parent_path}/{name}" if parent_path else name
                 if path in folders:
                     ambiguities.append(f"two live folders have the path {path!r}; rename one in Encord")
                     continue

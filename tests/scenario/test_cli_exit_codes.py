@@ -68,3 +68,28 @@ def test_no_color_and_global_flags_after_the_command(project: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "\x1b[" not in result.stdout
+
+
+async def test_a_live_folder_named_with_a_slash_is_not_a_nested_path() -> None:
+    from pathlib import Path as P
+    from tempfile import TemporaryDirectory
+
+    import httpx
+
+    from reconciler.backend import SANDBOX_DOMAIN, sandbox_key
+    from reconciler.emulator.app import create_app
+    from reconciler.encord.auth import SshKeyAuth
+    from reconciler.encord.client import EncordClient
+    from reconciler.encord.provider import ReadScope, read_live
+
+    with TemporaryDirectory() as tmp:
+        state = P(tmp) / "s.db"
+        key, public = sandbox_key(state)
+        transport = httpx.ASGITransport(app=create_app(state, [public]))
+        async with EncordClient(SANDBOX_DOMAIN, SshKeyAuth(private_key=key), transport=transport) as client:
+            raw = await client.create_folder("raw")
+            await client.create_folder("cams", parent=raw.uuid)
+            await client.create_folder("raw/cams")  # one folder, at the root, with a slash in its name
+            live = await read_live(client, ReadScope(integrations=False, schema=False, datasets=False))
+    assert sorted(live.folders) == ["raw", "raw%2Fcams", "raw/cams"]
+    assert live.folders["raw%2Fcams"].name == "raw/cams" and live.folders["raw/cams"].name == "cams"
