@@ -315,10 +315,11 @@ class PruneSpec(StrictModel):
     """What reconciler deletes when it is live but not declared (in a declared section)."""
 
     folders: Literal["all", "nested", "none"] = Field(
-        default="all",
+        default="nested",
         description=(
-            "all: every undeclared folder, root folders included. nested: only folders inside declared "
-            "folders (other teams' root folders are left alone). none: never delete a folder."
+            "nested (default): only folders inside declared folders; root folders no config declares belong "
+            "to someone else in a shared organisation. all: every undeclared folder, root folders included. "
+            "none: never delete a folder."
         ),
     )
     datasets: bool = Field(

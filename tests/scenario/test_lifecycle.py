@@ -187,6 +187,7 @@ async def test_a_failure_skips_only_its_dependents_and_is_reported_once(workspac
 
 async def test_removing_a_folder_a_dataset_draws_from_unlinks_its_items_first(workspace: Workspace) -> None:
     config = """\
+prune: {folders: all}
 integrations: [{title: gcs}]
 folders:
   - name: keep

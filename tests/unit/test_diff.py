@@ -140,7 +140,7 @@ def test_folder_metadata_diff_is_field_by_field(tmp_path: Path) -> None:
 
 
 def test_undeclared_folders_are_deleted_children_first(tmp_path: Path) -> None:
-    cfg = config(tmp_path, "folders: [{name: keep}]\n")
+    cfg = config(tmp_path, "prune: {folders: all}\nfolders: [{name: keep}]\n")
     live = LiveState(
         folders={
             "keep": folder("keep", "k"),
@@ -243,7 +243,13 @@ def test_prune_policy_limits_what_is_deleted(tmp_path: Path) -> None:
         plan = plan_changes(config(tmp_path, prune + sections), live, SANDBOX)
         return [c.address for c in plan.actionable if c.action == Action.DELETE]
 
-    assert deleted("") == [
+    assert deleted("") == [  # the default: nested; other teams' root folders are theirs
+        "dataset.their-ds",
+        "folder.ours/old/deep",
+        "folder.ours/old",
+        "integration.their-int",
+    ]
+    assert deleted("prune: {folders: all}\n") == [
         "dataset.their-ds",
         "folder.ours/old/deep",
         "folder.ours/old",
