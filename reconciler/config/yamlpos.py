@@ -242,6 +242,10 @@ class _Composer:
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             problem = exc.problem or exc.context or "not valid YAML"
+            if "maximum nesting depth" in problem:  # libyaml's own limit, also 1000 levels
+                self._refuse(
+                    _at(self.file, mark), f"nesting deeper than {MAX_DEPTH} levels; flatten the structure"
+                )
             self._refuse(_at(self.file, mark), f"invalid YAML: {problem}")
         except yaml.reader.ReaderError as exc:
             self._refuse(Location(self.file, 1, 1), f"invalid YAML: {exc.reason} at character {exc.position}")
@@ -286,11 +290,13 @@ class _Composer:
     def _count(self, event: yaml.Event, size: int, height: int, alias: str | None = None) -> None:
         self.expanded += size
         if self.expanded > MAX_NODES:
-            via = f"alias *{alias} expands" if alias else "the document expands"
-            self._refuse(
-                _at(self.file, event.start_mark),
-                f"{via} to more than {MAX_NODES:,} nodes (aliases counted in full); refusing to expand it",
+            what = (
+                f"alias *{alias} expands the document to more than {MAX_NODES:,} nodes "
+                "(aliases counted in full); refusing to expand it"
+                if alias
+                else f"the document has more than {MAX_NODES:,} nodes; split it into smaller files"
             )
+            self._refuse(_at(self.file, event.start_mark), what)
         level = len(self.stack)
         if level + height > MAX_DEPTH:
             self._refuse(
@@ -320,7 +326,10 @@ class _Composer:
             self._problem(
                 _at(self.file, event.start_mark), f"tag {_short_tag(tag)} cannot be applied to {what}"
             )
-        return tag
+        else:
+            return tag
+        # Reported once here; the node is then built as a plain string, list or mapping.
+        return {yaml.ScalarNode: _STR, yaml.SequenceNode: _SEQ}.get(kind, _MAP)
 
     def _event(self, ev: yaml.Event) -> yaml.Node | None:
         """Handle one event; returns the root node when it is complete."""
@@ -343,7 +352,7 @@ class _Composer:
                 event.value,
                 event.start_mark,
                 event.end_mark,
-                style=event.style,
+                style=event.style or None,  # libyaml says "" for plain
             )
             self._count(event, 1, 0)
             if event.anchor is not None:
