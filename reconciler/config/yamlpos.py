@@ -27,7 +27,8 @@ from yaml.resolver import Resolver
 
 Path_ = tuple[str | int, ...]
 
-_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
+MALFORMED = "\x00malformed"  # what `interpolate` lists for a `${` that is not a well-formed reference
 
 # Limits for untrusted input. A config is a few kilobytes; these are far above any real one.
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -112,6 +113,9 @@ def interpolate(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
     def repl(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
+        if match.group(0) == "${":  # `${FOO` unclosed, `${FOO:default}` without `-`, `${1ABC}`
+            missing.append(MALFORMED)
+            return "${"
         name, default = match.group(1), match.group(2)
         value = env.get(name)
         if value is None or (value == "" and default is not None):
@@ -531,6 +535,14 @@ class _Builder:
         if isinstance(value, str) and "$" in value:
             expanded, missing = interpolate(value, self.env)
             for name in missing:
+                if name == MALFORMED:
+                    self._problem(
+                        node,
+                        f"{_dotted(path)}: malformed ${{...}}: write ${{NAME}} or ${{NAME:-default}} (NAME: "
+                        "letters, digits and _, not starting with a digit), or $$ for a literal $",
+                        once=f"malformed {path}",
+                    )
+                    continue
                 self._problem(
                     node,
                     f"{_dotted(path)}: environment variable {name} is not set "

@@ -269,3 +269,21 @@ def test_the_cli_reports_one_line_and_exits_1(tmp_path: Path, capsys: pytest.Cap
     err = capsys.readouterr().err
     assert f"{path}:7:8: alias *f expands the document" in err
     assert "Traceback" not in err
+
+
+def test_malformed_interpolation_is_an_error_at_its_line(tmp_path: Path) -> None:
+    from reconciler.config.loader import load_config
+    from reconciler.errors import ConfigError
+
+    path = tmp_path / "reconciler.yaml"
+    path.write_text(
+        'folders:\n  - name: "${FOO"\n  - name: "${BAR:x}"\n  - name: "${1ABC}"\n  - name: "cost $$5"\n'
+    )
+    try:
+        load_config(path, env={})
+    except ConfigError as exc:
+        problems = exc.problems
+    else:
+        raise AssertionError("malformed ${...} was taken literally")
+    assert [p.split(": ", 1)[0].rsplit(":", 2)[-2] for p in problems] == ["2", "3", "4"]
+    assert all("malformed ${...}" in p for p in problems)
