@@ -6,6 +6,7 @@ import math
 import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
@@ -81,8 +82,24 @@ class EncordBackend(StrictModel):
     @field_validator("domain")
     @classmethod
     def _domain_is_url(cls, value: str) -> str:
+        # Never echo the value: it may hold a password (https://user:secret@host).
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with https:// (or http:// for a local emulator)")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise ValueError("is not a valid URL: scheme, host and an optional port") from None
+        if parts.password is not None or parts.username is not None:
+            raise ValueError(
+                "must not hold a user name or password: give credentials as ssh_key_file or a token"
+            )
+        if not parts.hostname:
+            raise ValueError("names no host")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError(
+                "is only scheme, host and port: no path, query or fragment (e.g. https://api.encord.com)"
+            )
         return value.rstrip("/")
 
 

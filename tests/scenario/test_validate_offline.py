@@ -1,0 +1,63 @@
+"""`validate` runs, offline, every check plan runs before its first request (issue 9, point 3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli.main import main
+
+
+@pytest.fixture(autouse=True)
+def no_credentials_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ENCORD_SSH_KEY_FILE", "ENCORD_SSH_KEY", "ENCORD_BEARER_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize(
+    ("domain", "message"),
+    [
+        ("https://bob:hunter2@api.encord.com", "must not hold a user name or password"),
+        ("https://api.encord.com/v2", "no path, query or fragment"),
+        ("https://api.encord.com?x=1", "no path, query or fragment"),
+        ("https://:443", "names no host"),
+        ("ftp://api.encord.com", "must start with https://"),
+        ("https://api.encord.com:notaport", "is not a valid URL"),
+    ],
+)
+def test_a_bad_domain_is_refused_without_echoing_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], domain: str, message: str
+) -> None:
+    (tmp_path / "reconciler.yaml").write_text(
+        f"backend: {{kind: encord, domain: '{domain}', bearer_token: t}}\n"
+    )
+    assert main(["validate", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "hunter2" not in err
+
+
+@pytest.mark.parametrize(
+    ("backend", "message"),
+    [
+        ("ssh_key_file: missing.key", "does not exist"),
+        ("ssh_key_file: id.pub", "id.pub"),
+        ("bearer_token: '  '", "the bearer token is empty"),
+        ("ssh_key_file: id.pub, bearer_token: t", "not both"),
+        ("", "ENCORD_SSH_KEY"),
+    ],
+)
+def test_credentials_are_checked_offline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], backend: str, message: str
+) -> None:
+    (tmp_path / "id.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB0= me@host\n")
+    (tmp_path / "reconciler.yaml").write_text(f"backend: {{kind: encord, {backend}}}\n".replace(", }", "}"))
+    assert main(["validate", str(tmp_path)]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_a_sandbox_state_path_that_cannot_be_used(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "blocker").write_text("a file")
+    (tmp_path / "reconciler.yaml").write_text("backend: {kind: sandbox, state: blocker/s.db}\n")
+    assert main(["validate", str(tmp_path)]) == 1
+    assert "blocker is a file, so" in capsys.readouterr().err
