@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 from pathlib import Path
 
 from reconciler.errors import ReconcilerError
@@ -33,6 +34,18 @@ def parse_buckets(values: list[str]) -> dict[str, Path]:
     return buckets
 
 
+def check_port_free(host: str, port: int) -> None:
+    """One line instead of uvicorn's exit when the address is taken."""
+    if port == 0:
+        return
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise ReconcilerError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from reconciler.emulator.serve import serve
 
@@ -40,6 +53,15 @@ def run(args: argparse.Namespace) -> int:
     for key in keys:
         if not key.is_file():
             raise ReconcilerError(f"--authorized-key {key}: no such file")
+        try:
+            text = key.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise ReconcilerError(f"--authorized-key {key}: cannot read it ({exc.strerror})") from None
+        if "PRIVATE KEY" in text:  # never echo it
+            raise ReconcilerError(f"--authorized-key {key} is a private key: give the public one ({key}.pub)")
+        if not any(line.startswith("ssh-ed25519 ") for line in text.splitlines()):
+            raise ReconcilerError(f"--authorized-key {key}: no `ssh-ed25519 AAAA...` public key line in it")
+    check_port_free(args.host, args.port)
     serve(
         host=args.host,
         port=args.port,

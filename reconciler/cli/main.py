@@ -116,9 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("emulator", help="the Encord emulator")
     emu = p.add_subparsers(dest="emulator_command", required=True, metavar="SUBCOMMAND")
-    s = emu.add_parser("serve", help="serve the emulator over HTTP")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8765)
+    s = emu.add_parser(
+        "serve", help="serve the emulator over HTTP", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    s.add_argument("--port", type=int, default=8765, help="port to listen on; 0: any free one (printed)")
     s.add_argument("--state", required=True, help="SQLite state file (created when missing)")
     s.add_argument(
         "--authorized-key", action="append", required=True, metavar="PUBKEY_FILE",

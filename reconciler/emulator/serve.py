@@ -51,6 +51,10 @@ async def _serve_announcing(server: uvicorn.Server, host: str, port: int) -> Non
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
     if server.started:
-        sys.stdout.write(READY_LINE.format(host=host, port=port) + "\n")
+        bound = port
+        for listener in server.servers:  # --port 0: the port the system chose
+            for sock in listener.sockets:
+                bound = int(sock.getsockname()[1])
+        sys.stdout.write(READY_LINE.format(host=host, port=bound) + "\n")
         sys.stdout.flush()
     await task
