@@ -5,6 +5,8 @@ Every problem of a run is gathered and reported at once as `file:line:col: field
 
 from __future__ import annotations
 
+import difflib
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -183,12 +185,36 @@ def _format_validation(loaded: LoadedYaml, exc: ValidationError) -> list[str]:
         loc = _clean_loc(err["loc"])
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; `reconciler schema` lists every key)"
+            near = difflib.get_close_matches(str(loc[-1]) if loc else "", known_keys(), n=1, cutoff=0.75)
+            hint = (
+                f"did you mean `{near[0]}`?"
+                if near
+                else "check the spelling; `reconciler schema` lists every key"
+            )
+            message = f"unknown key ({hint})"
         elif err["type"] == "union_tag_invalid":
             ctx = err.get("ctx", {})
             message = f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
         out.append(f"{loaded.locate(loc)}: {dotted(loc)}: {message}")
     return out
+
+
+@functools.cache
+def known_keys() -> tuple[str, ...]:
+    """Every key the configuration format has, from its JSON Schema: for "did you mean" hints."""
+    keys: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            keys.update(k for k in (node.get("properties") or {}) if isinstance(k, str))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(ConfigFile.model_json_schema())
+    return tuple(sorted(keys))
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:

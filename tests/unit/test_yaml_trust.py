@@ -287,3 +287,16 @@ def test_malformed_interpolation_is_an_error_at_its_line(tmp_path: Path) -> None
         raise AssertionError("malformed ${...} was taken literally")
     assert [p.split(": ", 1)[0].rsplit(":", 2)[-2] for p in problems] == ["2", "3", "4"]
     assert all("malformed ${...}" in p for p in problems)
+
+
+def test_an_unknown_key_suggests_the_nearest_known_one(tmp_path: Path) -> None:
+    from reconciler.config.loader import load_config
+    from reconciler.errors import ConfigError
+
+    path = tmp_path / "reconciler.yaml"
+    path.write_text("folders:\n  - name: a\n    descripton: x\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    assert caught.value.problems == [
+        f"{path}:3:5: folders[0].descripton: unknown key (did you mean `description`?)"
+    ]
