@@ -93,3 +93,18 @@ async def test_a_live_folder_named_with_a_slash_is_not_a_nested_path() -> None:
             live = await read_live(client, ReadScope(integrations=False, schema=False, datasets=False))
     assert sorted(live.folders) == ["raw", "raw%2Fcams", "raw/cams"]
     assert live.folders["raw%2Fcams"].name == "raw/cams" and live.folders["raw/cams"].name == "cams"
+
+
+def test_every_documented_exit_code(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """0 no changes / success, 2 changes under --detailed-exitcode, 1 an error, 130 interrupted."""
+    assert main(["plan", "--detailed-exitcode"]) == 2
+    assert main(["apply", "--auto-approve"]) == 0
+    assert main(["plan", "--detailed-exitcode"]) == 0
+    (project / "reconciler.yaml").write_text("folders: [{name: raw, nope: 1}]\n")
+    assert main(["plan"]) == 1
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("reconciler.cli.plan_cmd.run", interrupted)  # as Ctrl-C would, mid-plan
+    assert main(["plan"]) == 130
