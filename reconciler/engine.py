@@ -12,7 +12,7 @@ from reconciler.apply.verify import DatasetCheck, record, verify_datasets
 from reconciler.config.loader import Config
 from reconciler.encord.client import EncordClient
 from reconciler.encord.provider import ApplyContext, EncordProvider, ReadScope, read_live
-from reconciler.encord.provider_items import RegistrationTally, Tick, resume_jobs
+from reconciler.encord.provider_items import RegistrationTally, Tick, folder_usage, resume_jobs
 from reconciler.encord.registrar import DEFAULT_JOBS_IN_FLIGHT, Registrar
 from reconciler.errors import ConfigError, PlanError
 from reconciler.journal import JobJournal
@@ -20,7 +20,7 @@ from reconciler.live import LiveBucket, LiveState
 from reconciler.plan.diff import plan_with_work, schema_shape, snapshot
 from reconciler.plan.diff_buckets import managed_buckets
 from reconciler.plan.diff_items import FolderWork
-from reconciler.plan.model import BackendRef, Change, Kind, Plan, Risk, fingerprint, parse_address
+from reconciler.plan.model import Action, BackendRef, Change, Kind, Plan, Risk, fingerprint, parse_address
 from reconciler.plan.renames import as_renamed, moved_addresses, renamed_paths
 from reconciler.plan.target import targeted
 from reconciler.registration.desired import (
@@ -169,7 +169,53 @@ async def compute(
         if problems:
             raise ConfigError(problems)
     plan, works = plan_with_work(config, live, backend, data, only, recorded)
+    plan = await with_folder_usage(plan, client, live, concurrency)
     return Computed(plan=targeted(plan, targets or []), data=data, works=works, live=live)
+
+
+async def with_folder_usage(plan: Plan, client: EncordClient, live: LiveState, concurrency: int) -> Plan:
+    """Say what each folder delete destroys (items, subfolders, dataset links), reading the folders to be
+    deleted; a delete Encord would refuse (items used by datasets this plan does not unlink) is a plan
+    error, so apply never stops halfway on it."""
+    deletes = [c for c in plan.changes if c.kind == Kind.FOLDER and c.action == Action.DELETE]
+    if not deletes:
+        return plan
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def usage(change: Change) -> dict[str, int]:
+        async with semaphore:
+            return await folder_usage(client, change.payload["uuid"])
+
+    read = await asyncio.gather(*(usage(c) for c in deletes))
+    # the data rows this plan removes first, per item (the datasets it manages unlink them)
+    unlinked: dict[str, int] = {}
+    for change in plan.changes:
+        if change.kind == Kind.DATASET_ITEMS and change.payload.get("unlink"):
+            going = set(change.payload["unlink"])
+            current = live.datasets.get(change.payload.get("title", ""))
+            for item, data_hash in (current.linked_items if current else {}).items():
+                if data_hash in going:
+                    unlinked[item] = unlinked.get(item, 0) + 1
+    errors = list(plan.errors)
+    changes = {c.address: c for c in plan.changes}
+    for change, items in zip(deletes, read, strict=True):
+        path = parse_address(change.address)[1]
+        linked = sum(1 for rows in items.values() if rows)
+        blocked = sum(1 for item, rows in items.items() if rows > unlinked.get(item, 0))
+        subfolders = sum(1 for p in live.folders if p.startswith(path + "/"))
+        reason = (
+            f"not in the configuration: deletes {len(items)} item(s) ({linked} used in datasets) and "
+            f"{subfolders} subfolder(s)"
+        )
+        payload = {**change.payload, "items": len(items), "linked_items": linked, "subfolders": subfolders}
+        changes[change.address] = change.model_copy(update={"reason": reason, "payload": payload})
+        if blocked:
+            errors.append(
+                f"{change.address}: {blocked} of its item(s) are used by datasets this plan does not unlink "
+                "them from, and Encord refuses to delete linked items: unlink them (declare those datasets "
+                "with `folders`), or keep the folder (declare it, or `prune: {folders: none}`)"
+            )
+    return plan.model_copy(update={"changes": [changes[c.address] for c in plan.changes], "errors": errors})
 
 
 async def make_plan(

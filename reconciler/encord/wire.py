@@ -61,6 +61,7 @@ class WireItem(WireModel):
     storage_location: str | None = None
     is_tombstone: bool = False
     is_placeholder: bool = False
+    backed_data_units_count: int = 0  # data rows (in any dataset) that use the item
 
 
 class WireUnitError(WireModel):
