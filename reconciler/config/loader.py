@@ -172,11 +172,24 @@ def load_config(target: Path | str, env: Mapping[str, str] | None = None) -> Con
     )
     all_parsed = not problems
     _merge(parsed, config, problems)
+    cross: list[str] = []
+    _cross_check(config, cross)
     if all_parsed:
-        _cross_check(config, problems)
+        problems += cross
+    else:
+        # A reference may point into a file that did not load: only what cannot depend on it is said.
+        problems += [p for p in cross if "is not declared" not in p]
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(sorted(dict.fromkeys(problems), key=_place))
     return config
+
+
+def _place(problem: str) -> tuple[str, int, int, str]:
+    """`file:line:col: ...` -> a key that orders problems by file, then line, then column."""
+    head = problem.split(": ", 1)[0]
+    file, _, rest = head.partition(":")
+    line, _, col = rest.partition(":")
+    return (file, int(line) if line.isdigit() else 0, int(col) if col.isdigit() else 0, problem)
 
 
 def _format_validation(loaded: LoadedYaml, exc: ValidationError) -> list[str]:
