@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from reconciler.registration.sourcefile import kind_of
+
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 LINE_KEYS = ("objectUrl", "clientMetadata")
 _BOM = b"\xef\xbb\xbf"
@@ -52,7 +54,7 @@ def _load_json(data: bytes, display: str) -> tuple[Sidecar, list[str]]:
     except (ValueError, RecursionError) as exc:
         return {}, [f"{display}: invalid JSON: {_reason(exc)}"]
     if not isinstance(top, dict):
-        return {}, [f"{display}:1:1: expected a JSON object of URL -> clientMetadata, got {_kind(top)}"]
+        return {}, [f"{display}:1:1: expected a JSON object of URL -> clientMetadata, got {kind_of(top)}"]
     twice = next((keys for built, keys in repeated if built is top), [])
     problems = [f"{display}: {url}: given twice" for url in twice]
     sidecar: Sidecar = {}
@@ -60,7 +62,7 @@ def _load_json(data: bytes, display: str) -> tuple[Sidecar, list[str]]:
         if isinstance(value, dict):
             sidecar[url] = value
         else:
-            problems.append(f"{display}: {url}: expected an object of client metadata, got {_kind(value)}")
+            problems.append(f"{display}: {url}: expected an object of client metadata, got {kind_of(value)}")
     return sidecar, problems
 
 
@@ -105,15 +107,15 @@ def _load_jsonl(lines: Iterable[bytes], display: str) -> tuple[Sidecar, list[str
 def _line_problem(value: Any) -> str | None:
     shape = '{"objectUrl": "...", "clientMetadata": {...}}'
     if not isinstance(value, dict):
-        return f"expected an object {shape}, got {_kind(value)}"
+        return f"expected an object {shape}, got {kind_of(value)}"
     unknown = [key for key in value if key not in LINE_KEYS]
     if unknown:
         return f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; a line is {shape}"
     url = value.get("objectUrl")
     if not isinstance(url, str) or not url:
-        return f"objectUrl: expected the object's URL, got {_kind(url)}"
+        return f"objectUrl: expected the object's URL, got {kind_of(url)}"
     if not isinstance(value.get("clientMetadata"), dict):
-        return f"clientMetadata: expected an object, got {_kind(value.get('clientMetadata'))}"
+        return f"clientMetadata: expected an object, got {kind_of(value.get('clientMetadata'))}"
     return None
 
 
@@ -144,15 +146,3 @@ def _finite(text: str) -> float:
 
 def _reason(exc: Exception) -> str:
     return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string" if value else "an empty string"
-    return "an array" if isinstance(value, list) else "an object"

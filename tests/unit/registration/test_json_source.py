@@ -103,7 +103,7 @@ def test_an_empty_object_declares_nothing(tmp_path: Path) -> None:
         ),
         (
             {"images": [{"objectUrl": ""}]},
-            ["file:/images/0/objectUrl: must be a non-empty string, got a string"],
+            ["file:/images/0/objectUrl: must be a non-empty string, got an empty string"],
         ),
         (
             {"images": [{"objectUrl": "gs://b/a.jpg"}, {"objectUrl": "gs://b/b.jpg", "object_url": "x"}]},
