@@ -61,15 +61,10 @@ def sandbox_key(state_path: Path) -> tuple[Ed25519PrivateKey, str]:
     A state path that cannot be a file (a directory, or below a regular file) is one `ConfigError` line
     naming it, before anything is created. An empty key file (a first run interrupted while writing it) is
     made again: the sandbox authorizes whatever key is beside it, so nothing depends on the old one."""
+    from reconciler.emulator.store import prepare_state_path  # the emulator owns the state file
+
     key_path = state_path.with_suffix(".key")
-    if state_path.is_dir():
-        raise ConfigError([f"{state_path}: the sandbox state is a directory, not an SQLite file"])
-    try:
-        state_path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        blocker = next((a for a in state_path.parents if a.exists() and not a.is_dir()), None)
-        why = f"{blocker} is a file, not a directory" if blocker else exc.strerror or str(exc)
-        raise ConfigError([f"{state_path}: cannot create the sandbox state here: {why}"]) from None
+    prepare_state_path(state_path)
     if key_path.is_file() and key_path.stat().st_size == 0:
         key_path.unlink()
     if not key_path.exists():

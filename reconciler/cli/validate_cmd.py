@@ -9,6 +9,7 @@ from reconciler.backend import backend_ref
 from reconciler.cli import output
 from reconciler.config.loader import Config, load_config
 from reconciler.config.models import EncordBackend
+from reconciler.emulator.store import state_path_problem
 from reconciler.encord.auth import resolve_auth
 from reconciler.engine import load_files
 from reconciler.errors import ConfigError, CredentialsError
@@ -27,12 +28,9 @@ def offline_backend_checks(config: Config) -> None:
         except CredentialsError as exc:
             problems.append(f"{where}: backend: {exc}")
     else:
-        state = (config.base_dir / backend.state).resolve()
-        if state.is_dir():
-            problems.append(f"{where}: backend.state: {state} is a directory, not the sandbox's SQLite file")
-        blocking = next((p for p in state.parents if p.exists() and not p.is_dir()), None)
-        if blocking is not None:
-            problems.append(f"{where}: backend.state: {blocking} is a file, so {state} cannot be created")
+        problem = state_path_problem((config.base_dir / backend.state).resolve())
+        if problem is not None:
+            problems.append(f"{where}: backend.state: {problem}")
     if problems:
         raise ConfigError(problems)
 

@@ -399,6 +399,29 @@ def _migrate(conn: sqlite3.Connection) -> None:
     conn.execute("COMMIT")
 
 
+def state_path_problem(state: Path) -> str | None:
+    """Why `state` cannot be the sandbox's SQLite file (a directory, or below a regular file); no I/O
+    beyond looking."""
+    if state.is_dir():
+        return f"{state}: the sandbox state is a directory, not an SQLite file"
+    blocker = next((a for a in state.parents if a.exists() and not a.is_dir()), None)
+    if blocker is not None:
+        return f"{state}: cannot create the sandbox state here: {blocker} is a file, not a directory"
+    return None
+
+
+def prepare_state_path(state: Path) -> None:
+    """Make the state file's directory, or raise the one-line `ConfigError` of `state_path_problem`."""
+    problem = state_path_problem(state)
+    if problem is None:
+        try:
+            state.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            problem = f"{state}: cannot create the sandbox state here: {exc.strerror or exc}"
+    if problem is not None:
+        raise ConfigError([problem])
+
+
 class Store:
     """The SQLite file (or `:memory:`) behind one emulator app."""
 
@@ -408,15 +431,7 @@ class Store:
         the file, or a file that is not an SQLite database, is one `ConfigError` line naming the path."""
         target = str(path)
         if target != ":memory:":
-            state = Path(target)
-            if state.is_dir():
-                raise ConfigError([f"{state}: the sandbox state is a directory, not an SQLite file"])
-            try:
-                state.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                blocker = next((a for a in state.parents if a.exists() and not a.is_dir()), None)
-                why = f"{blocker} is a file, not a directory" if blocker else exc.strerror or str(exc)
-                raise ConfigError([f"{state}: cannot create the sandbox state here: {why}"]) from None
+            prepare_state_path(Path(target))
         # Autocommit mode; `tx()` issues BEGIN/COMMIT itself. One connection shared under a lock.
         try:
             self._conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)

@@ -60,4 +60,7 @@ def test_a_sandbox_state_path_that_cannot_be_used(tmp_path: Path, capsys: pytest
     (tmp_path / "blocker").write_text("a file")
     (tmp_path / "reconciler.yaml").write_text("backend: {kind: sandbox, state: blocker/s.db}\n")
     assert main(["validate", str(tmp_path)]) == 1
-    assert "blocker is a file, so" in capsys.readouterr().err
+    assert (
+        "cannot create the sandbox state here: " in (err := capsys.readouterr().err)
+        and "blocker is a file" in err
+    )
