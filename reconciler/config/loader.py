@@ -5,7 +5,6 @@ Every problem of a run is gathered and reported at once as `file:line:col: field
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ from reconciler.config.models import (
 )
 from reconciler.config.yamlpos import LoadedYaml, Location, dotted, load_yaml
 from reconciler.errors import ConfigError
+from reconciler.hints import nearest
 
 DEFAULT_CONFIG = "reconciler.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -198,9 +198,9 @@ def _format_validation(loaded: LoadedYaml, exc: ValidationError) -> list[str]:
         loc = _clean_loc(err["loc"])
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            near = difflib.get_close_matches(str(loc[-1]) if loc else "", known_keys(), n=1, cutoff=0.75)
+            near = nearest(str(loc[-1]) if loc else "", known_keys(), cutoff=0.75)
             hint = (
-                f"did you mean `{near[0]}`?"
+                f"did you mean `{near}`?"
                 if near
                 else "check the spelling; `reconciler schema` lists every key"
             )

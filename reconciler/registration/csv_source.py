@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reconciler.hints import fold
 from reconciler.registration.entry import MAX_CSV_ENTRIES, MEDIA_KEYS, Entry
 from reconciler.registration.sourcefile import UnreadableFile, did_you_mean, read_utf8
 
@@ -65,7 +66,7 @@ _NAMES = (URL, DATA_TYPE, TITLE, CLIENT_METADATA, MEDIA_METADATA, *_TYPE_COLUMNS
 
 
 def _fold(name: str) -> str:
-    return name.strip().lower().replace(" ", "").replace("_", "").replace("-", "")
+    return fold(name.strip())
 
 
 _BY_FOLD = {_fold(name): name for name in _NAMES}

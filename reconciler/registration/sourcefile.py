@@ -3,12 +3,13 @@ did-you-mean hints for misspelt names."""
 
 from __future__ import annotations
 
-import difflib
 import gc
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from reconciler.hints import nearest
 
 
 class UnreadableFile(Exception):
@@ -36,21 +37,13 @@ def read_utf8(path: Path) -> str:
         ) from None
 
 
-def _fold(name: str) -> str:
-    return name.lower().replace("_", "").replace("-", "").replace(" ", "")
-
-
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """`; did you mean 'images'?` for the closest choice, or '' when none is close.
 
     A choice spelt the same but for case, `_`, `-` and spaces wins (`imageGroups` -> `image_groups`).
     """
-    options = list(choices)
-    folded = _fold(name)
-    close = [choice for choice in options if _fold(choice) == folded] or difflib.get_close_matches(
-        name, options, n=1, cutoff=0.6
-    )
-    return f"; did you mean {close[0]!r}?" if close else ""
+    close = nearest(name, choices)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def kind_of(value: Any) -> str:

@@ -1,0 +1,20 @@
+"""The nearest of some known names to a misspelt one: for "did you mean" in messages, wherever they are."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+def fold(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "").replace(" ", "")
+
+
+def nearest(name: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """A choice spelt the same but for case, `_`, `-` and spaces wins (`imageGroups` -> `image_groups`);
+    else the closest one, if close enough."""
+    options = list(choices)
+    folded = fold(name)
+    same = [choice for choice in options if fold(choice) == folded]
+    close = same or difflib.get_close_matches(name, options, n=1, cutoff=cutoff)
+    return close[0] if close else None
