@@ -150,20 +150,9 @@ class Workspace:
 
     def edit_iam(self, bucket: str, add: tuple[str, str] | None, remove: tuple[str, str] | None) -> None:
         """Grant `add` and record it in the bucket's labels; revoke `remove` (a binding we granted)."""
-        from reconciler.gcs.buckets import add_iam_member, read_iam_bindings, remove_iam_member
-        from reconciler.gcs.labels import IAM_LABEL, read_labels, set_label
-        from reconciler.plan.diff_buckets import binding_digest
+        from reconciler.gcs.labels import edit_reader_binding
 
-        storage = self.storage()
-        labels = read_labels(storage, bucket)
-        ours = add is not None and labels.get(IAM_LABEL) == binding_digest(*add)
-        if add is not None and add[1] not in read_iam_bindings(storage, bucket).get(add[0], []):
-            add_iam_member(storage, bucket, *add)
-            ours = True
-        if remove is not None and remove != add:
-            remove_iam_member(storage, bucket, *remove)
-        # The label names only a binding reconciler granted itself: someone else's is never taken back.
-        set_label(storage, bucket, IAM_LABEL, binding_digest(*add) if add is not None and ours else None)
+        edit_reader_binding(self.storage(), bucket, add, remove)
 
 
 @asynccontextmanager

@@ -6,6 +6,7 @@ listing of a GCS bucket prefix with rules. Paths are relative to the config file
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -54,6 +55,12 @@ class IamBindingSpec(StrictModel):
         if not value.startswith(kinds):
             raise ValueError(f"an IAM member starts with one of {', '.join(kinds)}")
         return value
+
+
+def binding_digest(role: str, member: str) -> str:
+    """What reconciler records in the bucket label `reconciler-iam` when it grants a binding: a value
+    within GCS's label rules (lower-case hex, at most 63 characters) naming one role-member pair."""
+    return hashlib.sha256(f"{role} {member}".encode()).hexdigest()[:32]
 
 
 # -- a folder's data sources ----------------------------------------------------------------------

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from reconciler.config.models import IntegrationSpec
-from reconciler.config.sources import CorsRule
+from reconciler.config.sources import CorsRule, binding_digest
 from reconciler.live import LiveState
 from reconciler.plan.model import Action, Change, FieldDiff, Kind, Risk, address_of, fingerprint
 
@@ -17,12 +16,6 @@ def cors_rules(spec: IntegrationSpec) -> list[dict[str, Any]] | None:
         return None
     rules = spec.cors if isinstance(spec.cors, list) else [CorsRule()]
     return [rule.model_dump() for rule in rules]
-
-
-def binding_digest(role: str, member: str) -> str:
-    """What reconciler records in the bucket label `reconciler-iam` when it grants a binding: a value
-    within GCS's label rules (lower-case hex, at most 63 characters) naming one role-member pair."""
-    return hashlib.sha256(f"{role} {member}".encode()).hexdigest()[:32]
 
 
 def managed_buckets(integrations: list[IntegrationSpec] | None) -> list[IntegrationSpec]:
