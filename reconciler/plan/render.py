@@ -46,6 +46,8 @@ def _risk_tag(change: Change) -> str:
         tags.append("sandbox only")
     if change.origin == "drift":
         tags.append("drift: changed in Encord since the last apply")
+    elif change.origin == "config":
+        tags.append("from the config")
     return f"  ({', '.join(tags)})" if tags else ""
 
 

@@ -163,7 +163,9 @@ def test_a_change_made_in_encord_by_hand_is_shown_as_drift(
     origins = {c["address"]: c["origin"] for c in json.loads(capsys.readouterr().out)["changes"]}
     assert origins == {"folder.raw/cam03": "drift", "folder.raw/cam04": "config"}
     assert main(["plan"]) == 0
-    assert "drift: changed in Encord since the last apply" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "drift: changed in Encord since the last apply" in text  # the origin of every change, in text
+    assert "from the config" in text
 
 
 def test_a_protected_folder_is_kept_after_it_leaves_the_config_until_forgotten(
