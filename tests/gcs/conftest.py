@@ -122,6 +122,12 @@ def _fake_gcs_in(root: Path) -> Iterator[FakeGcs]:
     try:
         yield FakeGcs(url=url, bucket="big", prefix="photos/", under_prefix=under_prefix, other=other)
     finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server process: politely, then for sure."""
+    if proc.poll() is None:
         proc.terminate()
         try:
             proc.wait(timeout=10)

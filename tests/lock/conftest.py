@@ -22,7 +22,7 @@ from google.cloud import storage
 from reconciler.gcs.client import storage_client
 from reconciler.gcs.lease import write_object
 from reconciler.lock import LeaseInfo, OwnerInfo, now
-from tests.gcs.conftest import _start_fake_gcs
+from tests.gcs.conftest import _start_fake_gcs, stop
 
 BUCKET = "locks"
 WORKER = Path(__file__).with_name("worker.py")
@@ -38,16 +38,6 @@ def start_fake_gcs(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     """fake-gcs-server serving `root/data` (one directory per bucket) on a free port of 127.0.0.1."""
     (root / "data" / BUCKET).mkdir(parents=True, exist_ok=True)
     return _start_fake_gcs(root / "data", root / "fake-gcs.log")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="session")
