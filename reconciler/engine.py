@@ -10,9 +10,11 @@ from typing import Any, Protocol
 from reconciler.apply.executor import SCHEMA_UNIT, ApplyResult, Progress, Unit, execute, ignore_progress
 from reconciler.apply.verify import DatasetCheck, record, verify_datasets
 from reconciler.config.loader import Config
+from reconciler.defaults import DEFAULT_CONCURRENCY
 from reconciler.encord.client import EncordClient
-from reconciler.encord.provider import ApplyContext, EncordProvider, ReadScope, read_live
+from reconciler.encord.provider import ApplyContext, EncordProvider
 from reconciler.encord.provider_items import RegistrationTally, Tick, folder_usage, resume_jobs
+from reconciler.encord.reader import ReadScope, read_live
 from reconciler.encord.registrar import DEFAULT_JOBS_IN_FLIGHT, Registrar
 from reconciler.errors import ConfigError, PlanError
 from reconciler.journal import JobJournal
@@ -143,7 +145,7 @@ async def compute(
     client: EncordClient,
     backend: BackendRef,
     *,
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
     gcs: GcsAccess | None = None,
     only: dict[str, set[tuple[str, ...]]] | None = None,
     targets: list[str] | None = None,
@@ -223,7 +225,7 @@ async def make_plan(
     client: EncordClient,
     backend: BackendRef,
     *,
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
     gcs: GcsAccess | None = None,
 ) -> Plan:
     return (await compute(config, client, backend, concurrency=concurrency, gcs=gcs)).plan
@@ -294,7 +296,7 @@ def stale_changes(plan: Plan, live: LiveState) -> list[str]:
 
 
 async def refuse_if_stale(
-    plan: Plan, client: EncordClient, *, concurrency: int = 8, gcs: GcsAccess | None = None
+    plan: Plan, client: EncordClient, *, concurrency: int = DEFAULT_CONCURRENCY, gcs: GcsAccess | None = None
 ) -> None:
     live = await read_live(client, plan_scope(plan), concurrency=concurrency)
     buckets = sorted(
@@ -337,7 +339,7 @@ async def apply_plan(
     client: EncordClient,
     *,
     config: Config | None = None,
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
     progress: Progress = ignore_progress,
     computed: Computed | None = None,
     journal: JobJournal | None = None,

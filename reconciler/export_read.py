@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any, cast
 from uuid import UUID
 
+from reconciler.defaults import DEFAULT_CONCURRENCY
 from reconciler.encord.client import EncordClient
-from reconciler.encord.provider import ReadScope, read_live
 from reconciler.encord.provider_items import GROUP_BATCH, GROUP_ITEM_TYPES, decode_metadata
+from reconciler.encord.reader import ReadScope, read_live
 from reconciler.live import LiveState
 from reconciler.plan.diff_datasets import desired_items
 from reconciler.registration.validate import readable, split_url
@@ -42,7 +43,9 @@ class ExportRead:
     items: dict[str, list[ExportItem]]  # folder path -> the items directly in it
 
 
-async def read_for_export(client: EncordClient, *, with_items: bool, concurrency: int = 8) -> ExportRead:
+async def read_for_export(
+    client: EncordClient, *, with_items: bool, concurrency: int = DEFAULT_CONCURRENCY
+) -> ExportRead:
     """Everything an export needs; groups' frames (one request per group) only `with_items`."""
     live = await read_live(client, ReadScope(), concurrency=concurrency)
     if live.datasets:

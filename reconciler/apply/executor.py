@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from reconciler.defaults import DEFAULT_CONCURRENCY
 from reconciler.errors import PartialFailure, ReconcilerError
 from reconciler.plan.model import Change, Kind, Plan
 
@@ -63,7 +64,11 @@ def build_units(plan: Plan) -> list[Unit]:
 
 
 async def execute(
-    plan: Plan, run_unit: RunUnit, *, concurrency: int = 8, progress: Progress = ignore_progress
+    plan: Plan,
+    run_unit: RunUnit,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: Progress = ignore_progress,
 ) -> ApplyResult:
     units = build_units(plan)
     result = ApplyResult()

@@ -21,6 +21,7 @@ ITEM_TYPES = frozenset(
         "dicomFile",
         "dicomSeries",
         "audio",
+        "timeseries",  # in the SDK's StorageItemType (0.1.211), not in encord-api.md
         "nifti",
         "plainText",
         "pdf",

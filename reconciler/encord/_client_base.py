@@ -11,7 +11,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 from uuid import UUID
 
 import httpx
@@ -46,6 +46,27 @@ def parse_uuid(value: Any, what: str) -> UUID:
         return UUID(str(value))
     except ValueError:
         raise EncordServerError(f"unexpected {what} from Encord: not a UUID") from None
+
+
+class _Page(Protocol):
+    @property
+    def next_page_token(self) -> str | None: ...
+
+    @classmethod
+    def model_validate_json(cls, json_data: bytes) -> Self: ...
+
+
+_P = TypeVar("_P", bound=_Page)
+
+
+def _next_token(path: str, token: Any, seen: set[str]) -> str | None:
+    """The token of the next page, None at the end; "" also ends; a repeating token is an error."""
+    if token is None or token == "":
+        return None
+    if not isinstance(token, str) or token in seen:
+        raise EncordServerError(f"GET {path}: the server repeated page token {token!r}; stopping")
+    seen.add(token)
+    return token
 
 
 class ClientBase:
@@ -129,15 +150,22 @@ class ClientBase:
             if not isinstance(page, dict) or not isinstance(page.get("results"), list):
                 raise EncordServerError(f"GET {path}: expected a page object with `results`")
             yield page["results"]
-            next_token = page.get("nextPageToken", page.get("next_page_token"))
-            if next_token is None or next_token == "":
+            token = _next_token(path, page.get("nextPageToken", page.get("next_page_token")), seen)
+            if token is None:
                 return
-            if not isinstance(next_token, str) or next_token in seen:
-                raise EncordServerError(
-                    f"GET {path}: the server repeated page token {next_token!r}; stopping"
-                )
-            seen.add(next_token)
-            token = next_token
+
+    async def _lean_pages(
+        self, path: str, query: Callable[[str | None], list[tuple[str, Any]]], page_model: type[_P]
+    ) -> AsyncIterator[_P]:
+        """As `_pages`, each page validated by `page_model` straight from the response bytes."""
+        token: str | None = None
+        seen: set[str] = set()
+        while True:
+            page: _P = await self._v2("GET", path, query=query(token), decode=page_model.model_validate_json)
+            yield page
+            token = _next_token(path, page.next_page_token, seen)
+            if token is None:
+                return
 
     async def _create_once(
         self,

@@ -66,6 +66,8 @@ class AmbiguousFailure(Exception):
 
 _NO_BODY = object()
 
+Decode = Callable[[bytes], Any]  # a 200 body's bytes -> the value; raises ValueError on a wrong shape
+
 
 def _version(dist: str) -> str:
     try:
@@ -140,8 +142,10 @@ class HttpCore:
         retry: Retry = Retry.SAFE,
         gone_ok_after_retry: bool = False,
         read_timeout: float | None = None,
+        decode: Decode | None = None,
     ) -> Any:
-        """A v2 REST call; `path` is relative to `/v2/public/`. Returns decoded JSON (None for 204)."""
+        """A v2 REST call; `path` is relative to `/v2/public/`. Returns decoded JSON (None for 204), or
+        `decode(body bytes)` of a 200 when given (a lean model validated straight from the bytes)."""
         return await self.signed(
             method,
             V2_PREFIX + path.lstrip("/"),
@@ -150,6 +154,7 @@ class HttpCore:
             retry=retry,
             gone_ok_after_retry=gone_ok_after_retry,
             read_timeout=read_timeout,
+            decode=decode,
         )
 
     async def signed(
@@ -162,6 +167,7 @@ class HttpCore:
         retry: Retry = Retry.SAFE,
         gone_ok_after_retry: bool = False,
         read_timeout: float | None = None,
+        decode: Decode | None = None,
     ) -> Any:
         """Any request signed the v2 way; `path` is absolute below the domain (e.g. `/sandbox/...`)."""
         target = signing.request_target(self._prefix + path, signing.encode_query(query))
@@ -186,7 +192,10 @@ class HttpCore:
                 )
             return self._request(method, target, body, headers, read_timeout)
 
-        return await self._run(method, target, build, self._parse_v2, retry, gone_ok_after_retry)
+        def parse(response: httpx.Response, label: str, path: str, trace_id: str) -> _Outcome:
+            return self._parse_v2(response, label, path, trace_id, decode)
+
+        return await self._run(method, target, build, parse, retry, gone_ok_after_retry)
 
     async def v1(
         self,
@@ -199,8 +208,12 @@ class HttpCore:
         resource_id: str = "",
         retry: Retry = Retry.SAFE,
         gone_ok_after_retry: bool = False,
+        decode: Decode | None = None,
     ) -> Any:
-        """A v1 RPC call (`POST {domain}/public`); returns the envelope's `response`."""
+        """A v1 RPC call (`POST {domain}/public`); returns the envelope's `response`.
+
+        With `decode`, a 200 is first given to it as bytes: it returns the `response` of a successful
+        envelope or raises ValueError, and then the generic path below reads the body (and its error)."""
         try:
             body = signing.v1_body(query_type, query_method, uid, payload)
         except (TypeError, ValueError) as exc:
@@ -225,8 +238,16 @@ class HttpCore:
             }
             return self._request("POST", target, body, headers, None)
 
+        def parse(response: httpx.Response, label: str, path: str, trace_id: str) -> _Outcome:
+            if decode is not None and response.status_code == 200:
+                try:
+                    return _Outcome(value=decode(response.content))
+                except ValueError:
+                    pass  # an error envelope or an unexpected shape: the generic path says which
+            return self._parse_v1(response, label, path, trace_id)
+
         label = f"{query_type}/{query_method}"
-        return await self._run(label, target, build, self._parse_v1, retry, gone_ok_after_retry)
+        return await self._run(label, target, build, parse, retry, gone_ok_after_retry)
 
     # -- machinery --------------------------------------------------------------------------------
     def _common_headers(self, trace_id: str) -> dict[str, str]:
@@ -322,17 +343,20 @@ class HttpCore:
             retry_after=retry_after,
         )
 
-    def _parse_v2(self, response: httpx.Response, label: str, path: str, trace_id: str) -> _Outcome:
+    def _parse_v2(
+        self, response: httpx.Response, label: str, path: str, trace_id: str, decode: Decode | None
+    ) -> _Outcome:
         status = response.status_code
         if status == 204:
             return _Outcome(value=None)
         if status == 200:
             try:
-                return _Outcome(value=response.json())
-            except ValueError:
+                return _Outcome(value=response.json() if decode is None else decode(response.content))
+            except ValueError as exc:
+                shape = "not JSON" if decode is None else f"not of the expected shape ({_first_line(exc)})"
                 return _Outcome(
                     error=EncordServerError(
-                        f"{label} {path}: HTTP 200 with a body that is not JSON",
+                        f"{label} {path}: HTTP 200 with a body that is {shape}",
                         status=status,
                         trace_id=trace_id,
                     )
@@ -386,6 +410,10 @@ def _json_or_refuse(payload: Any, where: str) -> bytes:
         return signing.json_body(payload)
     except (TypeError, ValueError) as exc:  # e.g. a datetime or NaN in client metadata
         raise EncordInvalidArgumentError(f"{where}: cannot send the body as JSON: {exc}") from None
+
+
+def _first_line(exc: ValueError) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _json_or_none(response: httpx.Response) -> Any:

@@ -28,6 +28,7 @@ that re-running apply is safe with `skip_duplicate_urls`.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
@@ -35,10 +36,13 @@ from reconciler.encord._client_base import parse_uuid, parse_wire, seg
 from reconciler.encord._http import AmbiguousFailure, Retry
 from reconciler.encord.client_items import ItemsClient
 from reconciler.encord.wire import (
+    DatasetRows,
+    DatasetRowsEnvelope,
     WireDataRow,
     WireDataset,
     WireDatasetInfo,
     WireFolder,
+    WireFolderPage,
     WireIntegration,
 )
 from reconciler.errors import (
@@ -121,6 +125,24 @@ class EncordClient(ItemsClient):
         async for page in self._pages(self._folders_path(parent), query):
             folders.extend(parse_wire(WireFolder, x, "folder") for x in page)
         return folders
+
+    async def iter_folder_tree(self) -> AsyncIterator[list[WireFolder]]:
+        """Every folder of the workspace, a page at a time, in no tree order (paths are built from the
+        `parent` UUIDs): `GET storage/search/folders`, the recursive search from the top level, as the
+        SDK's `find_storage_folders` sends it. One chain of pages (1,000 folders each) for the whole tree,
+        where listing each folder's children would cost a request per folder."""
+
+        def query(token: str | None) -> list[tuple[str, Any]]:
+            return [
+                ("isRecursive", False),  # the SDK always sends it; the search route is recursive anyway
+                ("order", "name"),
+                ("desc", False),
+                ("pageToken", token),
+                ("pageSize", self._page_size),
+            ]
+
+        async for page in self._lean_pages("storage/search/folders", query, WireFolderPage):
+            yield page.results
 
     async def get_folder(self, folder_uuid: UUID) -> WireFolder:
         return parse_wire(WireFolder, await self._v2("GET", f"storage/folders/{seg(folder_uuid)}"), "folder")
@@ -243,6 +265,30 @@ class EncordClient(ItemsClient):
         if not data:
             raise EncordNotFoundError(f"dataset {dataset_hash} not found")
         return parse_wire(WireDataset, data, "dataset")
+
+    async def dataset_rows(self, dataset_hash: str) -> DatasetRows:
+        """The `dataset` GET of `get_dataset`, keeping only each data row's hash and backing item."""
+
+        def decode(body: bytes) -> DatasetRows:
+            envelope = DatasetRowsEnvelope.model_validate_json(body)
+            if envelope.status != 200 or envelope.response is None:
+                raise ValueError("not a successful dataset envelope")
+            return envelope.response
+
+        data = await self._v1(
+            "dataset",
+            "GET",
+            uid=None,
+            payload={"dataset_access_settings": {"fetch_client_metadata": False, "fetch_rows": True}},
+            resource_type="dataset",
+            resource_id=dataset_hash,
+            decode=decode,
+        )
+        if isinstance(data, DatasetRows):
+            return data
+        if not data:  # an empty `response`: the generic path's answer
+            raise EncordNotFoundError(f"dataset {dataset_hash} not found")
+        return parse_wire(DatasetRows, data, "dataset")
 
     async def link_items(self, dataset_hash: str, item_uuids: list[UUID]) -> list[WireDataRow]:
         """v1 `datasetlinkitems` with duplicates_behavior SKIP; chunked to 1000 per call."""

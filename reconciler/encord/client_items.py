@@ -9,9 +9,26 @@ from uuid import UUID
 
 from reconciler.encord._client_base import ClientBase, parse_uuid, parse_wire, seg
 from reconciler.encord._http import AmbiguousFailure, Retry
-from reconciler.encord.wire import WireItem, WireUploadJob
+from reconciler.encord.wire import ItemRef, ItemRefPage, WireItem, WireUploadJob
 from reconciler.errors import EncordAmbiguousError, EncordInvalidArgumentError
 
+# Every `itemType` (§6.1, and the SDK 0.1.211 StorageItemType enum, which adds `timeseries`), in the
+# enum's order: the recursive listing must name types, and must not miss any.
+ITEM_TYPES = (
+    "video",
+    "image",
+    "group",
+    "imageGroup",
+    "imageSequence",
+    "dicomFile",
+    "dicomSeries",
+    "audio",
+    "timeseries",
+    "nifti",
+    "plainText",
+    "pdf",
+    "scene",
+)
 BULK_CHUNK = 1000  # items per patch-bulk / delete request: the SDK's STORAGE_BUNDLE_CREATE_LIMIT
 _ITEM_PATCH_FIELDS = ("name", "description", "clientMetadata")  # PatchItemPayload order
 _UPLOAD_POLL_GRACE_SECONDS = 30.0
@@ -41,6 +58,32 @@ class ItemsClient(ClientBase):
 
         async for page in self._pages(f"storage/folders/{seg(folder_uuid)}/items", query):
             yield [parse_wire(WireItem, x, "item") for x in page]
+
+    async def iter_item_refs(
+        self, folder_uuid: UUID, *, recursive: bool = False
+    ) -> AsyncIterator[list[ItemRef]]:
+        """The items of a folder (with `recursive`, of its whole subtree), a page of identities at a time:
+        uuid, parent folder, tombstone and placeholder flags, data rows using it. No client metadata.
+
+        The recursive form is the SDK's `StorageFolder.find_items`, which needs a search or item types:
+        every item type is named, so nothing is filtered out. One chain of pages for a subtree, where
+        listing each folder would cost a request per folder; items are attributed by their `parent`."""
+
+        def query(token: str | None) -> list[tuple[str, Any]]:
+            return [  # ListItemsParams field order
+                ("isRecursive", recursive),
+                ("itemTypes", list(ITEM_TYPES) if recursive else None),
+                ("order", "name"),
+                ("desc", False),
+                ("pageToken", token),
+                ("pageSize", self._page_size),
+                ("signUrls", False),
+                ("includeClientMetadata", False),
+            ]
+
+        path = f"storage/folders/{seg(folder_uuid)}/items"
+        async for page in self._lean_pages(path, query, ItemRefPage):
+            yield page.results
 
     async def list_items(self, folder_uuid: UUID, *, recursive: bool = False) -> list[WireItem]:
         items: list[WireItem] = []

@@ -1,210 +1,26 @@
-"""The one boundary between Encord wire and domain: read the live workspace, carry out changes."""
+"""The boundary between Encord wire and domain for changes: carry out each change of a plan.
+
+Reading the live workspace is `reader.py`; the metadata schema's wire form is `schema_wire.py`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from reconciler.encord.client import EncordClient
-from reconciler.encord.provider_items import decode_metadata, read_contents
 from reconciler.encord.registrar import Registrar
-from reconciler.encord.wire import WireFolder
+from reconciler.encord.schema_wire import apply_schema_changes
 from reconciler.errors import EncordError, PartialFailure
-from reconciler.live import LiveDataset, LiveFolder, LiveIntegration, LiveSchemaKey, LiveState
 from reconciler.plan.diff_items import FolderWork
 from reconciler.plan.model import Action, Change, Kind, parse_address
 from reconciler.registration.desired import DesiredData
 
 log = logging.getLogger("reconciler.provider")
-
-T = TypeVar("T")
-
-# The SDK writes every scalar as a `variant` with a hint; these are the hints it knows.
-VARIANT_HINTS = {"number", "varchar", "text", "boolean", "datetime", "uuid"}
-
-
-# -- metadata schema: wire <-> domain ------------------------------------------------------------
-
-
-def schema_key_from_wire(option: Any) -> LiveSchemaKey:
-    if not isinstance(option, dict):
-        return LiveSchemaKey(type=None)
-    ty = option.get("ty")
-    if ty == "tombstone":
-        previous = option.get("deleted_ty")
-        inner = schema_key_from_wire(previous) if previous else LiveSchemaKey(type=None)
-        return inner.model_copy(update={"deleted": True})
-    if ty == "variant":
-        return LiveSchemaKey(type=str(option.get("hint") or "text"))
-    if ty == "enum":
-        return LiveSchemaKey(type="enum", values=tuple(sorted(option.get("values") or [])))
-    if ty == "embedding":
-        return LiveSchemaKey(type="embedding", size=option.get("size"))
-    return LiveSchemaKey(type=str(ty) if ty else None)
-
-
-def schema_option_to_wire(shape: dict[str, Any]) -> dict[str, Any]:
-    """A domain shape (`{"type": ..., "values"?, "size"?}`) as the SDK would write it."""
-    ty = shape["type"]
-    if ty == "enum":
-        return {"ty": "enum", "values": sorted(shape["values"])}
-    if ty == "embedding":
-        return {"ty": "embedding", "size": shape["size"], "api": None}
-    if ty in VARIANT_HINTS:
-        return {"ty": "variant", "hint": ty}
-    return {"ty": ty}
-
-
-def tombstone(option: Any) -> dict[str, Any]:
-    return {"ty": "tombstone", "deleted_ty": option if isinstance(option, dict) else None}
-
-
-def apply_schema_changes(document: dict[str, Any], changes: Iterable[Change]) -> dict[str, Any]:
-    """The new full schema document: declared keys changed, every other key left exactly as it was."""
-    new = dict(document)
-    for change in changes:
-        key = change.payload["key"]
-        if change.action == Action.DELETE:
-            current = new.get(key)
-            if isinstance(current, dict) and current.get("ty") != "tombstone":
-                new[key] = tombstone(current)
-        else:
-            new[key] = schema_option_to_wire(change.payload["shape"])
-    return new
-
-
-# -- reading --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReadScope:
-    """What to read: only the sections the config manages, and items only where a dataset needs them."""
-
-    integrations: bool = True
-    schema: bool = True
-    folders: bool = True
-    datasets: bool = True
-    item_folders: tuple[tuple[str, bool], ...] = ()  # (path, recursive)
-    content_folders: frozenset[str] = frozenset()  # folders whose items are declared: read with metadata
-    dataset_items_for: frozenset[str] = frozenset()  # dataset titles whose linked items matter
-
-
-async def _bounded(limit: int, jobs: Iterable[Awaitable[T]]) -> list[T]:
-    semaphore = asyncio.Semaphore(limit)
-
-    async def run(job: Awaitable[T]) -> T:
-        async with semaphore:
-            return await job
-
-    return await asyncio.gather(*(run(j) for j in jobs))
-
-
-async def read_live(client: EncordClient, scope: ReadScope, *, concurrency: int = 8) -> LiveState:
-    ambiguities: list[str] = []
-    integrations: dict[str, LiveIntegration] = {}
-    schema_doc: dict[str, Any] = {}
-    folders: dict[str, LiveFolder] = {}
-    if scope.integrations or scope.content_folders:
-        for integ in await client.list_cloud_integrations():
-            if integ.title in integrations:
-                ambiguities.append(
-                    f"two cloud integrations are titled {integ.title!r}; reconciler matches by title"
-                )
-            integrations[integ.title] = LiveIntegration(uuid=str(integ.integration_uuid), title=integ.title)
-    if scope.schema:
-        schema_doc = await client.get_metadata_schema()
-    if scope.folders or scope.item_folders or scope.content_folders:
-        folders = await _read_folders(client, concurrency, ambiguities)
-    semaphore = asyncio.Semaphore(concurrency)
-    content_paths = sorted(p for p in scope.content_folders if p in folders)
-    read = await asyncio.gather(*(read_contents(client, folders[p].uuid, semaphore) for p in content_paths))
-    contents = dict(zip(content_paths, read, strict=True))
-    folder_items: dict[str, list[str]] = {
-        path: sorted([i.uuid for i in c.items.values()] + c.unkeyed + c.duplicates)
-        for path, c in contents.items()
-    }
-    if scope.item_folders:
-        wanted = [
-            path
-            for path in folders
-            if path not in contents
-            and any(path == p or (rec and path.startswith(p + "/")) for p, rec in scope.item_folders)
-        ]
-        listed = await _bounded(concurrency, (client.list_items(UUID(folders[p].uuid)) for p in wanted))
-        for path, items in zip(wanted, listed, strict=True):
-            folder_items[path] = sorted(
-                str(i.uuid) for i in items if not i.is_tombstone and not i.is_placeholder
-            )
-    datasets: dict[str, LiveDataset] = {}
-    if scope.datasets:
-        infos = await client.list_datasets()
-        for info in infos:
-            if info.title in datasets:
-                ambiguities.append(f"two datasets are titled {info.title!r}; reconciler matches by title")
-            datasets[info.title] = LiveDataset(
-                uuid=str(info.dataset_uuid), title=info.title, description=info.description or ""
-            )
-        wanted_ds = [d for d in datasets.values() if d.title in scope.dataset_items_for]
-        fetched = await _bounded(concurrency, (client.get_dataset(d.uuid) for d in wanted_ds))
-        for ds, full in zip(wanted_ds, fetched, strict=True):
-            linked = {str(r.backing_item_uuid): r.data_hash for r in full.data_rows if r.backing_item_uuid}
-            datasets[ds.title] = ds.model_copy(update={"linked_items": linked})
-    return LiveState(
-        integrations=integrations,
-        schema_doc=schema_doc,
-        schema_keys={k: schema_key_from_wire(v) for k, v in schema_doc.items()},
-        folders=folders,
-        folder_items=folder_items,
-        contents=contents,
-        datasets=datasets,
-        ambiguities=ambiguities,
-    )
-
-
-def path_segment(name: str) -> str:
-    """A live folder name as one segment of a path: a `/` in the name (Encord allows it; the config
-    cannot declare it) is written `%2F`, so `raw/cams` the folder never reads as `raw` > `cams`."""
-    return name.replace("/", "%2F")
-
-
-async def _read_folders(
-    client: EncordClient, concurrency: int, ambiguities: list[str]
-) -> dict[str, LiveFolder]:
-    """The whole tree, level by level, each level's listings in parallel."""
-    folders: dict[str, LiveFolder] = {}
-    level: list[tuple[str | None, UUID | None]] = [(None, None)]
-    while level:
-        listings = await _bounded(concurrency, (client.list_folders(uuid) for _, uuid in level))
-        next_level: list[tuple[str | None, UUID | None]] = []
-        for (parent_path, _), children in zip(level, listings, strict=True):
-            for child in children:
-                if child.synced_dataset_hash is not None:
-                    continue  # a legacy dataset's mirror folder belongs to that dataset, not to us
-                name = path_segment(child.name)
-                path = f"{parent_path}/{name}" if parent_path else name
-                if path in folders:
-                    ambiguities.append(f"two live folders have the path {path!r}; rename one in Encord")
-                    continue
-                folders[path] = _live_folder(child, path)
-                next_level.append((path, child.uuid))
-        level = next_level
-    return folders
-
-
-def _live_folder(wire: WireFolder, path: str) -> LiveFolder:
-    return LiveFolder(
-        uuid=str(wire.uuid),
-        path=path,
-        parent_uuid=str(wire.parent) if wire.parent else None,
-        name=wire.name,
-        description=wire.description or "",
-        client_metadata=decode_metadata(wire.client_metadata),
-    )
-
 
 # -- carrying out changes -------------------------------------------------------------------------
 

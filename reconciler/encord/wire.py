@@ -127,3 +127,58 @@ class WireDataset(BaseModel):
     dataset_type: str | None = None
     backing_folder_uuid: UUID | None = None
     data_rows: list[WireDataRow] = Field(default_factory=list)
+
+
+# -- lean models: bulk pages validated straight from the response bytes -----------------------------
+# A no-change plan of a large workspace reads hundreds of thousands of items and data rows; these keep
+# only what the plan compares (identities and flags), so a page costs one Rust-side parse and no
+# per-object Python work. Strings stay strings: Encord writes UUIDs in one canonical (lower-case) form.
+
+
+_NEXT_PAGE_TOKEN = AliasChoices("nextPageToken", "next_page_token")
+
+
+class _Lean(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class WireFolderPage(_Lean):
+    """§5.4 — a page of folders (few per workspace, so whole folder objects)."""
+
+    results: list[WireFolder]
+    next_page_token: str | None = Field(default=None, validation_alias=_NEXT_PAGE_TOKEN)
+
+
+class ItemRef(_Lean):
+    """§6.1 — an item's identity, where it lives, and whether it counts."""
+
+    uuid: str
+    parent: str
+    is_tombstone: bool = Field(default=False, alias="isTombstone")
+    is_placeholder: bool = Field(default=False, alias="isPlaceholder")
+    backed_data_units_count: int = Field(default=0, alias="backedDataUnitsCount")
+
+
+class ItemRefPage(_Lean):
+    results: list[ItemRef]
+    next_page_token: str | None = Field(default=None, validation_alias=_NEXT_PAGE_TOKEN)
+
+
+class DataRowRef(_Lean):
+    """§8.3 — a data row's hash and the storage item behind it."""
+
+    data_hash: str
+    backing_item_uuid: str | None = None
+
+
+class DatasetRows(_Lean):
+    dataset_hash: str
+    title: str
+    data_rows: list[DataRowRef] = Field(default_factory=list)
+
+
+class DatasetRowsEnvelope(_Lean):
+    """The v1 envelope around a `dataset` GET."""
+
+    status: int
+    response: DatasetRows | None = None

@@ -80,7 +80,7 @@ async def test_a_live_folder_named_with_a_slash_is_not_a_nested_path() -> None:
     from reconciler.emulator.app import create_app
     from reconciler.encord.auth import SshKeyAuth
     from reconciler.encord.client import EncordClient
-    from reconciler.encord.provider import ReadScope, read_live
+    from reconciler.encord.reader import ReadScope, read_live
 
     with TemporaryDirectory() as tmp:
         state = P(tmp) / "s.db"

@@ -1,0 +1,278 @@
+"""Reading the live workspace: wire listings in, `reconciler.live.LiveState` out.
+
+Which listing serves what, and why (encord-api.md §5, §6, §8):
+
+* The folder tree: `GET storage/search/folders` (the SDK's `find_storage_folders`), the recursive search
+  from the top level, 1,000 folders a page. Paths are built from the `parent` UUIDs. One chain of pages
+  for the whole tree, where listing each folder's children costs a request per folder.
+* Items a dataset draws from: the recursive item listing (`StorageFolder.find_items`, every item type
+  named) at the highest folder whose whole subtree the plan needs, else the folder's own listing; each
+  item is attributed to its folder by its `parent`. Pages are validated as identities only
+  (`wire.ItemRef`), never as whole items, and without client metadata.
+* Folders that declare `data`: their own listing with client metadata, and each group's frames (the
+  plan compares titles, metadata and frame URLs there), in `provider_items.read_contents`.
+* Datasets: the list (not paged), then the v1 `dataset` GET of only the datasets whose links the plan
+  compares, each data row kept as its hash and backing item (`wire.DataRowRef`).
+
+The reads overlap: the dataset list and dataset reads run beside the folder tree, and item listings start
+as soon as the tree is known. Requests in flight are bounded by one gate (`concurrency`) in which the
+multi-page item listings go before single dataset reads, so the critical path is the longest chain, not
+the sum of the phases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import UUID
+
+from reconciler.defaults import DEFAULT_CONCURRENCY
+from reconciler.encord.client import EncordClient
+from reconciler.encord.provider_items import decode_metadata, read_contents
+from reconciler.encord.schema_wire import schema_key_from_wire
+from reconciler.encord.wire import WireFolder
+from reconciler.live import FolderContents, LiveDataset, LiveFolder, LiveIntegration, LiveState
+
+T = TypeVar("T")
+
+# Who goes first when the gate is full: listings that may run to many pages, then single reads.
+CHAINS, SINGLES = 0, 1
+
+
+@dataclass(frozen=True)
+class ReadScope:
+    """What to read: only the sections the config manages, and items only where a dataset needs them."""
+
+    integrations: bool = True
+    schema: bool = True
+    folders: bool = True
+    datasets: bool = True
+    item_folders: tuple[tuple[str, bool], ...] = ()  # (path, recursive)
+    content_folders: frozenset[str] = frozenset()  # folders whose items are declared: read with metadata
+    dataset_items_for: frozenset[str] = frozenset()  # dataset titles whose linked items matter
+
+
+class Gate:
+    """At most `limit` holders at once; waiters are served by priority, then in arrival order."""
+
+    def __init__(self, limit: int) -> None:
+        self._free = limit
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    @asynccontextmanager
+    async def hold(self, priority: int) -> AsyncIterator[None]:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+        else:
+            waiter = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiting, (priority, next(self._order), waiter))
+            try:
+                await waiter  # the releaser handed its place over
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._release()
+                raise
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        while self._waiting:
+            _, _, waiter = heapq.heappop(self._waiting)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+
+async def read_live(
+    client: EncordClient, scope: ReadScope, *, concurrency: int = DEFAULT_CONCURRENCY
+) -> LiveState:
+    gate = Gate(concurrency)
+    ambiguities: list[str] = []
+
+    async def single(call: Callable[[], Awaitable[T]]) -> T:
+        async with gate.hold(SINGLES):
+            return await call()
+
+    async def integrations() -> dict[str, LiveIntegration]:
+        found: dict[str, LiveIntegration] = {}
+        if scope.integrations or scope.content_folders:
+            for integ in await single(client.list_cloud_integrations):
+                if integ.title in found:
+                    ambiguities.append(
+                        f"two cloud integrations are titled {integ.title!r}; reconciler matches by title"
+                    )
+                found[integ.title] = LiveIntegration(uuid=str(integ.integration_uuid), title=integ.title)
+        return found
+
+    async def schema() -> dict[str, Any]:
+        return await single(client.get_metadata_schema) if scope.schema else {}
+
+    async def datasets() -> dict[str, LiveDataset]:
+        if not scope.datasets:
+            return {}
+        found: dict[str, LiveDataset] = {}
+        for info in await single(client.list_datasets):
+            if info.title in found:
+                ambiguities.append(f"two datasets are titled {info.title!r}; reconciler matches by title")
+            found[info.title] = LiveDataset(
+                uuid=str(info.dataset_uuid), title=info.title, description=info.description or ""
+            )
+
+        async def links(ds: LiveDataset) -> None:
+            rows = await single(lambda: client.dataset_rows(ds.uuid))
+            linked = {r.backing_item_uuid: r.data_hash for r in rows.data_rows if r.backing_item_uuid}
+            found[ds.title] = ds.model_copy(update={"linked_items": linked})
+
+        await asyncio.gather(*(links(d) for d in list(found.values()) if d.title in scope.dataset_items_for))
+        return found
+
+    async def tree_and_items() -> tuple[
+        dict[str, LiveFolder], dict[str, list[str]], dict[str, FolderContents]
+    ]:
+        if not (scope.folders or scope.item_folders or scope.content_folders):
+            return {}, {}, {}
+        async with gate.hold(CHAINS):
+            wire = [f async for page in client.iter_folder_tree() for f in page]
+        folders = build_tree(wire, ambiguities)
+        managed = sorted(p for p in scope.content_folders if p in folders)
+        read, items = await asyncio.gather(
+            asyncio.gather(*(_contents(client, folders[p], gate) for p in managed)),
+            _item_refs(client, folders, scope, gate),
+        )
+        contents = dict(read)
+        for path, c in contents.items():
+            items[path] = sorted([i.uuid for i in c.items.values()] + c.unkeyed + c.duplicates)
+        return folders, items, contents
+
+    (integ, schema_doc, found_datasets, (folders, folder_items, contents)) = await asyncio.gather(
+        integrations(), schema(), datasets(), tree_and_items()
+    )
+    return LiveState(
+        integrations=integ,
+        schema_doc=schema_doc,
+        schema_keys={k: schema_key_from_wire(v) for k, v in schema_doc.items()},
+        folders=folders,
+        folder_items=folder_items,
+        contents=contents,
+        datasets=found_datasets,
+        ambiguities=ambiguities,
+    )
+
+
+async def _contents(client: EncordClient, folder: LiveFolder, gate: Gate) -> tuple[str, FolderContents]:
+    async with gate.hold(CHAINS):
+        # read_contents bounds its own group reads with this one slot
+        return folder.path, await read_contents(client, folder.uuid, asyncio.Semaphore(1))
+
+
+def path_segment(name: str) -> str:
+    """A live folder name as one segment of a path: a `/` in the name (Encord allows it; the config
+    cannot declare it) is written `%2F`, so `raw/cams` the folder never reads as `raw` > `cams`."""
+    return name.replace("/", "%2F")
+
+
+def build_tree(wire: Iterable[WireFolder], ambiguities: list[str]) -> dict[str, LiveFolder]:
+    """Paths from parent UUIDs, walked from the top level down. Of two folders with one path the first in
+    name order (then creation, then UUID) is kept and the other, with its subtree, left out and reported.
+    A legacy dataset's mirror folder belongs to that dataset, not to us; a folder whose parent is not
+    visible is not part of the tree."""
+    children: dict[UUID | None, list[WireFolder]] = defaultdict(list)
+    for folder in wire:
+        children[folder.parent].append(folder)
+    folders: dict[str, LiveFolder] = {}
+    level: list[tuple[str | None, UUID | None]] = [(None, None)]
+    while level:
+        next_level: list[tuple[str | None, UUID | None]] = []
+        for parent_path, parent_uuid in level:
+            kids = sorted(children.get(parent_uuid, ()), key=_listing_order)
+            for child in kids:
+                if child.synced_dataset_hash is not None:
+                    continue
+                name = path_segment(child.name)
+                path = f"{parent_path}/{name}" if parent_path else name
+                if path in folders:
+                    ambiguities.append(f"two live folders have the path {path!r}; rename one in Encord")
+                    continue
+                folders[path] = _live_folder(child, path)
+                next_level.append((path, child.uuid))
+        level = next_level
+    return folders
+
+
+def _listing_order(folder: WireFolder) -> tuple[str, str, str]:
+    created = folder.created_at.isoformat() if folder.created_at else ""
+    return folder.name, created, str(folder.uuid)
+
+
+def _live_folder(wire: WireFolder, path: str) -> LiveFolder:
+    return LiveFolder(
+        uuid=str(wire.uuid),
+        path=path,
+        parent_uuid=str(wire.parent) if wire.parent else None,
+        name=wire.name,
+        description=wire.description or "",
+        client_metadata=decode_metadata(wire.client_metadata),
+    )
+
+
+def listing_plan(
+    folders: dict[str, LiveFolder], item_folders: Iterable[tuple[str, bool]], skip: Iterable[str]
+) -> tuple[set[str], list[tuple[str, bool]]]:
+    """The folders whose items are needed, and the fewest listings that cover them: a recursive listing
+    at each highest folder whose whole subtree is needed, a folder's own listing otherwise."""
+    subtree: dict[str, list[str]] = defaultdict(list)  # path -> itself and every descendant
+    for path in folders:
+        parts = path.split("/")
+        for depth in range(1, len(parts) + 1):
+            subtree["/".join(parts[:depth])].append(path)
+    needed: set[str] = set()
+    for path, recursive in item_folders:
+        if path in folders:
+            needed.update(subtree[path] if recursive else (path,))
+    needed -= set(skip)
+    listings: list[tuple[str, bool]] = []
+    covered: set[str] = set()
+    for path in sorted(needed):  # parents sort before their children
+        if path in covered:
+            continue
+        whole = subtree[path]
+        if len(whole) > 1 and all(p in needed for p in whole):
+            listings.append((path, True))
+            covered.update(whole)
+        else:
+            listings.append((path, False))
+            covered.add(path)
+    return needed, listings
+
+
+async def _item_refs(
+    client: EncordClient, folders: dict[str, LiveFolder], scope: ReadScope, gate: Gate
+) -> dict[str, list[str]]:
+    needed, listings = listing_plan(folders, scope.item_folders, scope.content_folders)
+    path_of = {folders[p].uuid: p for p in needed}
+    found: dict[str, list[str]] = {p: [] for p in needed}
+
+    async def listing(path: str, recursive: bool) -> None:
+        async with gate.hold(CHAINS):
+            async for page in client.iter_item_refs(UUID(folders[path].uuid), recursive=recursive):
+                for item in page:
+                    if item.is_tombstone or item.is_placeholder:
+                        continue
+                    owner = path_of.get(item.parent)
+                    if owner is not None:
+                        found[owner].append(item.uuid)
+
+    await asyncio.gather(*(listing(p, rec) for p, rec in listings))
+    for uuids in found.values():
+        uuids.sort()
+    return found

@@ -1,0 +1,60 @@
+"""The plan's bulk reads send what the official SDK (encord==0.1.211) sends for the same listing: the
+recursive folder search, the recursive item listing and the dataset read (see test_request_parity.py for
+what "the same" means, and parity.py for the one written-down difference)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from encord.orm.storage import StorageItemType
+
+from reconciler.encord.client import EncordClient
+from reconciler.encord.client_items import ITEM_TYPES
+from tests.fidelity.parity import Parity, World
+
+pytestmark = pytest.mark.fidelity
+
+
+def test_every_item_type_is_named_in_the_recursive_listing() -> None:
+    assert sorted(ITEM_TYPES) == sorted(t.value for t in StorageItemType)
+
+
+async def test_the_folder_tree_search_sends_what_the_sdk_sends(
+    parity: Parity, sdk: Any, ours: EncordClient, world: World
+) -> None:
+    theirs = parity.sdk(lambda: list(sdk.find_storage_folders(page_size=1000)))
+
+    async def tree() -> list[str]:
+        return [str(f.uuid) async for page in ours.iter_folder_tree() for f in page]
+
+    mine = await parity.ours(tree())
+    parity.assert_same("iter_folder_tree", theirs, mine)
+
+
+async def test_the_recursive_item_listing_sends_what_the_sdk_sends(
+    parity: Parity, sdk: Any, ours: EncordClient, world: World
+) -> None:
+    folder = sdk.get_storage_folder(world.shared)
+    every_type = [StorageItemType(t) for t in ITEM_TYPES]
+    theirs = parity.sdk(lambda: list(folder.find_items(item_types=every_type, page_size=1000)))
+
+    async def refs() -> list[str]:
+        return [i.uuid async for page in ours.iter_item_refs(world.shared, recursive=True) for i in page]
+
+    mine = await parity.ours(refs())
+    parity.assert_same("iter_item_refs", theirs, mine)
+    found = await refs()
+    assert set(found) >= {str(u) for u in world.items}  # the registered items lie below the shared folder
+
+
+async def test_the_lean_dataset_read_sends_what_the_sdk_sends(
+    parity: Parity, sdk: Any, ours: EncordClient, world: World
+) -> None:
+    dataset = str(await ours.create_dataset(f"lean-{world.shared.hex[:8]}"))
+    await ours.link_items(dataset, list(world.items))
+    theirs = parity.sdk(lambda: sdk.get_dataset(dataset))
+    mine = await parity.ours(ours.dataset_rows(dataset))
+    parity.assert_same("get_dataset", theirs, mine)
+    rows = await ours.dataset_rows(dataset)
+    assert sorted(r.backing_item_uuid or "" for r in rows.data_rows) == sorted(str(u) for u in world.items)
