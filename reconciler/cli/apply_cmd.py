@@ -12,9 +12,11 @@ from reconciler.apply.verify import record
 from reconciler.backend import journal_for, open_workspace, state_store_for
 from reconciler.cli import output
 from reconciler.cli.common import compute_in, concurrency, config_dir, load, resume, run_async
+from reconciler.cli.output import check_output_file, read_input_file, write_output_file
 from reconciler.cli.progress import RegistrationProgress
 from reconciler.config.loader import Config, load_config
 from reconciler.config.models import SafetySpec
+from reconciler.config.redact import scrub
 from reconciler.encord.provider_items import RegistrationTally
 from reconciler.engine import ApplyReport, Computed, apply_plan, refuse_if_stale, retry_only
 from reconciler.errors import ConfigError, PlanError, ReconcilerError
@@ -32,9 +34,11 @@ def _is_plan_file(target: str) -> bool:
         return False
     try:
         with path.open("rb") as fh:
-            head = fh.read(64).lstrip()
-        if not head.startswith(b"{"):
+            head = fh.read(4096)
+        if not head.lstrip().startswith(b"{"):
             return False
+        if b'"format_version"' in head:
+            return True  # a plan file, even a damaged one: load_plan_file says what is wrong with it
         doc = json.loads(path.read_bytes())
     except (OSError, ValueError):
         return False
@@ -44,7 +48,11 @@ def _is_plan_file(target: str) -> bool:
 def load_plan_file(path: str) -> Plan:
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except json.JSONDecodeError as exc:
+        raise ReconcilerError(
+            f"{path}:{exc.lineno}:{exc.colno}: not a readable plan file: {exc.msg}; run plan --out again"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
         raise ReconcilerError(f"{path}: not a readable plan file: {exc}") from None
     version = doc.get("format_version") if isinstance(doc, dict) else None
     if version != FORMAT_VERSION:
@@ -76,8 +84,9 @@ def _retry_set(path: str | None) -> dict[str, set[tuple[str, ...]]] | None:
     """`--retry-failed REPORT`: the entries that failed, by folder, to register again."""
     if path is None:
         return None
+    text = read_input_file(path, "--retry-failed")
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        doc = json.loads(text)
         errors = doc["errors"]
         only: dict[str, set[tuple[str, ...]]] = {}
         for err in errors:
@@ -160,6 +169,7 @@ async def _carry_out(args: argparse.Namespace, prepared: Prepared) -> ApplyRepor
 
 def run(args: argparse.Namespace) -> int:
     """Two applies never interleave: the lock is held from the first read to the last write."""
+    check_output_file(args.report, "--report")
     prepared = _load(args)
     where = lock_location(
         prepared.ref, config_dir(prepared.config, prepared.plan), prepared.ref.options.get("lock")
@@ -171,7 +181,11 @@ def run(args: argparse.Namespace) -> int:
 def _run_locked(args: argparse.Namespace, prepared: Prepared, lease: Lease) -> int:
     prepared = run_async(_prepare(args, prepared))
     plan = prepared.plan
-    output.out(render_text(plan, allow_destroy=args.allow_destroy))
+    # A value that came from the environment is never echoed in an error or warning.
+    shown = plan.model_copy(
+        update={"errors": [scrub(e) for e in plan.errors], "warnings": [scrub(w) for w in plan.warnings]}
+    )
+    output.out(render_text(shown, allow_destroy=args.allow_destroy))
     for note in prepared.notes:
         output.info(f"[yellow]note:[/] {escape(note)}")
     if plan.errors:
@@ -230,7 +244,7 @@ def _write_report(path: str | None, tallies: list[RegistrationTally]) -> None:
         "jobs": [job for t in tallies for job in t.jobs],
         "errors": [asdict(e) for t in tallies for e in t.errors],
     }
-    Path(path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    write_output_file(path, json.dumps(doc, indent=2) + "\n", "--report")
 
 
 def _progress(address: str, status: str, detail: str) -> None:

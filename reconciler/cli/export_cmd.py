@@ -11,18 +11,21 @@ import argparse
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from rich.markup import escape
 
-from reconciler.backend import open_client
 from reconciler.cli import output
-from reconciler.cli.common import concurrency, load, run_async
 from reconciler.config.loader import DEFAULT_CONFIG, Config
 from reconciler.config.models import EncordBackend, SandboxBackend
 from reconciler.errors import ReconcilerError
-from reconciler.export import Export, Verbatim, build_export, read_for_export
+
+if TYPE_CHECKING:
+    from reconciler.export import Export
+
+# The client and the export are imported when a command runs: the CLI starts (and a bad config fails)
+# without loading them.
 
 CONFIG_NAME = "reconciler.yaml"
 _WHOLE_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -49,8 +52,17 @@ def add_export_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace) -> int:
-    config, ref, token = load(args.config, None)
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ReconcilerError(f"--out {out}: is a file; export writes a directory")
+    blocker = next((a for a in out.parents if a.exists() and not a.is_dir()), None)
+    if blocker is not None:
+        raise ReconcilerError(f"--out {out}: cannot write here: {blocker} is a file, not a directory")
+    from reconciler.backend import open_client
+    from reconciler.cli.common import concurrency, load, run_async
+    from reconciler.export import build_export, read_for_export
+
+    config, ref, token = load(args.config, None)
     target = out / CONFIG_NAME
     if target.exists() and not args.force:
         raise ReconcilerError(f"{target} exists already; pass --force to overwrite it")
@@ -66,11 +78,14 @@ def run(args: argparse.Namespace) -> int:
     if existing and not args.force:
         more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
         raise ReconcilerError(f"{existing[0]}{more} exist(s) already; pass --force to overwrite")
-    out.mkdir(parents=True, exist_ok=True)
-    target.write_text(export.text, encoding="utf-8")
-    for name, text in export.files.items():
-        (out / name).parent.mkdir(parents=True, exist_ok=True)
-        (out / name).write_text(text, encoding="utf-8")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        target.write_text(export.text, encoding="utf-8")
+        for name, text in export.files.items():
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            (out / name).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ReconcilerError(f"--out {out}: cannot write the export: {exc.strerror or exc}") from None
     counts = ", ".join(f"{n} {what}" for what, n in export.counts.items())
     files = f", and {len(export.files)} registration file(s) in {out / 'items'}" if export.files else ""
     output.out(f"[green]Exported[/] {escape(counts)} to {escape(str(target))}{escape(files)}.")
@@ -107,6 +122,8 @@ def backend_section(config: Config, out: Path) -> tuple[dict[str, Any], list[str
 
 
 def _verbatim(value: Any) -> Any:
+    from reconciler.export import Verbatim
+
     if isinstance(value, str):
         return Verbatim(value)
     if isinstance(value, dict):
@@ -116,6 +133,7 @@ def _verbatim(value: Any) -> Any:
 
 def _moved(raw: Any, resolved: str, base: Path, out: Path, what: str, notes: list[str]) -> Any:
     """A path read relative to the config file, written so that it names the same file from `out`."""
+    from reconciler.export import Verbatim
 
     def relative(path: str) -> str | None:
         if os.path.isabs(os.path.expanduser(path)):

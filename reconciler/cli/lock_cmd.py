@@ -9,7 +9,6 @@ from typing import Any
 from rich.markup import escape
 
 from reconciler import lock
-from reconciler.backend import backend_ref
 from reconciler.cli import output
 from reconciler.config.loader import DEFAULT_CONFIG, load_config
 
@@ -43,6 +42,8 @@ def location_of(args: argparse.Namespace) -> str:
     if args.location:
         return str(args.location if lock.is_gcs(args.location) else Path(args.location).resolve())
     config = load_config(args.config)
+    from reconciler.backend import backend_ref  # after the config is read: bad input fails fast
+
     ref = backend_ref(config.backend, config.base_dir)
     return lock.lock_location(ref, config.base_dir, config.backend.lock)
 

@@ -1,18 +1,27 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from reconciler.backend import journal_for
 from reconciler.cli import output
-from reconciler.cli.common import compute_plan, load
-from reconciler.plan.markdown import render_markdown
-from reconciler.plan.render import render_json, render_text
+from reconciler.config.loader import load_config
+from reconciler.config.redact import scrub
 
 
 def run(args: argparse.Namespace) -> int:
-    config, ref, token = load(args.config, args.domain)
+    output.check_output_file(args.out, "--out")
+    config = load_config(args.config)
+    # Imported once the config has loaded: a bad one is refused before the planner is even read.
+    from reconciler.backend import journal_for
+    from reconciler.cli.common import compute_plan, prepare
+    from reconciler.plan.markdown import render_markdown
+    from reconciler.plan.render import render_json, render_text
+
+    config, ref, token = prepare(config, args.domain)
     plan = compute_plan(config, ref, token, targets=args.targets)
+    # A value that came from the environment is never echoed in an error or warning.
+    plan = plan.model_copy(
+        update={"errors": [scrub(e) for e in plan.errors], "warnings": [scrub(w) for w in plan.warnings]}
+    )
     pending = journal_for(ref, config.base_dir).pending()
     if pending:
         output.info(
@@ -26,9 +35,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         output.out(render_text(plan))
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(render_json(plan) + "\n", encoding="utf-8")
+        output.write_output_file(args.out, render_json(plan) + "\n", "--out")
         output.info(f"Saved the plan to {args.out}; apply it with: reconciler apply {args.out}")
     if plan.errors:
         return 1

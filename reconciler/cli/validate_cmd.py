@@ -1,44 +1,22 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from rich.markup import escape
 
-from reconciler.backend import backend_ref
 from reconciler.cli import output
-from reconciler.config.loader import Config, load_config
-from reconciler.config.models import EncordBackend
-from reconciler.emulator.store import state_path_problem
-from reconciler.encord.auth import resolve_auth
-from reconciler.engine import load_files
-from reconciler.errors import ConfigError, CredentialsError
-
-
-def offline_backend_checks(config: Config) -> None:
-    """What plan checks before its first request: the credentials can be loaded, the state path used."""
-    where = config.where("(backend)")
-    problems: list[str] = []
-    backend = config.backend
-    if isinstance(backend, EncordBackend):
-        ref = backend_ref(backend, config.base_dir)
-        key_file = ref.options.get("ssh_key_file")
-        try:
-            resolve_auth(key_file=Path(key_file) if key_file else None, bearer_token=backend.bearer_token)
-        except CredentialsError as exc:
-            problems.append(f"{where}: backend: {exc}")
-    else:
-        problem = state_path_problem((config.base_dir / backend.state).resolve())
-        if problem is not None:
-            problems.append(f"{where}: backend.state: {problem}")
-    if problems:
-        raise ConfigError(problems)
+from reconciler.config.loader import load_config
+from reconciler.config.redact import scrub
 
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    # Imported once the config has loaded: a bad one is refused before the planner is even read.
+    from reconciler.cli.common import offline_backend_checks
+    from reconciler.engine import load_files
+
     for warning in config.warnings:
-        output.info(f"[yellow]warning:[/] {escape(warning)}")
+        output.info(f"[yellow]warning:[/] {escape(scrub(warning))}")
     offline_backend_checks(config)
     # Data files are checked offline too; bucket listings (and a live-only schema) need `plan`.
     data = load_files(config)

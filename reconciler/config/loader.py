@@ -30,12 +30,15 @@ from reconciler.config.models import (
     ScalarKeySpec,
     metadata_key_problem,
 )
-from reconciler.config.yamlpos import LoadedYaml, Location, dotted, load_yaml
+from reconciler.config.redact import redactor, remember
+from reconciler.config.yamlpos import LoadedYaml, Location, Path_, dotted, load_yaml
 from reconciler.errors import ConfigError
 from reconciler.hints import nearest
 
 DEFAULT_CONFIG = "reconciler.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
+MAX_FOLDER_DEPTH = 200
+"""Folders nested deeper than this are refused (the tree is validated and walked level by level)."""
 
 KeySpecValue = ScalarKeySpec | EnumKeySpec | EmbeddingKeySpec
 
@@ -150,19 +153,36 @@ def load_config(target: Path | str, env: Mapping[str, str] | None = None) -> Con
     env = os.environ if env is None else env
     problems: list[str] = []
     parsed: list[tuple[LoadedYaml, ConfigFile]] = []
+    uncertain = False  # some folder may be declared in a file that did not load
+    written: dict[str, str] = {}
+    variables: dict[str, str] = {}
     for path in config_files(target):
         loaded = load_yaml(path, env)
+        written.update(loaded.written)
+        variables.update(loaded.variables)
+        remember(loaded.written, loaded.variables)
         problems.extend(loaded.problems)
         if loaded.data is None:
+            uncertain = True
             continue
         if not isinstance(loaded.data, dict):
             problems.append(f"{loaded.locate(())}: (top level): expected a mapping of sections")
+            uncertain = True
             continue
         problems.extend(_raw_key_problems(loaded))
+        data = loaded.data
+        too_deep = _folder_depth_problems(loaded)
+        if too_deep:
+            problems.extend(too_deep)
+            data = {key: value for key, value in data.items() if key != "folders"}
+            uncertain = True
         try:
-            parsed.append((loaded, ConfigFile.model_validate(loaded.data)))
+            file = ConfigFile.model_validate(data)
+            if not too_deep:
+                parsed.append((loaded, file))
         except ValidationError as exc:
             problems.extend(_format_validation(loaded, exc))
+            uncertain = True
     base_dir = target if target.is_dir() else target.parent
     config = Config(
         backend=SandboxBackend(),
@@ -170,18 +190,40 @@ def load_config(target: Path | str, env: Mapping[str, str] | None = None) -> Con
         files=[str(p[0].file) for p in parsed],
         source=str(target.resolve()),
     )
-    all_parsed = not problems
     _merge(parsed, config, problems)
     cross: list[str] = []
     _cross_check(config, cross)
-    if all_parsed:
-        problems += cross
-    else:
+    if uncertain:
         # A reference may point into a file that did not load: only what cannot depend on it is said.
-        problems += [p for p in cross if "is not declared" not in p]
+        cross = [p for p in cross if "is not declared" not in p]
+    problems += cross
     if problems:
-        raise ConfigError(sorted(dict.fromkeys(problems), key=_place))
+        # A value that came from the environment is shown as the file writes it (`${TOKEN}`), never as is.
+        scrub = redactor(written, variables)
+        raise ConfigError(sorted(dict.fromkeys(scrub(p) for p in problems), key=_place))
     return config
+
+
+def _folder_depth_problems(loaded: LoadedYaml) -> list[str]:
+    """A folder nested deeper than MAX_FOLDER_DEPTH, at the first such folder (iteratively, on the raw
+    data: the models validate a tree by recursion)."""
+    top = loaded.data.get("folders")
+    stack: list[tuple[Any, Path_]] = [(top, ("folders",))]
+    while stack:
+        folders, path = stack.pop()
+        if not isinstance(folders, list):
+            continue
+        depth = sum(1 for part in path if part in ("folders", "children"))
+        for i, folder in enumerate(folders):
+            here = (*path, i)
+            if depth > MAX_FOLDER_DEPTH:
+                return [
+                    f"{loaded.locate(here)}: folders: a folder nested {depth} levels deep; folders nest at "
+                    f"most {MAX_FOLDER_DEPTH} levels"
+                ]
+            if isinstance(folder, dict):
+                stack.append((folder.get("children"), (*here, "children")))
+    return []
 
 
 def _place(problem: str) -> tuple[str, int, int, str]:
@@ -192,11 +234,17 @@ def _place(problem: str) -> tuple[str, int, int, str]:
     return (file, int(line) if line.isdigit() else 0, int(col) if col.isdigit() else 0, problem)
 
 
+_DISCRIMINATED = {"kind": "sandbox or encord", "type": "a type name such as text, enum or embedding"}
+
+
 def _format_validation(loaded: LoadedYaml, exc: ValidationError) -> list[str]:
     out = []
     for err in exc.errors(include_url=False):
-        loc = _clean_loc(err["loc"])
+        loc = _clean_loc(err["loc"], loaded.data, err["type"])
+        if loc in loaded.unresolved:
+            continue  # `${VAR}` there is already reported: not set, or malformed
         message = err["msg"].removeprefix("Value error, ")
+        ctx = err.get("ctx") or {}
         if err["type"] == "extra_forbidden":
             near = nearest(str(loc[-1]) if loc else "", known_keys(), cutoff=0.75)
             hint = (
@@ -205,11 +253,34 @@ def _format_validation(loaded: LoadedYaml, exc: ValidationError) -> list[str]:
                 else "check the spelling; `reconciler schema` lists every key"
             )
             message = f"unknown key ({hint})"
-        elif err["type"] == "union_tag_invalid":
-            ctx = err.get("ctx", {})
-            message = f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+        elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            field = str(ctx.get("discriminator", "")).strip("'")
+            if err["type"] == "union_tag_invalid":
+                message = f"unknown {field} {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+            else:
+                message = f"`{field}` is missing: {_DISCRIMINATED.get(field, 'name one')}"
         out.append(f"{loaded.locate(loc)}: {dotted(loc)}: {message}")
     return out
+
+
+_ABSENT = object()
+
+
+def _child(data: Any, part: Any) -> Any:
+    """`data[part]` in the raw YAML data, or _ABSENT."""
+    if isinstance(data, dict):
+        return data.get(part, _ABSENT)
+    if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        return data[part]
+    return _ABSENT
+
+
+def _raw_at(data: Any, loc: tuple[str | int, ...]) -> Any:
+    for part in loc:
+        data = _child(data, part)
+        if data is _ABSENT:
+            return None
+    return data
 
 
 @functools.cache
@@ -230,20 +301,19 @@ def known_keys() -> tuple[str, ...]:
     return tuple(sorted(keys))
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
-    """Drop pydantic's union-branch labels (`EnumKeySpec`, `str`, `enum`...) so the path matches the YAML."""
+def _clean_loc(loc: tuple[Any, ...], data: Any, kind: str = "") -> tuple[str | int, ...]:
+    """The path of an error in the YAML's own terms: pydantic's labels of union branches and validators
+    (`EnumKeySpec`, `str`, `function-after[...]`...) are dropped by walking the raw data, so a key that
+    looks like a label (`Name`, `[x]`) is kept. A missing field, absent from the data, is kept last."""
     cleaned: list[str | int] = []
-    for part in loc:
-        if isinstance(part, str) and (
-            part[:1].isupper() or part in {"str", "sandbox", "encord"} or "[" in part or part in _TAGS
-        ):
+    for index, part in enumerate(loc):
+        child = _child(data, part)
+        if child is not _ABSENT:
+            data = child
+        elif not (kind == "missing" and index == len(loc) - 1 and isinstance(data, dict)):
             continue
         cleaned.append(part)
     return tuple(cleaned)
-
-
-_TAGS = {"enum", "embedding", "boolean", "datetime", "number", "uuid", "varchar", "string", "text",
-         "long_string", "geospatial"}  # fmt: skip
 
 
 def _raw_key_problems(loaded: LoadedYaml) -> list[str]:
@@ -285,6 +355,12 @@ def _merge(parsed: list[tuple[LoadedYaml, ConfigFile]], config: Config, problems
         if file.backend is not None and claim("(backend)", loaded.locate(("backend",)), "backend"):
             config.backend = file.backend
             config.base_dir = Path(loaded.file).resolve().parent
+            raw = loaded.data.get("backend")
+            for key in raw if isinstance(raw, dict) else ():
+                config.locations[f"(backend).{key}"] = loaded.locate(("backend", key))
+            buckets = raw.get("buckets") if isinstance(raw, dict) else None
+            for name in buckets if isinstance(buckets, dict) else ():
+                config.locations[f"(backend).buckets.{name}"] = loaded.locate(("backend", "buckets", name))
         if file.integrations is not None:
             config.integrations = config.integrations or []
             for i, integ in enumerate(file.integrations):
@@ -304,7 +380,7 @@ def _merge(parsed: list[tuple[LoadedYaml, ConfigFile]], config: Config, problems
         if file.folders is not None:
             config.folders = config.folders or []
             for i, folder in enumerate(file.folders):
-                if _claim_folder_tree(loaded, folder, ("folders", i), "", claim):
+                if _claim_folder_tree(loaded, folder, ("folders", i), "", claim, config.locations):
                     config.folders.append(folder)
         if file.datasets is not None:
             config.datasets = config.datasets or []
@@ -335,13 +411,25 @@ def _merge_schema(
 
 
 def _claim_folder_tree(
-    loaded: LoadedYaml, folder: FolderSpec, path: tuple[str | int, ...], prefix: str, claim: Any
+    loaded: LoadedYaml,
+    folder: FolderSpec,
+    path: tuple[str | int, ...],
+    prefix: str,
+    claim: Any,
+    locations: dict[str, Location],
 ) -> bool:
     folder_path = f"{prefix}{folder.name}"
     if not claim(f"folder.{folder_path}", loaded.locate(path), f"folder {folder_path!r}"):
         return False
+    for i in range(len(folder.data or [])):
+        at: Path_ = (*path, "data", i)
+        raw = _raw_at(loaded.data, at)
+        locations[f"(data){folder_path}[{i}]"] = loaded.locate(at)
+        for key in ("json", "csv", "metadata"):  # a file that cannot be read: where its path is written
+            if isinstance(raw, dict) and key in raw:
+                locations[f"(data){folder_path}[{i}].{key}"] = loaded.locate((*at, key))
     for i, child in enumerate(folder.children):
-        _claim_folder_tree(loaded, child, (*path, "children", i), f"{folder_path}/", claim)
+        _claim_folder_tree(loaded, child, (*path, "children", i), f"{folder_path}/", claim, locations)
     return True
 
 

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator, mo
 
 from reconciler.config.models_base import StrictModel
 from reconciler.config.sources import CorsRule, DataSourceSpec, IamBindingSpec
+from reconciler.defaults import DEFAULT_CONCURRENCY
 
 SCALAR_TYPES = ("boolean", "datetime", "number", "uuid", "varchar", "text", "geospatial")
 TYPE_ALIASES = {"string": "varchar", "long_string": "text"}
@@ -70,9 +71,13 @@ class EncordBackend(StrictModel):
     bearer_token: str | None = Field(
         default=None, description="A bearer token instead of a key; write it as ${ENCORD_BEARER_TOKEN}."
     )
-    timeout_seconds: float = Field(default=180.0, gt=0, description="Connect, read and write timeout.")
+    timeout_seconds: float = Field(
+        default=180.0, gt=0, allow_inf_nan=False, description="Connect, read and write timeout."
+    )
     max_retries: int = Field(default=3, ge=0, le=10)
-    concurrency: int = Field(default=8, ge=1, le=64, description="Requests in flight at once.")
+    concurrency: int = Field(
+        default=DEFAULT_CONCURRENCY, ge=1, le=64, description="Requests in flight at once."
+    )
     lock: Annotated[str | None, AfterValidator(_lock_location)] = Field(
         default=None,
         description="Where apply takes its lock: gs://bucket/path (a lease other runners see) or a local "
@@ -237,22 +242,35 @@ def metadata_key_problem(key: str) -> str | None:
 # -- folders and datasets -----------------------------------------------------------------------
 
 
+MAX_METADATA_DEPTH = 100
+"""client_metadata nested deeper than this is refused: JSON encoders and differs recurse, and no real
+metadata comes near it."""
+
+
 def json_problems(value: Any, path: str = "") -> list[str]:
-    """Why `value` cannot travel as JSON (YAML dates and .nan can't); empty when it can."""
-    if isinstance(value, dict):
-        return [
-            p
-            for key, item in value.items()
-            for p in json_problems(item, f"{path}.{key}" if path else str(key))
-        ]
-    if isinstance(value, list):
-        return [p for i, item in enumerate(value) for p in json_problems(item, f"{path}[{i}]")]
-    if isinstance(value, float) and not math.isfinite(value):
-        return [f"{path}: {value} is not a JSON number"]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return []
-    hint = f"; quote it ('{value}') to send it as text" if isinstance(value, (date, datetime)) else ""
-    return [f"{path}: YAML reads this as a {type(value).__name__}, which is not JSON{hint}"]
+    """Why `value` cannot travel as JSON (YAML dates and .nan can't, nor nesting past MAX_METADATA_DEPTH);
+    empty when it can. Iterative: however deep the value, no recursion."""
+    problems: list[str] = []
+    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= MAX_METADATA_DEPTH:
+                shown = where if len(where) <= 60 else f"{where[:60]}..."
+                problems.append(f"{shown}: nested deeper than {MAX_METADATA_DEPTH} levels")
+                continue
+            children = (
+                [(v, f"{where}.{k}" if where else str(k)) for k, v in item.items()]
+                if isinstance(item, dict)
+                else [(v, f"{where}[{i}]") for i, v in enumerate(item)]
+            )
+            stack.extend((child, at, depth + 1) for child, at in reversed(children))
+        elif isinstance(item, float) and not math.isfinite(item):
+            problems.append(f"{where}: {item} is not a JSON number")
+        elif not (item is None or isinstance(item, str | int | float | bool)):
+            hint = f"; quote it ('{item}') to send it as text" if isinstance(item, date | datetime) else ""
+            problems.append(f"{where}: YAML reads this as a {type(item).__name__}, which is not JSON{hint}")
+    return problems
 
 
 class FolderSpec(StrictModel):
@@ -324,6 +342,15 @@ class DatasetSpec(StrictModel):
         ),
     )
 
+    @field_validator("folders")
+    @classmethod
+    def _no_empty_path(
+        cls, value: list[str | DatasetFolderRef] | None
+    ) -> list[str | DatasetFolderRef] | None:
+        if any(isinstance(ref, str) and not ref for ref in value or ()):
+            raise ValueError("a folder path must not be empty")
+        return value
+
     def folder_refs(self) -> list[DatasetFolderRef]:
         return [DatasetFolderRef(path=f) if isinstance(f, str) else f for f in self.folders or []]
 
@@ -340,7 +367,9 @@ class PruneSpec(StrictModel):
         ),
     )
     datasets: bool = Field(
-        default=True, description="List undeclared datasets as deletes (Encord's API cannot delete them)."
+        default=True,
+        description="Delete undeclared datasets on the sandbox; on Encord, whose API cannot, list them as "
+        "unsupported deletes with the steps to take by hand.",
     )
     integrations: bool = Field(default=True, description="Delete undeclared integrations (sandbox only).")
 
@@ -363,13 +392,20 @@ class SafetySpec(StrictModel):
     )
 
 
+def _forget_address(value: str) -> str:
+    # Only folders are protected (`protect: true`), so only a folder's address can be forgotten.
+    if not value.startswith("folder.") or not value.removeprefix("folder.").strip("/"):
+        raise ValueError("names a protected folder by its address: folder.<path>, e.g. folder.raw/old")
+    return value
+
+
 class ConfigFile(StrictModel):
     """One configuration file. A directory of them is merged; a section absent from all is unmanaged."""
 
     backend: Backend | None = None
     prune: PruneSpec | None = None
     safety: SafetySpec | None = None
-    forget: list[str] | None = Field(
+    forget: list[Annotated[str, AfterValidator(_forget_address)]] | None = Field(
         default=None,
         description="Addresses whose protection ends (e.g. `folder.raw/old`): they may be deleted.",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from yaml.resolver import Resolver
@@ -20,8 +20,9 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 """A file larger than this is refused before it is read."""
 MAX_DEPTH = 1000
 """Collections nested deeper than this (counting through aliases) are refused."""
-MAX_NODES = 1_000_000
-"""A document whose nodes, with every alias expanded, number more than this is refused."""
+MAX_NODES = 50_000
+"""A document whose nodes, with every alias expanded, number more than this is refused: the nodes a file
+may build within 100 MB (about 8,000 folders; a larger config is split into files of a directory)."""
 MAX_PROBLEMS = 100
 """After this many problems in one file, loading it stops."""
 
@@ -47,8 +48,9 @@ USE_LIBYAML = bool(getattr(yaml, "__with_libyaml__", False))
 """Parse with libyaml's C parser when PyYAML was built with it (positions are the same either way)."""
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(NamedTuple):
+    """A place in a file, 1-based. A tuple: a config keeps one per value, so it is kept small and fast."""
+
     file: str
     line: int
     col: int
@@ -57,12 +59,46 @@ class Location:
         return f"{self.file}:{self.line}:{self.col}"
 
 
+class Node:
+    """A composed YAML node. Lighter than PyYAML's own (slots, and its start as two ints instead of two
+    marks), since a document may hold many: `line` and `col` are 1-based."""
+
+    __slots__ = ("col", "line", "tag", "value")
+
+    def __init__(self, tag: str, value: Any, line: int, col: int) -> None:
+        self.tag, self.value, self.line, self.col = tag, value, line, col
+
+
+class ScalarNode(Node):
+    __slots__ = ("style",)
+
+    def __init__(self, tag: str, value: str, line: int, col: int, style: str | None) -> None:
+        super().__init__(tag, value, line, col)
+        self.style = style  # None: plain
+
+
+class SequenceNode(Node):
+    __slots__ = ()
+    value: list[Node]
+
+
+class MappingNode(Node):
+    __slots__ = ()
+    value: list[tuple[Node, Node]]
+
+
 @dataclass
 class LoadedYaml:
     file: str
     data: Any
     locations: dict[Path_, Location] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    written: dict[str, str] = field(default_factory=dict)
+    """Each value that `${VAR}` interpolation made from the environment -> the text as written."""
+    variables: dict[str, str] = field(default_factory=dict)
+    """Each environment variable's value used by interpolation -> `${NAME}`."""
+    unresolved: set[Path_] = field(default_factory=set)
+    """Paths of values whose interpolation failed (reported): other checks of them would only echo it."""
 
     def locate(self, path: Path_) -> Location:
         """The location of `path`, or of its nearest ancestor that has one."""
@@ -83,16 +119,19 @@ def _at(file: str, mark: Any) -> Location:
     return Location(file, mark.line + 1, mark.column + 1)
 
 
-def _mark(file: str, node: yaml.Node) -> Location:
-    return _at(file, node.start_mark)
+def _mark(file: str, node: Node) -> Location:
+    return Location(file, node.line, node.col)
 
 
 def _short_tag(tag: str) -> str:
     return "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
 
 
-def interpolate(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
-    """Expand `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`. Returns the text and unknown names."""
+def interpolate(
+    text: str, env: Mapping[str, str], used: list[tuple[str, str]] | None = None
+) -> tuple[str, list[str]]:
+    """Expand `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`. Returns the text and unknown names;
+    `used` receives (name, value) of every variable whose value came from `env`."""
     missing: list[str] = []
 
     def repl(match: re.Match[str]) -> str:
@@ -108,6 +147,8 @@ def interpolate(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
                 missing.append(name)
                 return ""
             return default
+        if used is not None:
+            used.append((name, value))
         return value
 
     return _VAR.sub(repl, text), missing

@@ -20,7 +20,11 @@ from reconciler.config.yamlbase import (
     MAX_PROBLEMS,
     LoadedYaml,
     Location,
+    MappingNode,
+    Node,
     Path_,
+    ScalarNode,
+    SequenceNode,
     _mark,
     _Refused,
     _resolver,
@@ -36,11 +40,18 @@ class _Builder:
         self.out = out
         self.env = env
         self.file = out.file
-        self.constructor = SafeConstructor()
+        constructor = SafeConstructor()
+        self._constructors: dict[str, Any] = {
+            _TIMESTAMP: constructor.construct_yaml_timestamp,
+            _INT: constructor.construct_yaml_int,
+            _FLOAT: constructor.construct_yaml_float,
+            _BOOL: constructor.construct_yaml_bool,
+        }
+        self._probe = yaml.ScalarNode(_NULL, "")  # PyYAML's constructors take one of its own nodes
         self._resolve: Any = _resolver().resolve
         self.reported: set[tuple[int, str]] = set()
 
-    def _problem(self, node: yaml.Node, message: str, once: str = "") -> None:
+    def _problem(self, node: Node, message: str, once: str = "") -> None:
         key = (id(node), once or message)
         if key in self.reported:
             return
@@ -52,50 +63,54 @@ class _Builder:
             )
             raise _Refused
 
-    def build(self, root: yaml.Node) -> Any:
+    def build(self, root: Node) -> Any:
         out = self.out
         out.locations[()] = _mark(self.file, root)
         holder: list[Any] = []
         # Tasks: (node, path, container, key). The value built from `node` goes into container[key]
         # (a list is appended to). Children are pushed in reverse so they are handled in document order.
-        tasks: list[tuple[yaml.Node, Path_, Any, str | None]] = [(root, (), holder, None)]
+        tasks: list[tuple[Node, Path_, Any, str | None]] = [(root, (), holder, None)]
+        locations, file = out.locations, self.file
         while tasks:
             node, path, container, key = tasks.pop()
-            if isinstance(node, yaml.SequenceNode):
-                value: Any = []
+            if isinstance(node, ScalarNode):
+                value: Any = self._scalar_value(node, path)
+            elif isinstance(node, SequenceNode):
+                value = []
                 for i in range(len(node.value) - 1, -1, -1):
                     child = node.value[i]
-                    out.locations[(*path, i)] = _mark(self.file, child)
-                    tasks.append((child, (*path, i), value, None))
-            elif isinstance(node, yaml.MappingNode):
+                    child_path = (*path, i)
+                    locations[child_path] = Location(file, child.line, child.col)
+                    tasks.append((child, child_path, value, None))
+            else:
+                assert isinstance(node, MappingNode)
                 value = {}
                 pairs = self._pairs(node, path)
                 for name, key_node, child in reversed(pairs):
                     # The key's own position is the better place to point at for "unknown key" errors.
-                    out.locations[(*path, name)] = _mark(self.file, key_node)
-                    tasks.append((child, (*path, name), value, name))
-            else:
-                value = self._scalar_value(node, path)
+                    child_path = (*path, name)
+                    locations[child_path] = Location(file, key_node.line, key_node.col)
+                    tasks.append((child, child_path, value, name))
             if key is None:
                 container.append(value)
             else:
                 container[key] = value
         return holder[0]
 
-    def _key(self, node: yaml.Node) -> str | None:
-        if not isinstance(node, yaml.ScalarNode):
+    def _key(self, node: Node) -> str | None:
+        if not isinstance(node, ScalarNode):
             self._problem(node, "a mapping key must be a plain scalar, not a list or mapping")
             return None
         key = self._construct(node)
         return key if isinstance(key, str) else str(key)
 
-    def _pairs(self, node: yaml.MappingNode, path: Path_) -> list[tuple[str, yaml.Node, yaml.Node]]:
+    def _pairs(self, node: MappingNode, path: Path_) -> list[tuple[str, Node, Node]]:
         """The mapping's entries: its own (duplicates reported), then merged ones whose keys are new."""
-        pairs: list[tuple[str, yaml.Node, yaml.Node]] = []
+        pairs: list[tuple[str, Node, Node]] = []
         seen: dict[str, Location] = {}
-        merges: list[yaml.Node] = []
+        merges: list[Node] = []
         for key_node, value_node in node.value:
-            if key_node.tag == _MERGE and isinstance(key_node, yaml.ScalarNode):
+            if key_node.tag == _MERGE and isinstance(key_node, ScalarNode):
                 merges.append(value_node)
                 continue
             key = self._key(key_node)
@@ -113,19 +128,19 @@ class _Builder:
         stack = list(reversed(merges))
         while stack:
             source = stack.pop()
-            sources: list[yaml.Node] = source.value if isinstance(source, yaml.SequenceNode) else [source]
-            if not all(isinstance(s, yaml.MappingNode) for s in sources):
+            sources: list[Node] = source.value if isinstance(source, SequenceNode) else [source]
+            if not all(isinstance(s, MappingNode) for s in sources):
                 self._problem(
                     source, "the merge key << takes a mapping or a list of mappings (e.g. <<: *base)"
                 )
                 continue
             # A list merges its mappings in turn; push them so that the first is handled first.
-            if isinstance(source, yaml.SequenceNode):
+            if isinstance(source, SequenceNode):
                 stack.extend(reversed(sources))
                 continue
-            inner: list[yaml.Node] = []
+            inner: list[Node] = []
             for key_node, value_node in source.value:
-                if key_node.tag == _MERGE and isinstance(key_node, yaml.ScalarNode):
+                if key_node.tag == _MERGE and isinstance(key_node, ScalarNode):
                     inner.append(value_node)
                     continue
                 key = self._key(key_node)
@@ -136,30 +151,34 @@ class _Builder:
             stack.extend(reversed(inner))
         return pairs
 
-    def _construct(self, node: yaml.ScalarNode, tag: str | None = None) -> Any:
-        tag = tag or node.tag
-        try:
-            if tag == _TIMESTAMP:
-                return self.constructor.construct_yaml_timestamp(node)
-            if tag == _INT:
-                return self.constructor.construct_yaml_int(node)
-            if tag == _FLOAT:
-                return self.constructor.construct_yaml_float(node)
-            if tag == _BOOL:
-                return self.constructor.construct_yaml_bool(node)
-            if tag == _NULL:
-                return None
-        except (ValueError, KeyError, TypeError, OverflowError, yaml.YAMLError):
-            self._problem(node, f"{node.value!r} is not a valid {_short_tag(tag)}")
-            return node.value
-        return str(node.value)
-
-    def _scalar_value(self, node: yaml.Node, path: Path_) -> Any:
-        if not isinstance(node, yaml.ScalarNode):  # pragma: no cover - collections are handled by build
+    def _typed(self, tag: str, text: str) -> Any:
+        """The value of a scalar `text` with a resolved core `tag`; raises _Invalid when it is not one."""
+        if tag == _NULL:
             return None
+        construct = self._constructors.get(tag)
+        if construct is None:
+            return text
+        probe = self._probe
+        probe.tag, probe.value = tag, text
+        try:
+            return construct(probe)
+        except (ValueError, KeyError, TypeError, OverflowError, yaml.YAMLError) as exc:
+            raise _Invalid from exc
+
+    def _construct(self, node: ScalarNode) -> Any:
+        try:
+            return self._typed(node.tag, node.value)
+        except _Invalid:
+            self._problem(node, f"{node.value!r} is not a valid {_short_tag(node.tag)}")
+            return node.value
+
+    def _scalar_value(self, node: ScalarNode, path: Path_) -> Any:
         value = self._construct(node)
         if isinstance(value, str) and "$" in value:
-            expanded, missing = interpolate(value, self.env)
+            used: list[tuple[str, str]] = []
+            expanded, missing = interpolate(value, self.env, used)
+            if missing:
+                self.out.unresolved.add(path)
             for name in missing:
                 if name == MALFORMED:
                     self._problem(
@@ -175,35 +194,24 @@ class _Builder:
                     f"(write ${{{name}:-default}} to give a default)",
                     once=f"env {name} {path}",
                 )
+            if used:
+                # What came from the environment is never echoed: messages show it as written.
+                self.out.written.setdefault(expanded, value)
+                self.out.written.setdefault(expanded.strip(), value)
+                for name, env_value in used:
+                    self.out.variables.setdefault(env_value, f"${{{name}}}")
             if expanded != value and node.style is None and expanded.strip():
                 # An unquoted `${SIZE}` that expands to 512 should be the number 512, as if written so.
                 # Only a scalar: the variable's value cannot bring in lists, mappings or tags.
                 text = expanded.strip()
                 tag = self._resolve(yaml.ScalarNode, text, (True, False))
                 if tag in _SCALAR_TAGS or tag == _TIMESTAMP:
-                    probe = yaml.ScalarNode(tag, text, node.start_mark, node.end_mark)
                     try:
-                        return self._construct_quiet(probe)
+                        return self._typed(tag, text)
                     except _Invalid:
                         return expanded
             return expanded
         return value
-
-    def _construct_quiet(self, node: yaml.ScalarNode) -> Any:
-        try:
-            if node.tag == _TIMESTAMP:
-                return self.constructor.construct_yaml_timestamp(node)
-            if node.tag == _INT:
-                return self.constructor.construct_yaml_int(node)
-            if node.tag == _FLOAT:
-                return self.constructor.construct_yaml_float(node)
-            if node.tag == _BOOL:
-                return self.constructor.construct_yaml_bool(node)
-            if node.tag == _NULL:
-                return None
-        except (ValueError, KeyError, TypeError, OverflowError, yaml.YAMLError) as exc:
-            raise _Invalid from exc
-        return str(node.value)
 
 
 class _Invalid(Exception):

@@ -39,7 +39,11 @@ from reconciler.config.yamlbase import (
     USE_LIBYAML,
     LoadedYaml,
     Location,
+    MappingNode,
+    Node,
     Path_,
+    ScalarNode,
+    SequenceNode,
     _at,
     _Refused,
     _resolver,
@@ -74,7 +78,7 @@ def load_yaml(path: Path, env: Mapping[str, str] | None = None, *, libyaml: bool
     result = LoadedYaml(file=file, data=None)
     text = _read_text(path, result)
     if text is None:
-        return result
+        return result  # the problem is recorded
     use_c = USE_LIBYAML if libyaml is None else libyaml and USE_LIBYAML
     try:
         node = _Composer(text, file, result.problems, use_c).compose()
@@ -87,8 +91,10 @@ def load_yaml(path: Path, env: Mapping[str, str] | None = None, *, libyaml: bool
     return result
 
 
-def _read_text(path: Path, result: LoadedYaml) -> str | None:
-    """The file's text, or None with a problem recorded: too big, not UTF-8, or with control characters."""
+def _read_text(path: Path, result: LoadedYaml) -> bytes | None:
+    """The file's bytes, checked to be UTF-8 text without control characters (a UTF-8 byte-order mark
+    dropped), or None with a problem recorded. Bytes, not a str: the parsers read UTF-8 bytes as they
+    are, while a str would be copied into UTF-8 again (twice the memory for a 10 MB file)."""
     file = result.file
     try:
         size = path.stat().st_size
@@ -121,7 +127,8 @@ def _read_text(path: Path, result: LoadedYaml) -> str | None:
             f"({exc.reason}); save the file as UTF-8"
         )
         return None
-    text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark is harmless; columns count without it
+    has_bom = text.startswith("\ufeff")  # a UTF-8 byte-order mark is harmless; columns count without it
+    text = text.removeprefix("\ufeff")
     bad = _NOT_PRINTABLE.search(text)
     if bad is not None:
         pos = bad.start()
@@ -132,7 +139,8 @@ def _read_text(path: Path, result: LoadedYaml) -> str | None:
         what = f"control character U+{code:04X}" + (f" ({name})" if name else "")
         result.problems.append(f"{file}:{line}:{col}: {what} is not allowed in YAML")
         return None
-    return text
+    del text
+    return raw[3:] if has_bom else raw
 
 
 def _too_big(file: str, size: int, more: bool = False) -> str:
@@ -145,10 +153,10 @@ def _too_big(file: str, size: int, more: bool = False) -> str:
 class _Frame:
     __slots__ = ("anchor", "children", "height", "level", "node", "size")
 
-    def __init__(self, node: yaml.CollectionNode, anchor: str | None, level: int) -> None:
+    def __init__(self, node: SequenceNode | MappingNode, anchor: str | None, level: int) -> None:
         self.node = node
         self.anchor = anchor
-        self.children: list[yaml.Node] = []
+        self.children: list[Node] = []
         self.size = 1
         self.height = 1
         self.level = level
@@ -161,17 +169,18 @@ class _Composer:
     so the budget and depth checks need no expansion.
     """
 
-    def __init__(self, text: str, file: str, problems: list[str], use_c: bool) -> None:
+    def __init__(self, text: bytes, file: str, problems: list[str], use_c: bool) -> None:
         self.parser: Any = yaml.CSafeLoader(text) if use_c else yaml.SafeLoader(text)
+        self.text = text
         self._resolve: Any = _resolver().resolve
         self.file = file
         self.problems = problems
-        self.anchors: dict[str, tuple[yaml.Node, int, int]] = {}
+        self.anchors: dict[str, tuple[Node, int, int]] = {}
         self.open_anchors: set[str] = set()
         self.stack: list[_Frame] = []
         self.expanded = 0
 
-    def compose(self) -> yaml.Node | None:
+    def compose(self) -> Node | None:
         try:
             return self._compose()
         except yaml.MarkedYAMLError as exc:
@@ -181,6 +190,8 @@ class _Composer:
                 self._refuse(
                     _at(self.file, mark), f"nesting deeper than {MAX_DEPTH} levels; flatten the structure"
                 )
+            if mark is not None and "tab" not in problem and self._char_at(mark) == "\t":
+                problem += " (a tab: YAML indents with spaces only)"
             self._refuse(_at(self.file, mark), f"invalid YAML: {problem}")
         except yaml.reader.ReaderError as exc:
             self._refuse(Location(self.file, 1, 1), f"invalid YAML: {exc.reason} at character {exc.position}")
@@ -189,6 +200,11 @@ class _Composer:
         finally:
             self.parser.dispose()
         return None  # unreachable: _refuse raises
+
+    def _char_at(self, mark: Any) -> str:
+        lines = self.text.split(b"\n", mark.line + 1)
+        line = lines[mark.line].decode("utf-8", "replace") if mark.line < len(lines) else ""
+        return line[mark.column : mark.column + 1]
 
     def _refuse(self, loc: Location, message: str) -> None:
         self.problems.append(f"{loc}: {message}")
@@ -199,14 +215,14 @@ class _Composer:
         if len(self.problems) >= MAX_PROBLEMS:
             self._refuse(loc, f"too many problems ({MAX_PROBLEMS}); stopped reading this file")
 
-    def _compose(self) -> yaml.Node | None:
+    def _compose(self) -> Node | None:
         parser = self.parser
         parser.get_event()  # StreamStart
         if parser.check_event(yaml.StreamEndEvent):
             parser.get_event()
             return None
         parser.get_event()  # DocumentStart
-        root: yaml.Node | None = None
+        root: Node | None = None
         while True:
             event = parser.get_event()
             if isinstance(event, yaml.DocumentEndEvent):
@@ -266,7 +282,7 @@ class _Composer:
         # Reported once here; the node is then built as a plain string, list or mapping.
         return {yaml.ScalarNode: _STR, yaml.SequenceNode: _SEQ}.get(kind, _MAP)
 
-    def _event(self, ev: yaml.Event) -> yaml.Node | None:
+    def _event(self, ev: yaml.Event) -> Node | None:
         """Handle one event; returns the root node when it is complete."""
         event: Any = ev  # libyaml's events carry its own Mark type
         if isinstance(ev, yaml.AliasEvent):
@@ -282,27 +298,24 @@ class _Composer:
             self._count(event, size, height, alias=name)
             return self._add(node, size, height)
         if isinstance(ev, yaml.ScalarEvent):
-            scalar = yaml.ScalarNode(
+            mark = event.start_mark
+            scalar = ScalarNode(
                 self._tag(event, yaml.ScalarNode, event.value),
                 event.value,
-                event.start_mark,
-                event.end_mark,
-                style=event.style or None,  # libyaml says "" for plain
+                mark.line + 1,
+                mark.column + 1,
+                event.style or None,  # libyaml says "" for plain
             )
             self._count(event, 1, 0)
             if event.anchor is not None:
                 self.anchors[event.anchor] = (scalar, 1, 0)
             return self._add(scalar, 1, 0)
         if isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
-            kind: type[yaml.CollectionNode] = (
-                yaml.SequenceNode if isinstance(ev, yaml.SequenceStartEvent) else yaml.MappingNode
-            )
-            collection = kind(
-                self._tag(event, kind, None),
-                [],
-                event.start_mark,
-                event.end_mark,
-                flow_style=event.flow_style,
+            is_seq = isinstance(ev, yaml.SequenceStartEvent)
+            kind: type[yaml.Node] = yaml.SequenceNode if is_seq else yaml.MappingNode
+            mark = event.start_mark
+            collection: SequenceNode | MappingNode = (SequenceNode if is_seq else MappingNode)(
+                self._tag(event, kind, None), [], mark.line + 1, mark.column + 1
             )
             self._count(event, 1, 1)
             self.stack.append(_Frame(collection, event.anchor, len(self.stack) + 1))
@@ -312,8 +325,7 @@ class _Composer:
         if isinstance(ev, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
             frame = self.stack.pop()
             collection = frame.node
-            collection.end_mark = event.end_mark
-            if isinstance(collection, yaml.MappingNode):
+            if isinstance(collection, MappingNode):
                 kids = frame.children
                 collection.value = list(zip(kids[0::2], kids[1::2], strict=True))
             else:
@@ -324,7 +336,7 @@ class _Composer:
             return self._add(collection, frame.size, frame.height)
         return None  # pragma: no cover - no other events inside a document
 
-    def _add(self, node: yaml.Node, size: int, height: int) -> yaml.Node | None:
+    def _add(self, node: Node, size: int, height: int) -> Node | None:
         if not self.stack:
             return node
         top = self.stack[-1]

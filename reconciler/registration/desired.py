@@ -76,26 +76,39 @@ def read_file_sources(config: Config) -> DesiredData:
         base = _base_dir(config, path)
         for index, source in enumerate(spec.data):
             display = source.bucket or str(base / source.path)
+            at = f"{config.where(f'(data){path}[{index}]')}: folders.{path}.data[{index}]"
             if source.kind == "bucket":
-                at = f"{folder.where}: folders.{path}.data[{index}]"
                 read = SourceEntries(display=display, integration=source.integration, entries=[], problems=[])
                 data.problems.extend(source_problems(source, at))
                 data.problems.extend(_bucket_source_problems(config, source, at))
                 if source.metadata:  # the sidecar is a local file: read it now, offline
-                    data.sidecars[id(source)] = load_sidecar(
-                        base / source.metadata, str(base / source.metadata)
-                    )
+                    sidecar_display = str(base / source.metadata)
+                    sidecar, sidecar_problems = load_sidecar(base / source.metadata, sidecar_display)
+                    named = _named(config, f"(data){path}[{index}].metadata", f"folders.{path}.data[{index}]")
+                    data.sidecars[id(source)] = (sidecar, named(sidecar_display, sidecar_problems))
                     data.problems.extend(data.sidecars[id(source)][1])
-            elif source.kind == "json":
-                entries, problems = parse_json_file(base / source.path, display)
-                read = SourceEntries(display, source.integration, entries, problems)
             else:
-                entries, problems = parse_csv_file(base / source.path, display)
-                read = SourceEntries(display, source.integration, entries, problems)
+                parse = parse_json_file if source.kind == "json" else parse_csv_file
+                entries, problems = parse(base / source.path, display)
+                named = _named(
+                    config, f"(data){path}[{index}].{source.kind}", f"folders.{path}.data[{index}]"
+                )
+                read = SourceEntries(display, source.integration, entries, named(display, problems))
             data.problems.extend(read.problems)
             folder.sources.append((source, read))
         data.folders[path] = folder
     return data
+
+
+def _named(config: Config, address: str, source: str) -> Callable[[str, list[str]], list[str]]:
+    """A file that cannot be read at all (missing, not a regular file...) has no line of its own: its
+    problem starts where the config names it (`r.yaml:7:15: folders.a.data[0].json: d.json: ...`)."""
+    where, key = config.where(address), address.rpartition(".")[2]
+
+    def named(display: str, problems: list[str]) -> list[str]:
+        return [f"{where}: {source}.{key}: {p}" if p.startswith(f"{display}: ") else p for p in problems]
+
+    return named
 
 
 def read_bucket_sources(config: Config, data: DesiredData, lister: Lister) -> None:

@@ -244,6 +244,19 @@ class _Reader:
 
 
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
+_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
+
+
+class _Constant(Exception):
+    """Python's json reads NaN and Infinity, which JSON does not have."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _no_constant(name: str) -> Any:
+    raise _Constant(name)
 
 
 def _position(text: str, offset: int) -> str:
@@ -275,9 +288,17 @@ def parse_json_file(path: Path, display: str) -> tuple[list[Entry], list[str]]:
         return [], [f"{display}:1:1: the file is empty; expected a JSON object"]
     with paused_gc():
         try:
-            top = json.loads(text, object_pairs_hook=pairs_hook)
+            top = json.loads(text, object_pairs_hook=pairs_hook, parse_constant=_no_constant)
         except json.JSONDecodeError as error:
             return [], [f"{display}:{error.lineno}:{error.colno}: not valid JSON: {error.msg}"]
+        except _Constant as constant:
+            # The first bare constant (strings are matched whole, so one inside a string is skipped).
+            found = next((m for m in _CONSTANT.finditer(text, start) if m.group(1)), None)
+            at = _position(text, found.start(1) if found is not None else start)
+            return [], [
+                f"{display}:{at}: not valid JSON: {constant.name} (JSON has no NaN or Infinity; Encord "
+                "refuses them)"
+            ]
         except RecursionError:
             return [], [f"{display}:{_position(text, start)}: JSON nested too deeply"]
         if not isinstance(top, dict):

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from reconciler.registration.sourcefile import kind_of
+from reconciler.registration.sourcefile import kind_of, open_regular
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 LINE_KEYS = ("objectUrl", "clientMetadata")
@@ -27,10 +27,10 @@ Sidecar = dict[str, dict[str, Any]]
 def load_sidecar(path: Path, display: str) -> tuple[Sidecar, list[str]]:
     """The URL -> clientMetadata mapping and the problems found; good entries are kept beside bad ones."""
     try:
-        if path.suffix.lower() in JSONL_SUFFIXES:
-            with path.open("rb") as lines:
-                return _load_jsonl(lines, display)
-        return _load_json(path.read_bytes(), display)
+        with open_regular(path) as handle:
+            if path.suffix.lower() in JSONL_SUFFIXES:
+                return _load_jsonl(handle, display)
+            return _load_json(handle.read(), display)
     except OSError as exc:
         return {}, [f"{display}: cannot read file: {exc.strerror or exc}"]
 

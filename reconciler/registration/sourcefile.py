@@ -4,10 +4,12 @@ did-you-mean hints for misspelt names."""
 from __future__ import annotations
 
 import gc
+import os
+import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from reconciler.hints import nearest
 
@@ -20,10 +22,36 @@ class UnreadableFile(Exception):
         self.message, self.line, self.column = message, line, column
 
 
+def open_regular(path: Path) -> IO[bytes]:
+    """`path` opened for reading, if it is a regular file; raises OSError otherwise (a fifo would block
+    the read forever, a device such as /dev/zero never end). Opened without blocking, then checked."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = (
+                "a directory"
+                if stat.S_ISDIR(mode)
+                else "a fifo"
+                if stat.S_ISFIFO(mode)
+                else "a socket"
+                if stat.S_ISSOCK(mode)
+                else "a device"
+            )
+            raise OSError(f"not a regular file ({kind})")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_utf8(path: Path) -> str:
     """The file's text, a leading UTF-8 byte-order mark dropped; raises UnreadableFile."""
     try:
-        data = path.read_bytes()
+        with open_regular(path) as handle:
+            data = handle.read()
     except OSError as error:
         raise UnreadableFile(f"cannot read the file: {error.strerror or error}") from None
     try:
