@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from reconciler.config.models import EncordBackend, SandboxBackend
+from reconciler.defaults import DEFAULT_CONCURRENCY
 from reconciler.encord.auth import SshKeyAuth, load_ssh_key, resolve_auth
 from reconciler.encord.client import EncordClient
 from reconciler.errors import ConfigError
@@ -191,6 +192,6 @@ async def open_client(ref: BackendRef, *, bearer_token: str | None = None) -> As
         auth,
         timeout_seconds=float(ref.options.get("timeout_seconds", 180.0)),
         max_retries=int(ref.options.get("max_retries", 3)),
-        max_connections=int(ref.options.get("concurrency", 8)),
+        max_connections=int(ref.options.get("concurrency", DEFAULT_CONCURRENCY)),
     ) as client:
         yield client

@@ -37,7 +37,7 @@ from reconciler.registration.desired import (
 from reconciler.state import RecordedState, StateStore
 
 
-def read_scope(config: Config, data: DesiredData | None = None) -> ReadScope:
+def read_scope(config: Config, data: DesiredData | None = None, *, sandbox: bool = False) -> ReadScope:
     item_folders: list[tuple[str, bool]] = []
     titles: set[str] = set()
     for ds in config.datasets or []:
@@ -57,6 +57,12 @@ def read_scope(config: Config, data: DesiredData | None = None) -> ReadScope:
         item_folders=tuple(sorted(set(item_folders))),
         dataset_items_for=frozenset(titles),
         content_folders=content,
+        # the sandbox deletes undeclared datasets: their rows tell what a folder delete may then take
+        pruned_datasets_except=(
+            frozenset(d.title for d in config.datasets or [])
+            if sandbox and config.datasets is not None and config.prune.datasets
+            else None
+        ),
     )
 
 
@@ -155,7 +161,8 @@ async def compute(
     data = await asyncio.to_thread(load_files, config)  # before any request
     if data is not None:
         await asyncio.to_thread(load_buckets, config, data, gcs.list_objects if gcs is not None else None)
-    live = await read_live(client, read_scope(config, data), concurrency=concurrency)
+    scope = read_scope(config, data, sandbox=backend.kind == "sandbox")
+    live = await read_live(client, scope, concurrency=concurrency)
     buckets = [i.bucket for i in managed_buckets(config.integrations) if i.bucket]
     if buckets and gcs is None:
         raise PlanError("managing bucket CORS and IAM needs a GCS connection")
@@ -198,6 +205,10 @@ async def with_folder_usage(plan: Plan, client: EncordClient, live: LiveState, c
             for item, data_hash in (current.linked_items if current else {}).items():
                 if data_hash in going:
                     unlinked[item] = unlinked.get(item, 0) + 1
+        elif change.kind == Kind.DATASET and change.action == Action.DELETE and change.executable:
+            current = live.datasets.get(change.payload.get("title", ""))
+            for item in current.linked_items if current else {}:  # every row goes with the dataset
+                unlinked[item] = unlinked.get(item, 0) + 1
     errors = list(plan.errors)
     changes = {c.address: c for c in plan.changes}
     for change, items in zip(deletes, read, strict=True):

@@ -5,6 +5,8 @@ The diff compares these with the config; it never sees wire models or does any I
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,3 +105,25 @@ class LiveState(LiveModel):
     buckets: dict[str, LiveBucket] = Field(default_factory=dict)
     # problems found while reading (e.g. two live folders with one path) that the plan must surface
     ambiguities: list[str] = Field(default_factory=list)
+
+
+class FolderIndex:
+    """Each folder path -> itself and every path below it, built once, so that a dataset's recursive
+    references are looked up instead of scanning every folder once per dataset."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        self.known = set(paths)
+        self.subtree: dict[str, list[str]] = defaultdict(list)
+        for path in self.known:
+            parts = path.split("/")
+            for depth in range(1, len(parts) + 1):
+                self.subtree["/".join(parts[:depth])].append(path)
+
+    def paths_in(self, refs: Iterable[tuple[str, bool]]) -> set[str]:
+        found: set[str] = set()
+        for path, recursive in refs:
+            if recursive:
+                found.update(self.subtree.get(path, ()))
+            elif path in self.known:
+                found.add(path)
+        return found

@@ -1,14 +1,23 @@
 from __future__ import annotations
 
 import argparse
+import math
 import socket
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
+from reconciler.emulator.middleware import DEFAULT_BODY_READ_TIMEOUT_SECONDS, DEFAULT_MAX_BODY_BYTES
 from reconciler.errors import ReconcilerError
 
+_Number = TypeVar("_Number", int, float)
 
-def add_bucket_option(parser: argparse.ArgumentParser) -> None:
-    """`--bucket NAME=DIR` (repeatable) for `emulator serve`."""
+
+def add_serve_options(parser: argparse.ArgumentParser) -> None:
+    """`emulator serve` options kept here: `--bucket`, the hostile-client limits, `--reject-replays`.
+
+    Their defaults live in reconciler/emulator/middleware.py; `--help` shows them.
+    """
     parser.add_argument(
         "--bucket",
         action="append",
@@ -16,6 +25,42 @@ def add_bucket_option(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=DIR",
         help="GCS bucket NAME is the files below DIR: registering a missing object of it fails (repeatable)",
     )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=_positive(int),
+        default=DEFAULT_MAX_BODY_BYTES,
+        metavar="N",
+        help="refuse a request body over N bytes with 413 (by Content-Length, or while streaming)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=_positive(float),
+        default=DEFAULT_BODY_READ_TIMEOUT_SECONDS,
+        metavar="S",
+        help="answer 408 to a client that stops sending its body for S seconds",
+    )
+    parser.add_argument(
+        "--reject-replays",
+        action="store_true",
+        help="refuse (401) a v2 signature already accepted within the clock-skew window; "
+        "v1 and bearer requests are not checked",
+    )
+
+
+def _positive(kind: Callable[[str], _Number]) -> Callable[[str], _Number]:
+    """An argparse `type`: `kind(text)`, which must be finite and over 0."""
+
+    def parse(text: str) -> _Number:
+        problem = argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+        try:
+            value = kind(text)
+        except ValueError:
+            raise problem from None
+        if not (value > 0 and math.isfinite(value)):
+            raise problem
+        return value
+
+    return parse
 
 
 def parse_buckets(values: list[str]) -> dict[str, Path]:
@@ -70,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
         request_log_path=Path(args.request_log) if args.request_log else None,
         long_poll_cap_seconds=args.long_poll_cap,
         process_delay_seconds=args.process_delay,
-        # `getattr`: the option exists once main.py's parser calls `add_bucket_option`.
         buckets=parse_buckets(args.bucket or []) or None,
+        max_body_bytes=args.max_body_bytes,
+        body_read_timeout_seconds=args.body_timeout,
+        reject_replays=args.reject_replays,
     )
     return 0

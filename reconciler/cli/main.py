@@ -7,22 +7,15 @@ Exit codes: 0 success (with `plan --detailed-exitcode`: no changes), 1 error, 2 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from reconciler import __version__
-from reconciler.cli import (
-    apply_cmd,
-    emulator_cmd,
-    export_cmd,
-    lock_cmd,
-    output,
-    plan_cmd,
-    schema_cmd,
-    validate_cmd,
-)
+from reconciler.cli import emulator_cmd, export_cmd, lock_cmd, output
+from reconciler.config import redact
 from reconciler.config.loader import DEFAULT_CONFIG
 from reconciler.errors import ReconcilerError
 
@@ -39,6 +32,17 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(1, f"{self.prog}: error: {message}\n")
+
+
+def _lazy(module: str) -> Callable[[argparse.Namespace], int]:
+    """`module.run`, imported when the command runs: the CLI starts without loading every command (and
+    with them the HTTP client, the emulator, the planner), so a bad config is refused fast and small."""
+
+    def run(args: argparse.Namespace) -> int:
+        code: int = importlib.import_module(module).run(args)
+        return code
+
+    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "config", nargs="?", default=DEFAULT_CONFIG, help="file or directory (default: %(default)s)"
     )
-    p.set_defaults(func=validate_cmd.run)
+    p.set_defaults(func=_lazy("reconciler.cli.validate_cmd"))
 
     p = sub.add_parser("plan", help="show what apply would change in the live workspace", parents=[verbose])
     p.add_argument(
@@ -78,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--domain", help="Encord API domain (overrides the config's backend), e.g. https://api.us.encord.com"
     )
     p.add_argument("--target", dest="targets", action="append", metavar="ADDRESS", help=TARGET_HELP)
-    p.set_defaults(func=plan_cmd.run)
+    p.set_defaults(func=_lazy("reconciler.cli.plan_cmd"))
 
     p = sub.add_parser("apply", help="carry out the plan", parents=[verbose])
     p.add_argument(
@@ -106,13 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="register only the files that failed in REPORT (written by --report)",
     )
     p.add_argument("--target", dest="targets", action="append", metavar="ADDRESS", help=TARGET_HELP)
-    p.set_defaults(func=apply_cmd.run)
+    p.set_defaults(func=_lazy("reconciler.cli.apply_cmd"))
 
     lock_cmd.add_lock_parser(sub)
     export_cmd.add_export_parser(sub)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the configuration format")
-    p.set_defaults(func=schema_cmd.run)
+    p.set_defaults(func=_lazy("reconciler.cli.schema_cmd"))
 
     p = sub.add_parser("emulator", help="the Encord emulator")
     emu = p.add_subparsers(dest="emulator_command", required=True, metavar="SUBCOMMAND")
@@ -121,9 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")
     s.add_argument("--port", type=int, default=8765, help="port to listen on; 0: any free one (printed)")
-    s.add_argument("--state", required=True, help="SQLite state file (created when missing)")
+    # required: no default to show
     s.add_argument(
-        "--authorized-key", action="append", required=True, metavar="PUBKEY_FILE",
+        "--state", required=True, default=argparse.SUPPRESS, help="SQLite state file (created when missing)"
+    )
+    s.add_argument(
+        "--authorized-key", action="append", required=True, metavar="PUBKEY_FILE", default=argparse.SUPPRESS,
         help="OpenSSH Ed25519 public key file allowed to call the API (repeatable)",
     )  # fmt: skip
     s.add_argument("--request-log", metavar="FILE", help="append one JSON line per request (no secrets)")
@@ -133,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--process-delay", type=float, default=0.0, metavar="S", help="keep upload jobs PENDING S seconds"
     )
-    emulator_cmd.add_bucket_option(s)
+    emulator_cmd.add_serve_options(s)
     s.set_defaults(func=emulator_cmd.run)
     return parser
 
@@ -153,11 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose)
     if args.no_color:
         output.plain()
+    redact.forget()  # values this run takes from the environment are never printed in an error
     try:
         code: int = args.func(args)
         return code
     except ReconcilerError as exc:
-        output.error(str(exc))
+        output.error(redact.scrub(str(exc)))
         return 1
     except KeyboardInterrupt:
         output.error("interrupted")

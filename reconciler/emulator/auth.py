@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import heapq
 import re
 import struct
 from collections.abc import Callable, Mapping
@@ -24,6 +25,7 @@ SIGNATURE_LABEL = "encord-sig"
 COVERED_COMPONENTS = ("@method", "@request-target", "content-digest")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 _SIG_INPUT = re.compile(r"^\((?P<components>[^)]*)\)(?P<params>(?:;[^;]*)*)$")
+DEFAULT_REPLAY_CACHE_ENTRIES = 100_000
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,9 @@ class AuthOutcome:
     key_id: str | None
     valid: bool
     error: str | None = None
+    # A verified v2 signature: SHA-256 of its signature base (what was signed), and its `created`.
+    replay_key: bytes | None = None
+    created: int | None = None
 
 
 def parse_authorized_key(entry: str) -> tuple[str, Ed25519PublicKey]:
@@ -102,6 +107,14 @@ class Verifier:
         self._clock = clock
         self._skew = clock_skew_seconds
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self._clock
+
+    @property
+    def clock_skew_seconds(self) -> int:
+        return self._skew
+
     def bearer(self, authorization: str) -> AuthOutcome:
         token = authorization[len("Bearer ") :].strip()
         key_id = self._token_lookup(token)
@@ -156,12 +169,15 @@ class Verifier:
         values = {"@method": method.upper(), "@request-target": target, "content-digest": digest_header}
         lines = [f'"{c}": {values[c]}' for c in components]
         lines.append(f'"@signature-params": {sig_input}')
+        base = "\n".join(lines).encode("utf-8")
         try:
             signature = base64.b64decode(signature_value.strip(":"), validate=True)
-            public_key.verify(signature, "\n".join(lines).encode("utf-8"))
+            public_key.verify(signature, base)
         except (binascii.Error, InvalidSignature):
             return AuthOutcome("ssh", key_id, False, "Invalid signature")
-        return AuthOutcome("ssh", key_id, True)
+        # Keyed on what was signed, not on the signature bytes, so no re-encoding of a signature
+        # (should the verifier ever accept one) makes a replay look new.
+        return AuthOutcome("ssh", key_id, True, replay_key=hashlib.sha256(base).digest(), created=created)
 
     def verify_v1(self, body: bytes, headers: Mapping[str, str]) -> AuthOutcome:
         authorization = headers.get("authorization", "")
@@ -180,3 +196,54 @@ class Verifier:
         except (ValueError, InvalidSignature):
             return AuthOutcome("ssh", key_id, False, "Invalid signature")
         return AuthOutcome("ssh", key_id, True)
+
+
+class ReplayGuard:
+    """The v2 signatures accepted while they can still verify (`--reject-replays`, README.md "Replays").
+
+    A signature verifies while its `created` lies within ±window of server time, so it is remembered
+    until `created + window` and forgotten after. At most `max_entries` are kept: past that, the ones
+    closest to expiry are forgotten first (a flood of requests can make those replayable again, but
+    cannot grow the memory). An entry costs about 215 bytes (21 MB when full).
+    """
+
+    def __init__(
+        self,
+        window_seconds: float,
+        clock: Callable[[], float],
+        max_entries: int = DEFAULT_REPLAY_CACHE_ENTRIES,
+    ) -> None:
+        self._window = window_seconds
+        self._clock = clock
+        self._max = max_entries
+        self._expires: dict[bytes, float] = {}
+        self._heap: list[tuple[float, bytes]] = []  # (expiry, key); may hold released keys
+
+    def __len__(self) -> int:
+        return len(self._expires)
+
+    def claim(self, key: bytes, created: int) -> bool:
+        """Remember `key`; False if it is already remembered (a replay)."""
+        now = self._clock()
+        while self._heap and self._heap[0][0] < now:
+            self._pop()
+        if key in self._expires:
+            return False
+        expires = created + self._window
+        self._expires[key] = expires
+        heapq.heappush(self._heap, (expires, key))
+        while len(self._expires) > self._max:
+            self._pop()
+        return True
+
+    def release(self, key: bytes) -> None:
+        """Forget `key`: the request it signed failed on the server, and a retry may repeat it."""
+        self._expires.pop(key, None)
+        if len(self._heap) > 2 * self._max:  # drop the released keys' heap entries
+            self._heap = [(expires, k) for k, expires in self._expires.items()]
+            heapq.heapify(self._heap)
+
+    def _pop(self) -> None:
+        expires, key = heapq.heappop(self._heap)
+        if self._expires.get(key) == expires:
+            del self._expires[key]

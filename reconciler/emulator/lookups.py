@@ -46,25 +46,33 @@ def item_or_403(tx: Tx, item_uuid: str) -> Row:
 
 
 def subtree(tx: Tx, root: str | None) -> list[str]:
-    """UUIDs of all folders below `root` (None = the organisation root), excluding `root`."""
-    found: list[str] = []
-    frontier = [root]
-    while frontier:
-        children = [f["uuid"] for parent in frontier for f in tx.child_folders(parent)]
-        found.extend(children)
-        frontier = list(children)
-    return found
+    """UUIDs of all folders below `root` (None = the organisation root), excluding `root` (one statement)."""
+    return tx.subtree_uuids(root)
 
 
 def render_items(tx: Tx, items: list[Row], *, sign: bool, with_metadata: bool = True) -> list[dict[str, Any]]:
-    counts: dict[str, int] = {}
-    if items:
-        for row in tx.data_rows_for_items([i["uuid"] for i in items]):
-            counts[row["item"]] = counts.get(row["item"], 0) + 1
+    """Item objects; rows from `Tx.list_items` carry their `data_units`, others are counted here."""
+    missing = [i["uuid"] for i in items if "data_units" not in i]
+    counts = tx.data_unit_counts(missing) if missing else {}
     return [
-        item_view(i, data_units=counts.get(i["uuid"], 0), sign=sign, with_metadata=with_metadata)
+        item_view(
+            i,
+            data_units=i["data_units"] if "data_units" in i else counts.get(i["uuid"], 0),
+            sign=sign,
+            with_metadata=with_metadata,
+        )
         for i in items
     ]
+
+
+def items_or_403(tx: Tx, item_uuids: list[str]) -> list[Row]:
+    """The items, in the order asked for (repeats included), read in one statement; 403 for the first
+    one that does not exist."""
+    found = tx.items_by_uuid(item_uuids)
+    for item_uuid in item_uuids:
+        if item_uuid not in found:
+            raise forbidden(f"Item {item_uuid} does not exist or you do not have access to it")
+    return [found[u] for u in item_uuids]
 
 
 def metadata_object(value: Any, *, allow_string: bool) -> dict[str, Any]:
@@ -93,13 +101,6 @@ def uuid_list(body: dict[str, Any], key: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise bad_request(f"'{key}' must be a list of UUIDs")
     return [parse_uuid(v, key) for v in value]
-
-
-def name_filter(rows: list[Row], search: str | None) -> list[Row]:
-    if not search:
-        return rows
-    needle = search.casefold()
-    return [r for r in rows if needle in r["name"].casefold()]
 
 
 def refuse_if_linked(tx: Tx, item_uuids: list[str]) -> None:

@@ -3,6 +3,7 @@
 Hostile-client limits (README.md, "Limits"): what can be refused from the headers alone is refused before
 the body is read; the body is read with a size cap and a per-message read timeout; a request whose JSON is
 nested too deeply for the parser gets a 400 instead of a 500; the log keeps only the first bytes of a body.
+With `reject_replays`, a v2 signature already accepted within the clock-skew window is refused (401).
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import asyncio
 import json
 import threading
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reconciler.emulator.auth import AuthOutcome, Verifier
+from reconciler.emulator.auth import AuthOutcome, ReplayGuard, Verifier
 from reconciler.emulator.errors import (
     ApiError,
     RpcError,
@@ -100,6 +102,7 @@ class AuthMiddleware:
         known_key_ids: Collection[str] = (),
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         body_read_timeout_seconds: float = DEFAULT_BODY_READ_TIMEOUT_SECONDS,
+        reject_replays: bool = False,
     ) -> None:
         self.app = app
         self.verifier = verifier
@@ -107,6 +110,26 @@ class AuthMiddleware:
         self.known_key_ids = frozenset(known_key_ids)
         self.max_body_bytes = max_body_bytes
         self.body_read_timeout_seconds = body_read_timeout_seconds
+        self.replay_guard = (
+            ReplayGuard(verifier.clock_skew_seconds, verifier.clock) if reject_replays else None
+        )
+
+    def _claim(self, outcome: AuthOutcome) -> tuple[AuthOutcome, bytes | None]:
+        """With `reject_replays`: refuse a v2 signature seen before, else remember it (and return its key).
+
+        v1 and bearer requests are not checked (README.md, "Replays").
+        """
+        key, created = outcome.replay_key, outcome.created
+        if self.replay_guard is None or not outcome.valid or key is None or created is None:
+            return outcome, None
+        if not self.replay_guard.claim(key, created):
+            window = self.verifier.clock_skew_seconds
+            message = (
+                "Replayed request: this signature was already accepted within the "
+                f"±{window} s clock-skew window (the emulator runs with --reject-replays)"
+            )
+            return replace(outcome, valid=False, error=message), None
+        return outcome, key
 
     def _verify(
         self, method: str, path: str, target: str, body: bytes, headers: dict[str, str]
@@ -174,13 +197,13 @@ class AuthMiddleware:
             return
         except _Disconnected:
             return
-        outcome = self._verify(method, path, target, body, headers)
+        outcome, claimed = self._claim(self._verify(method, path, target, body, headers))
         if not outcome.valid:
             await _reject(send, path, outcome, log)
             return
         scope.setdefault("state", {})["key_id"] = outcome.key_id
         replayed = False
-        started = False
+        status: int | None = None  # once the response has started
 
         async def replay() -> Message:
             nonlocal replayed
@@ -190,9 +213,9 @@ class AuthMiddleware:
             return {"type": "http.request", "body": body, "more_body": False}
 
         async def send_logged(message: Message) -> None:
-            nonlocal started
+            nonlocal status
             if message["type"] == "http.response.start":
-                started = True
+                status = message["status"]
                 log(message["status"])
             await send(message)
 
@@ -200,8 +223,9 @@ class AuthMiddleware:
             await self.app(scope, replay, send_logged)
         except RecursionError:
             # json.loads on `[[[[...` many levels deep (the body, or JSON text inside it): a 400, not a 500.
-            if started:
+            if status is not None:
                 raise
+            status = 400
             if path in V1_PATHS:
                 payload = RpcError("INVALID_ARGUMENTS_ERROR", too_deeply_nested().message).envelope()
                 await _send_json(send, 200, payload, log)
@@ -209,6 +233,9 @@ class AuthMiddleware:
                 await _send_error(send, too_deeply_nested(), log)
         finally:
             log(500)  # no-op unless the app failed before answering
+            if claimed is not None and self.replay_guard is not None and (status is None or status >= 500):
+                # The server failed: the client may retry with the very same signature (README.md).
+                self.replay_guard.release(claimed)
 
 
 def _check_content_length(headers: dict[str, str], limit: int) -> None:

@@ -1,7 +1,8 @@
 """v2 item routes: list, get, patch, delete, move, and the child items (frames) of groups.
 
-Listings filter, sort and page in SQL (`Tx.list_items`), so a page costs the same in a folder of ten
-items or of a hundred thousand.
+Listings filter, sort and page in SQL (`Tx.list_items`, keyset pages), so a page costs the same in a
+folder of ten items or of a hundred thousand, and page 200 the same as page 1; a recursive listing takes
+its subtree from one recursive CTE.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from reconciler.emulator.context import emulator, json_object
 from reconciler.emulator.errors import bad_request, forbidden
@@ -19,50 +19,67 @@ from reconciler.emulator.lookups import (
     delete_folder_tree,
     folder_or_403,
     item_or_403,
+    items_or_403,
     metadata_object,
     refuse_if_linked,
     render_items,
-    subtree,
     text_field,
     uuid_list,
 )
-from reconciler.emulator.pagination import page_body, page_window, parse_order, query_bool
+from reconciler.emulator.pagination import (
+    keyset_body,
+    keyset_window,
+    page_body,
+    page_window,
+    parse_order,
+    query_bool,
+)
+from reconciler.emulator.responses import JSONResponse
 from reconciler.emulator.store import Row, Tx, now_iso
+from reconciler.emulator.store_reads import item_sort_key
 from reconciler.emulator.views import GROUP_ITEM_TYPES, child_item_view
 
 
-def _item_listing(request: Request, tx: Tx, folders: list[str] | None) -> JSONResponse:
+def _item_listing(
+    request: Request, tx: Tx, folders: list[str] | None, *, below: str | None = None
+) -> JSONResponse:
     params = request.query_params
     types = params.getlist("itemTypes")
     unknown = set(types) - ITEM_TYPES
     if unknown:
         raise bad_request(f"Unknown itemTypes: {sorted(unknown)}")
+    if set(types) == ITEM_TYPES:
+        types = []  # every type: no filter
     order, desc = parse_order(params)
     in_dataset = query_bool(params, "isInDataset")
     sign = bool(query_bool(params, "signUrls", False))
     with_metadata = query_bool(params, "includeClientMetadata", True) is not False
     query_bool(params, "includeOrgAccess")
-    start, size = page_window(params)
+    after, size = keyset_window(params, order)
     rows = tx.list_items(
         folders,
+        below=below,
         search=params.get("search"),
         item_types=types,
         in_dataset=in_dataset,
         order=order,
         desc=desc,
-        offset=start,
+        after=after,
         limit=size + 1,  # one more than the page: is there a next page?
+        with_metadata=with_metadata,
     )
-    results = render_items(tx, rows[:size], sign=sign, with_metadata=with_metadata)
-    return JSONResponse(page_body(results, start, size, more=len(rows) > size))
+    shown = rows[:size]
+    results = render_items(tx, shown, sign=sign, with_metadata=with_metadata)
+    last = item_sort_key(shown[-1], order) if shown else None
+    return JSONResponse(keyset_body(results, last, more=len(rows) > size))
 
 
 async def list_folder_items(request: Request) -> JSONResponse:
     with emulator(request).store.tx() as tx:
         folder = folder_or_403(tx, request.path_params["folder"])["uuid"]
-        recursive = query_bool(request.query_params, "isRecursive", False)
-        folders = [folder, *subtree(tx, folder)] if recursive else [folder]
-        return _item_listing(request, tx, folders)
+        if query_bool(request.query_params, "isRecursive", False):
+            return _item_listing(request, tx, None, below=folder)
+        return _item_listing(request, tx, [folder])
 
 
 async def search_items(request: Request) -> JSONResponse:
@@ -82,7 +99,7 @@ async def get_items_bulk(request: Request) -> JSONResponse:
     item_uuids = uuid_list(body, "itemUuids")
     sign = body.get("signUrls") is True
     with emulator(request).store.tx() as tx:
-        items = [item_or_403(tx, u) for u in item_uuids]
+        items = items_or_403(tx, item_uuids)
         return JSONResponse({"results": render_items(tx, items, sign=sign), "nextPageToken": None})
 
 
@@ -159,9 +176,10 @@ async def delete_items(request: Request) -> JSONResponse:
         folder = folder_or_403(tx, request.path_params["folder"])["uuid"]
         items: list[str] = []
         subfolders: list[str] = []
+        found_items, found_folders = tx.items_by_uuid(child_uuids), tx.folders_by_uuid(child_uuids)
         for child in child_uuids:
-            item = tx.item(child)
-            sub = tx.folder(child)
+            item = found_items.get(child)
+            sub = found_folders.get(child)
             if item is not None and item["parent"] == folder:
                 items.append(child)
             elif sub is not None and sub["parent"] == folder:
@@ -187,8 +205,8 @@ async def move_items(request: Request) -> JSONResponse:
     with emulator(request).store.tx() as tx:
         source = folder_or_403(tx, request.path_params["folder"])["uuid"]
         target = folder_or_403(tx, target)["uuid"]
-        for item_uuid in item_uuids:
-            if item_or_403(tx, item_uuid)["parent"] != source:
-                raise forbidden(f"Item {item_uuid} is not in folder {source}")
-            tx.update_item(item_uuid, {"parent": target, "last_edited_at": now_iso()})
+        for item in items_or_403(tx, item_uuids):
+            if item["parent"] != source:
+                raise forbidden(f"Item {item['uuid']} is not in folder {source}")
+        tx.move_items(item_uuids, target, now_iso())
     return JSONResponse(None)

@@ -6,10 +6,10 @@ shared lookups (lookups.py) stay importable from this module.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from reconciler.emulator.context import emulator, json_object
@@ -21,13 +21,13 @@ from reconciler.emulator.lookups import (
     folder_or_403,
     item_or_403,
     metadata_object,
-    name_filter,
     render_items,
     subtree,
     text_field,
     uuid_list,
 )
-from reconciler.emulator.pagination import page, query_bool, sort_rows
+from reconciler.emulator.pagination import keyset_body, keyset_window, parse_order, query_bool
+from reconciler.emulator.responses import JSONResponse
 from reconciler.emulator.routes_items import (
     delete_items,
     get_item,
@@ -46,7 +46,8 @@ from reconciler.emulator.routes_jobs import (
     start_upload_job,
 )
 from reconciler.emulator.store import Row, Tx, new_uuid, now_iso
-from reconciler.emulator.views import folder_view
+from reconciler.emulator.store_reads import folder_sort_key
+from reconciler.emulator.views import folder_view, folder_views
 
 __all__ = [
     "BULK_LIMIT",
@@ -114,40 +115,45 @@ async def create_folder(request: Request) -> JSONResponse:
         return JSONResponse(folder_view(tx, folder))
 
 
-def _folder_listing(request: Request, rows_of: Any) -> JSONResponse:
+def _folder_listing(request: Request, scope_of: Callable[[Tx, bool], dict[str, Any]]) -> JSONResponse:
+    """A page of folders, filtered, ordered and limited in SQL; `scope_of(tx, isRecursive)` gives the
+    `Tx.list_folders` scope arguments (and answers 403 for an unknown folder)."""
     params = request.query_params
+    recursive = bool(query_bool(params, "isRecursive", False))
     with emulator(request).store.tx() as tx:
-        rows: list[Row] = rows_of(tx, bool(query_bool(params, "isRecursive", False)))
-        rows = name_filter(rows, params.get("search"))
+        scope = scope_of(tx, recursive)
         synced = query_bool(params, "datasetSynced")
-        if synced is not None:
-            rows = [r for r in rows if (r["synced_dataset_hash"] is not None) == synced]
         query_bool(params, "includeOrgAccess")  # validated only: the single user is organisation admin
-        return JSONResponse(page(sort_rows(rows, params), params, lambda r: folder_view(tx, r)))
+        order, desc = parse_order(params)
+        after, size = keyset_window(params, order)
+        rows = tx.list_folders(
+            **scope,
+            search=params.get("search"),
+            synced=synced,
+            order=order,
+            desc=desc,
+            after=after,
+            limit=size + 1,  # one more than the page: is there a next page?
+        )
+        shown = rows[:size]
+        last = folder_sort_key(shown[-1], order) if shown else None
+        return JSONResponse(keyset_body(folder_views(tx, shown), last, more=len(rows) > size))
 
 
 async def list_root_folders(request: Request) -> JSONResponse:
-    def rows_of(tx: Tx, recursive: bool) -> list[Row]:
-        return tx.folders() if recursive else tx.child_folders(None)
-
-    return _folder_listing(request, rows_of)
+    return _folder_listing(request, lambda _tx, recursive: {"everything": recursive})
 
 
 async def search_folders(request: Request) -> JSONResponse:
-    return _folder_listing(request, lambda tx, _recursive: tx.folders())
+    return _folder_listing(request, lambda _tx, _recursive: {"everything": True})
 
 
 async def list_child_folders(request: Request) -> JSONResponse:
-    folder_uuid = request.path_params["folder"]
+    def scope_of(tx: Tx, recursive: bool) -> dict[str, Any]:
+        root = folder_or_403(tx, request.path_params["folder"])["uuid"]
+        return {"below": root} if recursive else {"parent": root}
 
-    def rows_of(tx: Tx, recursive: bool) -> list[Row]:
-        root = folder_or_403(tx, folder_uuid)["uuid"]
-        if not recursive:
-            return tx.child_folders(root)
-        below = set(subtree(tx, root))
-        return [f for f in tx.folders() if f["uuid"] in below]
-
-    return _folder_listing(request, rows_of)
+    return _folder_listing(request, scope_of)
 
 
 async def get_folder(request: Request) -> JSONResponse:
@@ -190,7 +196,7 @@ async def patch_folders_bulk(request: Request) -> JSONResponse:
         raise bad_request(f"'folderPatches' must be an object with at most {BULK_LIMIT} entries")
     with emulator(request).store.tx() as tx:
         updated = [_patch_folder(tx, folder_or_403(tx, key), patch) for key, patch in patches.items()]
-        return JSONResponse({"results": [folder_view(tx, f) for f in updated], "nextPageToken": None})
+        return JSONResponse({"results": folder_views(tx, updated), "nextPageToken": None})
 
 
 async def move_folders(request: Request) -> JSONResponse:

@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from reconciler.emulator.context import emulator
 from reconciler.emulator.errors import RpcError
+from reconciler.emulator.responses import JSONResponse
 from reconciler.emulator.routes_v2 import like_pattern
 from reconciler.emulator.store import Row, Tx, now_iso
 from reconciler.emulator.views import DATA_TYPE, DATASET_TYPE_BY_INT, data_row_view, dataset_storage_location
@@ -38,32 +38,25 @@ def _access_settings(payload: dict[str, Any]) -> dict[str, Any]:
     return settings if isinstance(settings, dict) else {}
 
 
-def _rows_with_items(tx: Tx, dataset: Row) -> list[tuple[Row, Row]]:
-    pairs = []
-    for row in tx.data_rows(dataset["uuid"]):
-        item = tx.item(row["item"])
-        if item is not None:
-            pairs.append((row, item))
-    return pairs
-
-
 def _dataset_type(pairs: list[tuple[Row, Row]]) -> str:
-    location = dataset_storage_location([item for _, item in pairs[:1]])
+    location = dataset_storage_location(pairs[0][1]["storage_location"] if pairs else None)
     return DATASET_TYPE_BY_INT[location or 0]
 
 
 def get_dataset(tx: Tx, dataset: Row, _uid: Any, payload: Any) -> Any:
+    """One statement reads every data row joined with its item (only the first without `fetch_rows`)."""
     settings = _access_settings(_payload_dict(payload))
     with_metadata = settings.get("fetch_client_metadata") is True
-    pairs = _rows_with_items(tx, dataset)
-    rows = [data_row_view(r, i, with_metadata=with_metadata) for r, i in pairs]
+    fetch_rows = settings.get("fetch_rows", True) is not False
+    pairs = tx.data_rows_with_items(dataset["uuid"], first_only=not fetch_rows, with_metadata=with_metadata)
+    rows = [data_row_view(r, i, with_metadata=with_metadata) for r, i in pairs] if fetch_rows else []
     return {
         "dataset_hash": dataset["uuid"],
         "title": dataset["title"],
         "description": dataset["description"],
         "dataset_type": _dataset_type(pairs),
         "backing_folder_uuid": dataset["backing_folder"],
-        "data_rows": rows if settings.get("fetch_rows", True) is not False else [],
+        "data_rows": rows,
     }
 
 
@@ -88,7 +81,7 @@ def list_data_rows(tx: Tx, dataset: Row, _uid: Any, payload: Any) -> Any:
     data_types = filters.get("data_types")
     data_hashes = filters.get("data_hashes")
     out = []
-    for row, item in _rows_with_items(tx, dataset):
+    for row, item in tx.data_rows_with_items(dataset["uuid"], with_metadata=with_metadata):
         created = datetime.fromisoformat(row["created_at"])
         if (
             (filters.get("title_eq") is not None and item["name"] != filters["title_eq"])
@@ -111,37 +104,37 @@ def link_items(tx: Tx, dataset: Row, _uid: Any, payload: Any) -> Any:
         raise RpcError("INVALID_ARGUMENTS_ERROR", "item_uuids must be a list of UUID strings")
     if behaviour not in ("SKIP", "FAIL", "DUPLICATE"):
         raise RpcError("INVALID_ARGUMENTS_ERROR", "duplicates_behavior must be SKIP, FAIL or DUPLICATE")
-    items = [tx.item(u.lower()) for u in item_uuids]
-    missing = [u for u, item in zip(item_uuids, items, strict=True) if item is None]
+    found = tx.items_by_uuid([u.lower() for u in item_uuids])
+    missing = [u for u in item_uuids if u.lower() not in found]
     if missing:
         raise RpcError(
             "INVALID_ARGUMENTS_ERROR", f"Storage items not found or not accessible: {', '.join(missing)}"
         )
-    linked = {row["item"] for row in tx.data_rows(dataset["uuid"])}
-    duplicates = [i["uuid"] for i in items if i is not None and i["uuid"] in linked]
+    items = [found[u.lower()] for u in item_uuids]
+    linked = tx.linked_item_uuids(dataset["uuid"])
+    duplicates = [i["uuid"] for i in items if i["uuid"] in linked]
     if duplicates and behaviour == "FAIL":
         raise RpcError(
             "INVALID_ARGUMENTS_ERROR", f"Items already linked to the dataset: {', '.join(duplicates)}"
         )
-    created = []
+    to_link = []
     for item in items:
-        assert item is not None
         if behaviour == "SKIP" and item["uuid"] in linked:
             continue
         linked.add(item["uuid"])
-        created.append(
-            data_row_view(tx.add_data_row(dataset["uuid"], item["uuid"]), item, with_metadata=False)
-        )
-    if created:
+        to_link.append(item)
+    rows = tx.add_data_rows(dataset["uuid"], [i["uuid"] for i in to_link])
+    if rows:
         tx.touch_dataset(dataset["uuid"])
-    return created
+    return [data_row_view(r, i, with_metadata=False) for r, i in zip(rows, to_link, strict=True)]
 
 
 def delete_data(tx: Tx, dataset: Row, uid: Any, _payload: Any) -> Any:
     hashes = [uid] if isinstance(uid, str) else uid
     if not isinstance(hashes, list):
         raise RpcError("INVALID_ARGUMENTS_ERROR", "uid must be a data hash or a list of them")
-    rows = [tx.data_row(str(h)) for h in hashes]
+    found = tx.data_rows_by_hash([str(h) for h in hashes])
+    rows = [found.get(str(h)) for h in hashes]
     if any(row is None or row["dataset"] != dataset["uuid"] for row in rows):
         raise RpcError("RESOURCE_NOT_FOUND_ERROR", "Some data hashes are not part of this dataset")
     tx.delete_data_rows([str(h) for h in hashes])

@@ -7,12 +7,13 @@ import secrets
 from datetime import UTC, datetime
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from reconciler.emulator.context import caller_key_id, emulator, json_body, json_object
 from reconciler.emulator.errors import bad_request, forbidden
 from reconciler.emulator.pagination import parse_uuid, query_bool
+from reconciler.emulator.responses import JSONResponse
 from reconciler.emulator.schema import validate_legacy_schema, validate_schema
 from reconciler.emulator.store import Row, new_uuid, now_iso
 from reconciler.emulator.views import dataset_list_view, dataset_storage_location
@@ -70,6 +71,17 @@ async def sandbox_delete_integration(request: Request) -> Response:
         if tx.integration(integration_uuid) is None:
             raise forbidden(f"Cloud integration {integration_uuid} does not exist")
         tx.delete_integration(integration_uuid)
+    return Response(status_code=204)
+
+
+async def sandbox_delete_dataset(request: Request) -> Response:
+    """Emulator-only (Encord's API cannot delete datasets): the dataset and its data rows go; the storage
+    items they use, and a mirror dataset's backing folder, stay."""
+    with emulator(request).store.tx() as tx:
+        dataset_uuid = parse_uuid(request.path_params["dataset"], "Dataset")
+        if tx.dataset(dataset_uuid) is None:
+            raise forbidden(f"Dataset {dataset_uuid} does not exist")
+        tx.delete_dataset(dataset_uuid)
     return Response(status_code=204)
 
 
@@ -197,14 +209,12 @@ def _dataset_matches(dataset: Row, request: Request) -> bool:
 async def list_datasets(request: Request) -> JSONResponse:
     query_bool(request.query_params, "includeOrgAccess")
     with emulator(request).store.tx() as tx:
-        result = []
-        for dataset in tx.datasets():
-            if not _dataset_matches(dataset, request):
-                continue
-            rows = tx.data_rows(dataset["uuid"])
-            first = [tx.item(rows[0]["item"])] if rows else []
-            location = dataset_storage_location([i for i in first if i is not None])
-            result.append(dataset_list_view(dataset, location))
+        datasets = tx.datasets_with_location()  # one statement, whatever the number of datasets
+    result = [
+        dataset_list_view(dataset, dataset_storage_location(location))
+        for dataset, location in datasets
+        if _dataset_matches(dataset, request)
+    ]
     return JSONResponse({"result": result})
 
 
@@ -219,4 +229,5 @@ ROUTES: list[BaseRoute] = [
     Route("/v2/public/datasets/list", list_datasets, methods=["GET"]),
     Route("/sandbox/cloud-integrations", sandbox_create_integration, methods=["POST"]),
     Route("/sandbox/cloud-integrations/{integration}", sandbox_delete_integration, methods=["DELETE"]),
+    Route("/sandbox/datasets/{dataset}", sandbox_delete_dataset, methods=["DELETE"]),
 ]

@@ -13,6 +13,7 @@ from pathlib import Path
 import uvicorn
 
 from reconciler.emulator.app import create_app
+from reconciler.emulator.middleware import DEFAULT_BODY_READ_TIMEOUT_SECONDS, DEFAULT_MAX_BODY_BYTES
 
 READY_LINE = "emulator listening on http://{host}:{port}"
 
@@ -27,6 +28,9 @@ def serve(
     long_poll_cap_seconds: float = 60.0,
     process_delay_seconds: float = 0.0,
     buckets: Mapping[str, Path] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_read_timeout_seconds: float = DEFAULT_BODY_READ_TIMEOUT_SECONDS,
+    reject_replays: bool = False,
 ) -> None:
     """Serve until interrupted; prints READY_LINE (flushed) once the socket accepts connections."""
     keys = [line for path in authorized_key_files for line in path.read_text().splitlines() if line.strip()]
@@ -37,6 +41,9 @@ def serve(
         long_poll_cap_seconds=long_poll_cap_seconds,
         process_delay_seconds=process_delay_seconds,
         buckets=buckets,
+        max_body_bytes=max_body_bytes,
+        body_read_timeout_seconds=body_read_timeout_seconds,
+        reject_replays=reject_replays,
     )
     server = uvicorn.Server(
         uvicorn.Config(

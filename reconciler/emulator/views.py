@@ -5,11 +5,11 @@ Every key the SDK declares as required-but-nullable is always present.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from reconciler.emulator.store import Row, Tx
+from reconciler.emulator.store_sql import load_json
 
 # Integration provider -> v2 `storageLocation` name and v1 `StorageLocation` int / `dataset_type` string.
 STORAGE_LOCATION_NAME = {"gcp": "gcp", "aws": "s3", "azure": "azure", "otc": "openTelekom"}
@@ -17,6 +17,7 @@ STORAGE_LOCATION_INT = {"gcp": 2, "aws": 1, "azure": 3, "otc": 4}
 DATASET_TYPE_BY_INT = {0: "CORD_STORAGE", 1: "AWS_S3", 2: "GCP_STR", 3: "AZURE_STR", 4: "S3_COMPATIBLE_STR"}
 _LOCATION_INT_BY_NAME = {STORAGE_LOCATION_NAME[p]: i for p, i in STORAGE_LOCATION_INT.items()}
 
+# The item's media fields, in wire order (`item_view` spells them out, for speed).
 MEDIA_KEYS = (
     "fileSize",
     "mimeType",
@@ -48,44 +49,48 @@ DATA_TYPE = {
 }
 
 
+def _path_element(folder: Row) -> dict[str, Any]:
+    return {
+        "uuid": folder["uuid"],
+        "parentUuid": folder["parent"],
+        "name": folder["name"],
+        "syncedDatasetHash": folder["synced_dataset_hash"],
+    }
+
+
 def path_to_root(tx: Tx, folder: Row) -> list[dict[str, Any]]:
     """Ancestors of `folder`, nearest first, excluding the folder itself (root folders: `[]`)."""
-    path: list[dict[str, Any]] = []
-    parent_uuid = folder["parent"]
-    while parent_uuid is not None:
-        parent = tx.folder(parent_uuid)
-        if parent is None:
-            break
-        path.append(
-            {
-                "uuid": parent["uuid"],
-                "parentUuid": parent["parent"],
-                "name": parent["name"],
-                "syncedDatasetHash": parent["synced_dataset_hash"],
-            }
-        )
-        parent_uuid = parent["parent"]
-    return path
+    return [_path_element(a) for a in tx.ancestors([folder["uuid"]])[folder["uuid"]]]
 
 
-def folder_view(tx: Tx, folder: Row) -> dict[str, Any]:
+def _folder_view(folder: Row, ancestors: list[Row]) -> dict[str, Any]:
     return {
         "uuid": folder["uuid"],
         "parent": folder["parent"],
         "name": folder["name"],
         "description": folder["description"],
-        # Stored as an object; the wire carries it as JSON text.
-        "clientMetadata": json.dumps(folder["client_metadata"]),
+        # Stored as JSON text, which the wire carries as is.
+        "clientMetadata": folder["client_metadata"],
         "owner": folder["owner"],
         "createdAt": folder["created_at"],
         "lastEditedAt": folder["last_edited_at"],
         "userRole": "admin",
         "syncedDatasetHash": folder["synced_dataset_hash"],
-        "pathToRoot": path_to_root(tx, folder),
+        "pathToRoot": [_path_element(a) for a in ancestors],
         "folderType": "generic",
         "integrationHash": None,
         "remoteUrl": None,
     }
+
+
+def folder_views(tx: Tx, folders: list[Row]) -> list[dict[str, Any]]:
+    """Folder objects; every folder's path to the root comes from one statement."""
+    ancestors = tx.ancestors([f["uuid"] for f in folders])
+    return [_folder_view(f, ancestors[f["uuid"]]) for f in folders]
+
+
+def folder_view(tx: Tx, folder: Row) -> dict[str, Any]:
+    return folder_views(tx, [folder])[0]
 
 
 def signed_url(url: str | None) -> str | None:
@@ -104,14 +109,15 @@ def signed_url(url: str | None) -> str | None:
 def item_view(
     item: Row, *, data_units: int, sign: bool = False, with_metadata: bool = True
 ) -> dict[str, Any]:
-    media = item["media"]
-    view: dict[str, Any] = {
+    media = item["media"].get  # spelt out below, not looped over MEDIA_KEYS: the hottest function
+    return {
         "uuid": item["uuid"],
         "parent": item["parent"],
         "itemType": item["item_type"],
         "name": item["name"],
         "description": "",
-        "clientMetadata": json.dumps(item["client_metadata"] if with_metadata else {}),
+        # Stored as JSON text, which the wire carries as is; `{}` when the caller leaves metadata out.
+        "clientMetadata": item["client_metadata"] if with_metadata else "{}",
         "owner": item["owner"],
         "createdAt": item["created_at"],
         "lastEditedAt": item["last_edited_at"],
@@ -122,9 +128,21 @@ def item_view(
         "integrationHash": item["integration_hash"],
         "url": item["url"],
         "signedUrl": signed_url(item["url"]) if sign else None,
+        "fileSize": media("fileSize"),
+        "mimeType": media("mimeType"),
+        "duration": media("duration"),
+        "fps": media("fps"),
+        "height": media("height"),
+        "width": media("width"),
+        "dicomInstanceUid": media("dicomInstanceUid"),
+        "dicomStudyUid": media("dicomStudyUid"),
+        "dicomSeriesUid": media("dicomSeriesUid"),
+        "frameCount": media("frameCount"),
+        "audioSampleRate": media("audioSampleRate"),
+        "audioBitDepth": media("audioBitDepth"),
+        "audioCodec": media("audioCodec"),
+        "audioNumChannels": media("audioNumChannels"),
     }
-    view.update({key: media.get(key) for key in MEDIA_KEYS})
-    return view
 
 
 GROUP_ITEM_TYPES = frozenset({"group", "imageGroup", "imageSequence", "dicomSeries"})
@@ -143,7 +161,7 @@ def child_item_view(group: Row, frame: Row, *, sign: bool = False) -> dict[str, 
             "item_type": "dicomFile" if group["item_type"] == "dicomSeries" else "image",
             "name": frame["title"],
             "url": frame["url"],
-            "client_metadata": {},
+            "client_metadata": "{}",
             "media": {"mimeType": frame.get("mimeType")},
         },
         data_units=0,
@@ -173,7 +191,7 @@ def data_row_view(row: Row, item: Row, *, with_metadata: bool) -> dict[str, Any]
         else None,
     }
     if with_metadata:
-        view["client_metadata"] = item["client_metadata"]
+        view["client_metadata"] = load_json(item["client_metadata"])
     frames = media.get("frames")
     if frames is not None and item["item_type"] in ("imageGroup", "imageSequence"):
         view["images_data"] = [
@@ -194,9 +212,10 @@ def data_row_view(row: Row, item: Row, *, with_metadata: bool) -> dict[str, Any]
     return view
 
 
-def dataset_storage_location(items: list[Row]) -> int | None:
-    """Datasets have no location of their own; the emulator reports that of the first linked item."""
-    return _LOCATION_INT_BY_NAME.get(items[0]["storage_location"]) if items else None
+def dataset_storage_location(first_item_location: str | None) -> int | None:
+    """Datasets have no location of their own; the emulator reports that of the first linked item
+    (its v2 `storageLocation` name; None: the dataset has no items)."""
+    return _LOCATION_INT_BY_NAME.get(first_item_location) if first_item_location is not None else None
 
 
 def dataset_list_view(dataset: Row, location: int | None) -> dict[str, Any]:

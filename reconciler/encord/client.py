@@ -89,6 +89,10 @@ class EncordClient(ItemsClient):
             "DELETE", f"/sandbox/cloud-integrations/{seg(integration_uuid)}", gone_ok_after_retry=True
         )
 
+    async def sandbox_delete_dataset(self, dataset_hash: str) -> None:
+        """Emulator-only extension (`DELETE /sandbox/datasets/{hash}`): Encord cannot delete datasets."""
+        await self._signed("DELETE", f"/sandbox/datasets/{seg(dataset_hash)}", gone_ok_after_retry=True)
+
     # -- metadata schema (§4) ---------------------------------------------------------------------
     async def get_metadata_schema(self) -> dict[str, Any]:
         """The raw v2 schema document; `{}` when the organisation has none (server answers null)."""

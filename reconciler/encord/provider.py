@@ -136,6 +136,8 @@ class EncordProvider:
                 change.payload["title"], change.payload.get("description") or None
             )
             ctx.dataset_uuids[change.payload["title"]] = str(uuid)
+        elif change.action == Action.DELETE:  # planned as executable on the sandbox only
+            await self.client.sandbox_delete_dataset(change.payload["uuid"])
 
     async def _dataset_items(self, change: Change, ctx: ApplyContext) -> None:
         p = change.payload

@@ -114,9 +114,9 @@ def _add(contents: FolderContents, key: tuple[str, ...], item: WireItem) -> None
 async def folder_usage(client: EncordClient, folder_uuid: str) -> dict[str, int]:
     """A folder's own items, item uuid -> how many data rows (in any dataset) use it."""
     usage: dict[str, int] = {}
-    async for page in client.iter_items(UUID(folder_uuid)):
+    async for page in client.iter_item_refs(UUID(folder_uuid)):
         for item in page:
-            usage[str(item.uuid)] = item.backed_data_units_count
+            usage[item.uuid] = item.backed_data_units_count
     return usage
 
 

@@ -37,7 +37,7 @@ from reconciler.encord.client import EncordClient
 from reconciler.encord.provider_items import decode_metadata, read_contents
 from reconciler.encord.schema_wire import schema_key_from_wire
 from reconciler.encord.wire import WireFolder
-from reconciler.live import FolderContents, LiveDataset, LiveFolder, LiveIntegration, LiveState
+from reconciler.live import FolderContents, FolderIndex, LiveDataset, LiveFolder, LiveIntegration, LiveState
 
 T = TypeVar("T")
 
@@ -56,6 +56,12 @@ class ReadScope:
     item_folders: tuple[tuple[str, bool], ...] = ()  # (path, recursive)
     content_folders: frozenset[str] = frozenset()  # folders whose items are declared: read with metadata
     dataset_items_for: frozenset[str] = frozenset()  # dataset titles whose linked items matter
+    # when set, every dataset not titled in it is pruned: its links are read too
+    pruned_datasets_except: frozenset[str] | None = None
+
+    def reads_links_of(self, title: str) -> bool:
+        pruned = self.pruned_datasets_except is not None and title not in self.pruned_datasets_except
+        return title in self.dataset_items_for or pruned
 
 
 class Gate:
@@ -133,7 +139,7 @@ async def read_live(
             linked = {r.backing_item_uuid: r.data_hash for r in rows.data_rows if r.backing_item_uuid}
             found[ds.title] = ds.model_copy(update={"linked_items": linked})
 
-        await asyncio.gather(*(links(d) for d in list(found.values()) if d.title in scope.dataset_items_for))
+        await asyncio.gather(*(links(d) for d in list(found.values()) if scope.reads_links_of(d.title)))
         return found
 
     async def tree_and_items() -> tuple[
@@ -230,16 +236,9 @@ def listing_plan(
 ) -> tuple[set[str], list[tuple[str, bool]]]:
     """The folders whose items are needed, and the fewest listings that cover them: a recursive listing
     at each highest folder whose whole subtree is needed, a folder's own listing otherwise."""
-    subtree: dict[str, list[str]] = defaultdict(list)  # path -> itself and every descendant
-    for path in folders:
-        parts = path.split("/")
-        for depth in range(1, len(parts) + 1):
-            subtree["/".join(parts[:depth])].append(path)
-    needed: set[str] = set()
-    for path, recursive in item_folders:
-        if path in folders:
-            needed.update(subtree[path] if recursive else (path,))
-    needed -= set(skip)
+    index = FolderIndex(folders)
+    subtree = index.subtree
+    needed = index.paths_in(item_folders) - set(skip)
     listings: list[tuple[str, bool]] = []
     covered: set[str] = set()
     for path in sorted(needed):  # parents sort before their children

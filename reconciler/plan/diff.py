@@ -90,7 +90,7 @@ def plan_with_work(
         changes += item_changes
         errors += item_errors
     if config.datasets is not None:
-        datasets = dataset_changes(config, live, created_folders, works)
+        datasets = dataset_changes(config, live, created_folders, works, sandbox)
         changes = _after_unlinks(changes, datasets) + datasets
     plan = Plan(
         backend=backend,
@@ -222,8 +222,14 @@ def with_origins(changes: list[Change], recorded: RecordedState | None) -> list[
 
 
 def _after_unlinks(changes: list[Change], dataset_changes: list[Change]) -> list[Change]:
-    """Encord refuses to delete a folder or item that is linked into a dataset: unlink first."""
-    unlinks = [c.address for c in dataset_changes if c.kind == Kind.DATASET_ITEMS and c.payload.get("unlink")]
+    """Encord refuses to delete a folder or item that is linked into a dataset: unlink first (or, on the
+    sandbox, delete the dataset first)."""
+    unlinks = [
+        c.address
+        for c in dataset_changes
+        if (c.kind == Kind.DATASET_ITEMS and c.payload.get("unlink"))
+        or (c.kind == Kind.DATASET and c.action == Action.DELETE and c.executable)
+    ]
     if not unlinks:
         return changes
     return [

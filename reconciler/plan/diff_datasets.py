@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reconciler.config.loader import Config
-from reconciler.live import LiveState
+from reconciler.live import FolderIndex, LiveState
 from reconciler.plan.diff_items import FolderWork
 from reconciler.plan.model import (
     Action,
@@ -21,21 +21,29 @@ def _in_refs(folder_path: str, refs: list[tuple[str, bool]]) -> bool:
 
 
 def desired_items(
-    live: LiveState, folder_paths: list[tuple[str, bool]], pruned: frozenset[str] = frozenset()
+    live: LiveState,
+    folder_paths: list[tuple[str, bool]],
+    pruned: frozenset[str] = frozenset(),
+    index: FolderIndex | None = None,
 ) -> set[str]:
     """Storage item UUIDs in the given folders (and their live subfolders when recursive)."""
+    index = index or FolderIndex(live.folder_items)
     items: set[str] = set()
-    for folder_path, uuids in live.folder_items.items():
-        if _in_refs(folder_path, folder_paths):
-            items.update(uuids)
+    for folder_path in index.paths_in(folder_paths):
+        items.update(live.folder_items.get(folder_path, ()))
     return items - pruned
 
 
 def dataset_changes(
-    config: Config, live: LiveState, created_folders: set[str], works: dict[str, FolderWork]
+    config: Config,
+    live: LiveState,
+    created_folders: set[str],
+    works: dict[str, FolderWork],
+    sandbox: bool = False,
 ) -> list[Change]:
     out: list[Change] = []
     declared = {d.title: d for d in config.datasets or []}
+    index = FolderIndex(live.folder_items)
     for title, spec in declared.items():
         address = address_of(Kind.DATASET, title)
         current = live.datasets.get(title)
@@ -86,7 +94,7 @@ def dataset_changes(
             continue
         refs = [(r.path.strip("/"), r.recursive) for r in spec.folder_refs()]
         pruned = frozenset(uuid for path, w in works.items() if _in_refs(path, refs) for uuid, _ in w.delete)
-        wanted = desired_items(live, refs, pruned)
+        wanted = desired_items(live, refs, pruned, index)
         linked = dict(current.linked_items) if current else {}
         to_link = sorted(wanted - linked.keys())
         to_unlink = sorted(set(linked) - wanted)
@@ -136,17 +144,37 @@ def dataset_changes(
     for title in sorted(live.datasets):
         if title in declared or not config.prune.datasets:
             continue
-        out.append(
-            make_change(
-                live,
-                address=address_of(Kind.DATASET, title),
-                kind=Kind.DATASET,
-                action=Action.DELETE,
-                risk=Risk.UNSUPPORTED,
-                before=snapshot(live, address_of(Kind.DATASET, title)),
-                reason="not in the configuration; Encord's API cannot delete datasets",
-                manual_steps=f"Delete it in {ENCORD_UI}: Datasets > {title} > Delete, or declare it under "
-                f"`datasets` to keep it.",
-            )
-        )
+        out.append(_dataset_delete(live, title, sandbox))
     return out
+
+
+def _dataset_delete(live: LiveState, title: str, sandbox: bool) -> Change:
+    """The sandbox is the user's own and deletes a dataset (its data rows go, its storage items stay);
+    Encord's API cannot, so there it is a manual step and the hint says how to stop listing it."""
+    address = address_of(Kind.DATASET, title)
+    current = live.datasets[title]
+    if sandbox:
+        rows = len(current.linked_items)
+        return make_change(
+            live,
+            address=address,
+            kind=Kind.DATASET,
+            action=Action.DELETE,
+            risk=Risk.DESTRUCTIVE,
+            before=snapshot(live, address),
+            reason=f"not in the configuration: deletes the dataset and its {rows} data row(s) (the storage "
+            "items stay in their folders)",
+            payload={"title": title, "uuid": current.uuid, "rows": rows},
+        )
+    return make_change(
+        live,
+        address=address,
+        kind=Kind.DATASET,
+        action=Action.DELETE,
+        risk=Risk.UNSUPPORTED,
+        before=snapshot(live, address),
+        reason="not in the configuration; Encord's API cannot delete datasets",
+        manual_steps=f"Delete it in {ENCORD_UI}: Datasets > {title} > Delete; or declare it under `datasets` "
+        "to keep it; or set `prune: {datasets: false}` so that undeclared datasets are left alone and not "
+        "listed",
+    )

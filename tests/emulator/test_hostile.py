@@ -4,11 +4,14 @@ read timeout, deeply nested or malformed JSON, and a bounded request log (README
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import socket
 import sqlite3
-from collections.abc import Awaitable, Callable
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -367,3 +370,164 @@ def test_served_emulator_answers_before_a_huge_declared_body_arrives(tmp_path: P
 
 def _signed_by(key: Ed25519PrivateKey, body: bytes) -> dict[str, str]:
     return {"Content-Type": "application/json", **signature_headers(key, "POST", FOLDERS, body)}
+
+
+# -- the served emulator under hostile requests: status codes, state, memory -----------------------------
+
+SERVED_LIMIT = 1024 * 1024  # --max-body-bytes
+SERVED_BODY_TIMEOUT = 1.0  # --body-timeout
+SLOW_CLIENTS = 50
+MEMORY_CEILING_KB = 150 * 1024  # the served process's peak RSS, whatever happens
+MEMORY_GROWTH_KB = 6 * 1024  # peak growth the hostile requests may cause over the warmed-up baseline
+
+
+def _peak_rss_kb(pid: int) -> int:
+    """VmHWM: the process's peak resident set size so far, in kB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM in /proc/PID/status")
+
+
+def _dump(state_path: Path) -> list[str]:
+    with closing(sqlite3.connect(f"file:{state_path}?mode=ro", uri=True)) as conn:
+        return list(conn.iterdump())
+
+
+def _response_status(sock: socket.socket) -> int:
+    data = b""
+    while b"\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"connection closed without a status line: {data!r}")
+        data += chunk
+    return int(data.split(b" ", 2)[1])
+
+
+def _stream_while_reading(url: str, head: str, chunks: Iterator[bytes]) -> tuple[int, int]:
+    """Send `head`, then `chunks` from a thread, while this thread reads the answer; (status, bytes sent).
+
+    The server answers (and closes) before the body is done, so the writer meets a closed socket.
+    """
+    port = urlsplit(url).port or 80
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head.encode("latin-1") + b"\r\n")
+
+        def write() -> None:
+            nonlocal sent
+            try:
+                for chunk in chunks:
+                    sock.sendall(chunk)
+                    sent += len(chunk)
+            except OSError:  # EPIPE / ECONNRESET / closed by the reader: the server stopped listening
+                return
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        try:
+            status = _response_status(sock)
+        finally:
+            with contextlib.suppress(OSError):  # already reset by the server
+                sock.shutdown(socket.SHUT_RDWR)
+            writer.join(timeout=10)
+    return status, sent
+
+
+def _chunked(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
+    """`total` bytes of body in HTTP/1.1 chunked framing (never finished: no last chunk)."""
+    piece = b"x" * size
+    for _ in range(total // size):
+        yield f"{size:x}\r\n".encode() + piece + b"\r\n"
+
+
+def _filler(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
+    piece = b"x" * size
+    for _ in range(total // size):
+        yield piece
+
+
+def test_served_emulator_under_hostile_requests_keeps_its_state_and_its_memory(tmp_path: Path) -> None:
+    limits = ("--max-body-bytes", str(SERVED_LIMIT), "--body-timeout", str(SERVED_BODY_TIMEOUT))
+    with running_emulator(tmp_path / "served", *limits) as server:
+        pid = server.process.pid
+        key = server.private_key
+        keep = json.dumps({"name": "keep", "clientMetadata": json.dumps({"k": "v" * 1000})}).encode()
+        warm = json.dumps({"name": "warm"}).encode()
+        with server.http() as client:
+            # the state to keep, and a warm-up of the ordinary paths (a read, a chunked body)
+            assert client.post(FOLDERS, content=keep, headers=_signed_by(key, keep)).status_code == 200
+            assert client.get(FOLDERS, headers=signature_headers(key, "GET", FOLDERS, b"")).status_code == 200
+            streamed = client.post(FOLDERS, content=iter([warm]), headers=_signed_by(key, warm))
+            assert streamed.status_code == 200 and "content-length" not in streamed.request.headers
+        before = _dump(server.state_path)
+        baseline = _peak_rss_kb(pid)
+
+        body = json.dumps({"name": "hostile"}).encode()
+        stranger = Ed25519PrivateKey.generate()
+        forged = _signed_by(stranger, body)
+        forged["Signature-Input"] = forged["Signature-Input"].replace(key_id(stranger), key_id(key))
+        tampered = _signed_by(key, json.dumps({"name": "original"}).encode())
+        nested_meta = json.dumps({"name": "nested", "clientMetadata": DEEP.decode()}).encode()
+        v1_deep = {"Authorization": f"{key_id(key)}:{key.sign(hashlib.sha256(DEEP).digest()).hex()}"}
+        cases: list[tuple[str, dict[str, str], bytes, int]] = [
+            ("unsigned", {"Content-Type": "application/json"}, body, 401),
+            ("forged", forged, body, 401),
+            ("tampered", tampered, body, 401),
+            ("deeply nested", _signed_by(key, DEEP), DEEP, 400),
+            ("nested in a string", _signed_by(key, nested_meta), nested_meta, 400),
+            ("malformed", _signed_by(key, b'{"name": '), b'{"name": ', 400),
+        ]
+        for name, headers, payload, expected in cases:
+            head = _head("POST", FOLDERS, {"Content-Length": str(len(payload)), **headers})
+            status, _ = _raw_http(server.url, head, payload)
+            assert status == expected, name
+        with server.http() as client:
+            v1 = client.post("/public", content=DEEP, headers=v1_deep)
+            assert v1.status_code == 200 and v1.json()["response"] == ["INVALID_ARGUMENTS_ERROR"]
+
+        # oversized: declared (1 GB, never sent), declared and sent (20 MB), streamed without a length (50 MB)
+        status, _ = _raw_http(
+            server.url, _head("POST", FOLDERS, {"Content-Length": str(2**30), **_signed_by(key, b"{}")})
+        )
+        assert status == 413
+        declared = _head("POST", FOLDERS, {"Content-Length": str(20 * 2**20), **_signed_by(key, b"{}")})
+        status, _ = _stream_while_reading(server.url, declared, _filler(20 * 2**20))
+        assert status == 413
+        chunked = _head("POST", FOLDERS, {"Transfer-Encoding": "chunked", **_signed_by(key, b"{}")})
+        status, sent_chunked = _stream_while_reading(server.url, chunked, _chunked(50 * 2**20))
+        assert status == 413
+        assert sent_chunked < 20 * 2**20  # the server stopped reading soon after the limit
+
+        # slow: many clients at once, each declaring a body and sending only a bit of it
+        started = time.monotonic()
+        slow_body = json.dumps({"name": "slow" * 100}).encode()
+        slow_head = _head(
+            "POST", FOLDERS, {"Content-Length": str(len(slow_body)), **_signed_by(key, slow_body)}
+        )
+        sockets = [
+            socket.create_connection(("127.0.0.1", urlsplit(server.url).port or 80), timeout=10)
+            for _ in range(SLOW_CLIENTS)
+        ]
+        try:
+            for sock in sockets:
+                sock.sendall(slow_head.encode("latin-1") + b"\r\n" + slow_body[:50])
+            statuses = [_response_status(sock) for sock in sockets]
+        finally:
+            for sock in sockets:
+                sock.close()
+        assert statuses == [408] * SLOW_CLIENTS
+        assert time.monotonic() - started < SERVED_BODY_TIMEOUT + 5
+
+        # nothing changed; the server still serves; its memory stayed put
+        assert _dump(server.state_path) == before
+        with server.http() as client:
+            response = client.get(FOLDERS, headers=signature_headers(key, "GET", FOLDERS, b""))
+            assert response.status_code == 200
+            assert [f["name"] for f in response.json()["results"]] == ["keep", "warm"]
+        peak = _peak_rss_kb(pid)
+        measured = f"peak RSS {baseline} kB warmed up, {peak} kB after the hostile requests"
+        assert peak < MEMORY_CEILING_KB, measured
+        assert peak - baseline < MEMORY_GROWTH_KB, measured
+        statuses_logged = [entry["status"] for entry in server.read_log()]
+        assert statuses_logged.count(408) == SLOW_CLIENTS and 500 not in statuses_logged

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from reconciler.cli.main import main
+from reconciler.emulator.middleware import DEFAULT_BODY_READ_TIMEOUT_SECONDS, DEFAULT_MAX_BODY_BYTES
 from tests.fidelity.conftest import REPO_ROOT
 
 
@@ -77,3 +78,27 @@ def test_help_shows_every_default(capsys: pytest.CaptureFixture[str]) -> None:
         main(["emulator", "serve", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "(default: 127.0.0.1)" in out and "(default: 8765)" in out and "(default: 60.0)" in out
+    assert f"413 (by Content-Length, or while streaming) (default: {DEFAULT_MAX_BODY_BYTES})" in out
+    assert f"for S seconds (default: {DEFAULT_BODY_READ_TIMEOUT_SECONDS})" in out
+    assert "bearer requests are not checked (default: False)" in out
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ("--max-body-bytes", "0"),
+        ("--max-body-bytes", "1.5"),
+        ("--body-timeout", "-1"),
+        ("--body-timeout", "inf"),
+    ],
+)
+def test_limits_must_be_positive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: tuple[str, str]
+) -> None:
+    _, public = keys(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            ["emulator", "serve", "--state", str(tmp_path / "s.db"), "--authorized-key", str(public), *option]
+        )
+    assert exit_info.value.code == 1  # usage errors exit 1 here (main.Parser)
+    assert f"argument {option[0]}: expected a positive" in capsys.readouterr().err

@@ -45,3 +45,29 @@ async def test_a_folder_delete_counts_items_links_and_subfolders_and_blocks_on_u
     assert not plan.errors
     report = await workspace.apply(managed)
     assert report.ok, report.result
+
+
+async def test_on_the_sandbox_an_undeclared_dataset_goes_first_and_the_folder_delete_is_not_blocked(
+    workspace: Workspace,
+) -> None:
+    assert (await workspace.apply(CONFIG + "datasets: [{title: old}]\n")).ok
+    folders = {f.name: f for f in await workspace.client.list_folders()}
+    integration = (await workspace.client.list_cloud_integrations())[0]
+    items = await workspace.register(
+        str(folders["drop"].uuid),
+        {"images": [{"objectUrl": "gs://b/1.jpg"}]},
+        str(integration.integration_uuid),
+    )
+    dataset = (await workspace.client.list_datasets())[0]
+    await workspace.client.link_items(str(dataset.dataset_uuid), [UUID(items[0])])
+
+    smaller = CONFIG.replace("  - name: drop\n    children: [{name: sub}]\n", "") + "datasets: []\n"
+    plan = await workspace.plan(smaller)
+    assert not plan.errors
+    changes = {c.address: c for c in plan.actionable}
+    assert changes["dataset.old"].payload["rows"] == 1
+    assert "dataset.old" in changes["folder.drop"].depends_on
+    report = await workspace.apply(smaller)
+    assert report.ok, report.result
+    assert (await workspace.plan(smaller)).actionable == []
+    assert await workspace.client.list_datasets() == []

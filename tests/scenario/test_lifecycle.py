@@ -136,18 +136,21 @@ async def test_create_modify_remove(workspace: Workspace) -> None:
     )
     plan = await workspace.plan(step4)
     by_address = {c.address: c for c in plan.actionable}
-    assert [a for a in by_address if by_address[a].executable] == [
-        "folder.driving/rear/archive",
+    assert sorted(a for a in by_address if by_address[a].executable) == [
+        "dataset.night-eval",
         "folder.driving/rear",
+        "folder.driving/rear/archive",
         "schema.where",
     ]
     assert by_address["schema.where"].risk == Risk.DESTRUCTIVE
-    assert by_address["dataset.night-eval"].risk == Risk.UNSUPPORTED
+    # Encord's API cannot delete a dataset; the sandbox, the user's own, can (data rows go, items stay)
+    assert by_address["dataset.night-eval"].risk == Risk.DESTRUCTIVE
+    assert "deletes the dataset and its 3 data row(s)" in (by_address["dataset.night-eval"].reason or "")
     report = await workspace.apply(step4)
-    assert report.ok and [c.address for c in report.unsupported] == ["dataset.night-eval"]
+    assert report.ok and report.unsupported == []
     after = await workspace.plan(step4)
-    assert executable(after) == []
-    assert [c.address for c in after.actionable] == ["dataset.night-eval"]  # Encord cannot delete datasets
+    assert after.actionable == []  # --detailed-exitcode can return to 0
+    assert [d.title for d in await workspace.client.list_datasets()] == ["train"]
     schema = await workspace.client.get_metadata_schema()
     assert schema["where"] == {"ty": "tombstone", "deleted_ty": {"ty": "geospatial"}}
     assert "exposure" in schema  # declared keys untouched

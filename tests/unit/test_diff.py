@@ -181,6 +181,23 @@ def test_what_encord_cannot_do_is_unsupported_with_manual_steps(tmp_path: Path) 
     assert changes["dataset.other"].action == Action.DELETE
     assert plan.summary_line() == "Plan: 0 to create, 0 to update, 0 to delete, 3 unsupported."
     assert not any(c.executable for c in plan.changes)
+    assert "`prune: {datasets: false}`" in (changes["dataset.other"].manual_steps or "")
+
+
+def test_the_sandbox_deletes_an_undeclared_dataset_and_says_what_goes(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "datasets: [{title: keep}]\n")
+    live = LiveState(
+        datasets={
+            "keep": LiveDataset(uuid="k", title="keep", description=""),
+            "other": LiveDataset(
+                uuid="o", title="other", description="", linked_items={"i1": "h1", "i2": "h2"}
+            ),
+        }
+    )
+    change = by_address(plan_changes(cfg, live, SANDBOX))["dataset.other"]
+    assert (change.action, change.risk, change.executable) == (Action.DELETE, Risk.DESTRUCTIVE, True)
+    assert change.payload == {"title": "other", "uuid": "o", "rows": 2}
+    assert change.reason and "2 data row(s)" in change.reason and "storage items stay" in change.reason
 
 
 def test_missing_integration_against_encord_is_a_plan_error_saying_how_to_create_it(tmp_path: Path) -> None:

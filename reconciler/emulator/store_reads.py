@@ -1,0 +1,289 @@
+"""The hot reads: item and folder listings, subtrees, ancestors, and datasets read with their items.
+
+Each is a fixed number of statements whatever the data size: listings filter, order and limit in SQL, a page
+after the first starts from the previous page's last sort key (keyset paging, so page 200 costs what page 1
+does), subtrees come from one recursive CTE, and data rows are read joined with their items.
+
+Item listings pick an index by the size of the scope: one folder, or a subtree of fewer than
+`_DENSE_SCOPE_ITEMS` items, is read from the per-folder indexes (`parent` first) and sorted; a larger
+subtree, or the whole organisation, walks the organisation-wide order index (`items_name_order`,
+`items_created_order`) and keeps the rows of the subtree, so each page reads about pageSize x (all items /
+subtree items) index entries and never sorts.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from reconciler.emulator.store_sql import ITEM_COLUMNS, Row, json_list, load_json
+
+# Below this many items a multi-folder scope is gathered through the per-folder index and sorted.
+_DENSE_SCOPE_ITEMS = 8000
+# `scope`: a folder and every folder below it (UNION, not UNION ALL: a cycle could not loop forever).
+_SCOPE_CTE = (
+    "WITH RECURSIVE scope(uuid) AS (SELECT ? UNION "
+    "SELECT folders.uuid FROM folders JOIN scope ON folders.parent = scope.uuid) "
+)
+_LINKED = "EXISTS (SELECT 1 FROM data_rows WHERE data_rows.item = items.uuid)"
+_DATA_UNITS = "(SELECT count(*) FROM data_rows WHERE data_rows.item = items.uuid) AS data_units"
+_ITEM_KEYS = {"name": ("name_fold", "name", "seq"), "createdAt": ("created_at", "seq")}
+_FOLDER_KEYS = {"name": ("casefold(name)", "name", "seq"), "createdAt": ("created_at", "seq")}
+_ORDER_INDEX = {"name": "items_name_order", "createdAt": "items_created_order"}
+_FOLDER_INDEX = {"name": "items_by_name", "createdAt": "items_by_created"}
+_DATA_ROW_COLUMNS = ("data_hash", "dataset", "item", "created_at", "last_edited_at")
+_DATA_ROW_ITEM_COLUMNS = ("uuid", "name", "item_type", "url", "storage_location", "media")
+
+
+def item_sort_key(item: Row, order: str) -> list[Any]:
+    """The values `list_items(after=...)` takes: the row's key in `order`."""
+    return [item[k] for k in _ITEM_KEYS[order]]
+
+
+def folder_sort_key(folder: Row, order: str) -> list[Any]:
+    """The values `list_folders(after=...)` takes (SQL `casefold` is Python's, see store_sql.py)."""
+    if order == "name":
+        return [folder["name"].casefold(), folder["name"], folder["seq"]]
+    return [folder["created_at"], folder["seq"]]
+
+
+def _keyset(keys: Sequence[str], desc: bool, after: Sequence[Any] | None) -> tuple[str, str, list[Any]]:
+    """(ORDER BY terms, the WHERE term that starts after `after` or "", its arguments)."""
+    direction = "DESC" if desc else "ASC"
+    order_by = ", ".join(f"{k} {direction}" for k in keys)
+    if after is None:
+        return order_by, "", []
+    bound = f"({', '.join(keys)}) {'<' if desc else '>'} ({', '.join('?' for _ in keys)})"
+    return order_by, bound, list(after)
+
+
+class Reads:
+    """Mixed into `store.Tx`; `_conn` is its connection."""
+
+    _conn: sqlite3.Connection
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        """Rows as dicts (built from plain tuples: cheaper), `media` decoded; `client_metadata` stays JSON
+        text. Every tuple has one value per column, so `zip` needs no strictness check."""
+        cursor = self._conn.cursor()
+        cursor.row_factory = None
+        cursor.execute(sql, tuple(args))
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, values, strict=False)) for values in cursor.fetchall()]
+        if "media" in names:
+            for row in rows:
+                row["media"] = load_json(row["media"])
+        return rows
+
+    # -- subtrees --------------------------------------------------------------------------------
+    def subtree_uuids(self, root: str | None) -> list[str]:
+        """Every folder below `root` (None: every folder), excluding `root`, in creation order."""
+        if root is None:
+            return [str(r[0]) for r in self._conn.execute("SELECT uuid FROM folders ORDER BY seq")]
+        rows = self._conn.execute(
+            _SCOPE_CTE + "SELECT uuid FROM folders WHERE uuid IN (SELECT uuid FROM scope) AND uuid != ? "
+            "ORDER BY seq",
+            (root, root),
+        )
+        return [str(r[0]) for r in rows]
+
+    def ancestors(self, folder_uuids: Sequence[str]) -> dict[str, list[Row]]:
+        """Folder UUID -> its ancestors (uuid, parent, name, synced_dataset_hash), nearest first."""
+        found: dict[str, list[Row]] = {u: [] for u in folder_uuids}
+        if not folder_uuids:
+            return found
+        rows = self._conn.execute(
+            "WITH RECURSIVE chain(start, uuid, depth) AS ("
+            " SELECT uuid, parent, 1 FROM folders WHERE uuid IN (SELECT value FROM json_each(?))"
+            " AND parent IS NOT NULL"
+            " UNION ALL SELECT chain.start, folders.parent, chain.depth + 1 FROM chain"
+            " JOIN folders ON folders.uuid = chain.uuid"
+            " WHERE folders.parent IS NOT NULL AND chain.depth < 10000)"
+            " SELECT chain.start, folders.uuid, folders.parent, folders.name, folders.synced_dataset_hash"
+            " FROM chain JOIN folders ON folders.uuid = chain.uuid ORDER BY chain.start, chain.depth",
+            (json_list(folder_uuids),),
+        )
+        for start, uuid, parent, name, synced in rows:
+            found[start].append({"uuid": uuid, "parent": parent, "name": name, "synced_dataset_hash": synced})
+        return found
+
+    # -- listings --------------------------------------------------------------------------------
+    def list_items(
+        self,
+        folder_uuids: list[str] | None,
+        *,
+        below: str | None = None,
+        search: str | None = None,
+        item_types: list[str] | None = None,
+        in_dataset: bool | None = None,
+        order: str = "name",
+        desc: bool = False,
+        after: Sequence[Any] | None = None,
+        offset: int = 0,
+        limit: int = -1,
+        with_metadata: bool = True,
+    ) -> list[Row]:
+        """Filtered, ordered, limited rows, each with its `data_units` count, in one statement.
+
+        Scope: `below` (that folder and its whole subtree), else `folder_uuids` (None = every folder).
+        Names sort case-insensitively (Python's casefold), ties by the exact name, then creation order;
+        `after` is the sort key of the row the page starts after. Without `with_metadata` the rows have
+        no `client_metadata` (it is not even read).
+        """
+        keys = _ITEM_KEYS[order]
+        cte, scope_args, scope = "", [], ""
+        if below is not None:
+            cte, scope_args, scope = _SCOPE_CTE, [below], "parent IN (SELECT uuid FROM scope)"
+        elif folder_uuids is not None and len(folder_uuids) == 1:
+            scope, scope_args = "parent = ?", [folder_uuids[0]]
+        elif folder_uuids is not None:
+            scope, scope_args = "parent IN (SELECT value FROM json_each(?))", [json_list(folder_uuids)]
+        if folder_uuids is None and below is None:
+            index = _ORDER_INDEX[order]
+        elif below is None and folder_uuids is not None and len(folder_uuids) == 1:
+            index = _FOLDER_INDEX[order]
+        else:
+            dense = self._conn.execute(
+                f"{cte}SELECT count(*) FROM (SELECT 1 FROM items INDEXED BY items_by_name "
+                f"WHERE {scope} LIMIT ?)",
+                (*scope_args, _DENSE_SCOPE_ITEMS),
+            ).fetchone()[0]
+            index = _ORDER_INDEX[order] if dense >= _DENSE_SCOPE_ITEMS else _FOLDER_INDEX[order]
+        where, args = ([scope], list(scope_args)) if scope else ([], [])
+        if search:
+            where.append("instr(name_fold, ?) > 0")
+            args.append(search.casefold())
+        if item_types:
+            where.append("item_type IN (SELECT value FROM json_each(?))")
+            args.append(json_list(item_types))
+        if in_dataset is not None:
+            where.append(_LINKED if in_dataset else f"NOT {_LINKED}")
+        order_by, bound, bound_args = _keyset(keys, desc, after)
+        if bound:
+            where.append(bound)
+            args.extend(bound_args)
+        # Find the page in the index alone, then read the rows of that page only. They are put back in
+        # order here rather than by SQL, which would sort the whole wide rows (Python's str order is
+        # SQLite's BINARY order: code points, as UTF-8 bytes compare).
+        inner = f"SELECT seq FROM items INDEXED BY {index}"
+        if where:
+            inner += " WHERE " + " AND ".join(where)
+        inner += f" ORDER BY {order_by} LIMIT ? OFFSET ?"
+        columns = ", ".join(f"items.{c}" for c in ITEM_COLUMNS if with_metadata or c != "client_metadata")
+        sql = (
+            f"{cte}SELECT {columns}, {_DATA_UNITS} FROM ({inner}) AS page JOIN items ON items.seq = page.seq"
+        )
+        rows = self._rows(sql, (*args, limit, offset))
+        rows.sort(key=lambda r: [r[k] for k in keys], reverse=desc)
+        return rows
+
+    def list_folders(
+        self,
+        *,
+        parent: str | None = None,
+        below: str | None = None,
+        everything: bool = False,
+        search: str | None = None,
+        synced: bool | None = None,
+        order: str = "name",
+        desc: bool = False,
+        after: Sequence[Any] | None = None,
+        limit: int = -1,
+    ) -> list[Row]:
+        """A page of folders: `everything`, else those `below` a folder (its subtree without it), else
+        the children of `parent` (None = the root folders)."""
+        keys = _FOLDER_KEYS[order]
+        cte, where, args = "", [], []
+        if everything:
+            pass
+        elif below is not None:
+            cte = _SCOPE_CTE
+            args += [below, below]
+            where.append("uuid IN (SELECT uuid FROM scope) AND uuid != ?")
+        elif parent is None:
+            where.append("parent IS NULL")
+        else:
+            where.append("parent = ?")
+            args.append(parent)
+        if search:
+            where.append("instr(casefold(name), ?) > 0")
+            args.append(search.casefold())
+        if synced is not None:
+            where.append(f"synced_dataset_hash IS {'NOT ' if synced else ''}NULL")
+        order_by, bound, bound_args = _keyset(keys, desc, after)
+        if bound:
+            where.append(bound)
+            args.extend(bound_args)
+        sql = f"{cte}SELECT * FROM folders"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY {order_by} LIMIT ?"
+        return self._rows(sql, (*args, limit))
+
+    # -- datasets --------------------------------------------------------------------------------
+    def data_rows_with_items(
+        self, dataset_uuid: str, *, first_only: bool = False, with_metadata: bool = True
+    ) -> list[tuple[Row, Row]]:
+        """(data row, its item) pairs of a dataset in link order, in one statement; rows whose item is
+        gone are left out. Only the columns a data-row view needs are read: `_DATA_ROW_COLUMNS` and
+        `_DATA_ROW_ITEM_COLUMNS`, plus the item's `client_metadata` (JSON text) with `with_metadata`."""
+        item_columns = _DATA_ROW_ITEM_COLUMNS + (("client_metadata",) if with_metadata else ())
+        sql = (
+            f"SELECT {', '.join('d.' + c for c in _DATA_ROW_COLUMNS)}, "
+            f"{', '.join('i.' + c for c in item_columns)} FROM data_rows AS d "
+            "JOIN items AS i ON i.uuid = d.item WHERE d.dataset = ? ORDER BY d.seq"
+        )
+        cursor = self._conn.cursor()
+        cursor.row_factory = None
+        cursor.execute(sql + (" LIMIT 1" if first_only else ""), (dataset_uuid,))
+        split = len(_DATA_ROW_COLUMNS)
+        pairs = []
+        for values in cursor.fetchall():
+            row = dict(zip(_DATA_ROW_COLUMNS, values[:split], strict=False))
+            item = dict(zip(item_columns, values[split:], strict=False))
+            item["media"] = load_json(item["media"])
+            pairs.append((row, item))
+        return pairs
+
+    def datasets_with_location(self) -> list[tuple[Row, str | None]]:
+        """Every dataset with the storage location of its first linked item (None: no items)."""
+        rows = self._rows(
+            "SELECT datasets.*, (SELECT items.storage_location FROM data_rows "
+            "JOIN items ON items.uuid = data_rows.item WHERE data_rows.dataset = datasets.uuid "
+            "ORDER BY data_rows.seq LIMIT 1) AS first_location FROM datasets ORDER BY seq"
+        )
+        return [(row, row.pop("first_location")) for row in rows]
+
+    def linked_item_uuids(self, dataset_uuid: str) -> set[str]:
+        rows = self._conn.execute("SELECT item FROM data_rows WHERE dataset = ?", (dataset_uuid,))
+        return {str(r[0]) for r in rows}
+
+    def data_unit_counts(self, item_uuids: Sequence[str]) -> dict[str, int]:
+        """Item UUID -> number of data rows using it (items without any are left out)."""
+        rows = self._conn.execute(
+            "SELECT item, count(*) FROM data_rows WHERE item IN (SELECT value FROM json_each(?)) "
+            "GROUP BY item",
+            (json_list(item_uuids),),
+        )
+        return {str(item): int(count) for item, count in rows}
+
+    def items_by_uuid(self, item_uuids: Sequence[str]) -> dict[str, Row]:
+        rows = self._rows(
+            "SELECT * FROM items WHERE uuid IN (SELECT value FROM json_each(?))", (json_list(item_uuids),)
+        )
+        return {row["uuid"]: row for row in rows}
+
+    def folders_by_uuid(self, folder_uuids: Sequence[str]) -> dict[str, Row]:
+        rows = self._rows(
+            "SELECT * FROM folders WHERE uuid IN (SELECT value FROM json_each(?))",
+            (json_list(folder_uuids),),
+        )
+        return {row["uuid"]: row for row in rows}
+
+    def data_rows_by_hash(self, data_hashes: Sequence[str]) -> dict[str, Row]:
+        rows = self._rows(
+            "SELECT * FROM data_rows WHERE data_hash IN (SELECT value FROM json_each(?))",
+            (json_list(data_hashes),),
+        )
+        return {row["data_hash"]: row for row in rows}
