@@ -62,6 +62,8 @@ def load_ssh_key(
         source = f"key file {path}"
         try:
             mode = path.stat().st_mode
+            if not stat.S_ISREG(mode):  # a FIFO or device would block or never end
+                raise CredentialsError(f"SSH key file {path} is not a regular file")
             data = path.read_bytes()
         except FileNotFoundError:
             raise CredentialsError(f"SSH key file {path} does not exist") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,12 @@ def test_resolve_env_errors(tmp_path: Path) -> None:
 def test_reprs_are_redacted(private_key: Ed25519PrivateKey) -> None:
     assert repr(SshKeyAuth(private_key)) == "SshKeyAuth(<redacted>)"
     assert str(BearerAuth("tok-123")) == "BearerAuth(<redacted>)"
+
+
+def test_a_key_file_that_is_not_a_regular_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    fifo = tmp_path / "key"
+    os.mkfifo(fifo)  # reading it would block forever
+    with pytest.raises(CredentialsError, match="not a regular file"):
+        load_ssh_key(key_file=fifo)
+    with pytest.raises(CredentialsError, match="not a regular file"):
+        load_ssh_key(key_file=tmp_path)
