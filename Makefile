@@ -48,6 +48,7 @@ fidelity: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/sandbox_scale.py --folders 100 --items 20000
 	$(BIN)/python benchmarks/registration.py --sizes 100000 --apply-size 20000
+	$(BIN)/python benchmarks/plan_scale.py --items 20000
 
 schema: $(STAMP)
 	$(BIN)/reconciler schema > schema.json

@@ -83,6 +83,7 @@ def write_key_pair(directory: Path) -> tuple[Path, Path]:
     private_path = directory / "id_ed25519"
     public_path = directory / "id_ed25519.pub"
     private_path.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption()))
+    private_path.chmod(0o600)  # as ssh-keygen writes it: reconciler warns about a readable key
     public_line = key.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
     public_path.write_text(f"{public_line} fidelity@tests\n")
     return private_path, public_path

@@ -1,0 +1,549 @@
+"""A no-change plan of a large workspace over a slow network (issue 10): prints numbers, asserts nothing.
+
+    .venv/bin/python benchmarks/plan_scale.py --items 200000 --latency-ms 25
+
+1. Builds the workspace by writing the emulator's SQLite state directly (Store's helpers, the columns of
+   its tables): FOLDERS folders in three levels (ROOTS roots x 10 children x G grandchildren, G chosen to
+   come closest to FOLDERS; the count is printed), ITEMS images spread evenly over the leaf folders,
+   DATASETS datasets each drawing from a contiguous block of second-level folders with everything below
+   them (so every item is linked into exactly one dataset), KEYS metadata keys of every type in the
+   organisation schema, one integration.
+2. Writes the config that declares exactly that (integrations, metadata_schema, every folder, every
+   dataset with `folders:` naming its second-level folders), so the plan must be a no-change plan.
+3. Serves the state with `reconciler emulator serve` (a subprocess), puts benchmarks/latency_proxy.py in
+   front (in a thread; LATENCY_MS per request, one more round trip per new connection) and runs
+   `reconciler plan CONFIG --detailed-exitcode` as a user would, in a subprocess: wall time, its peak
+   resident memory (os.wait4: that child only), requests (counted by the proxy). The same plan through
+   the proxy at 0 ms estimates the round trips on the critical path: (wall at L - wall at 0) / L. Each
+   plan runs REPEAT times at each latency, alternating; the median runs count. CPU seconds of the plan
+   and of the emulator, and the time each route took to answer, say where the time goes.
+4. Runs the same reads as a sequential script written with the official `encord` SDK (another
+   subprocess of this file, `--sdk-read`), through the same proxy: the folder tree (root folders, then
+   each folder's subfolders), each leaf folder's items, the dataset list, each dataset's data rows.
+
+Exit status 1 only if something broke: the plan was not a no-change plan, or a run failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # latency_proxy beside this file, run as a script
+
+from latency_proxy import ProxyOptions, ProxyThread
+
+BIN = Path(sys.executable).parent
+INTEGRATION = "bench-gcs"
+BUCKET = "bench-data"
+OWNER = "sandbox@reconciler.local"
+CHILDREN = 10  # second-level folders per root
+# Metadata key types, in turn; the first three also get values on every item.
+KEY_TYPES: list[dict[str, Any]] = [
+    {"type": "number"},
+    {"type": "varchar"},
+    {"type": "boolean"},
+    {"type": "datetime"},
+    {"type": "text"},
+    {"type": "uuid"},
+    {"type": "enum", "values": ["clear", "fog", "rain", "snow"]},
+    {"type": "embedding", "size": 512},
+    {"type": "geospatial"},
+]
+
+
+# -- the workspace ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Layout:
+    roots: list[str]
+    tree: dict[str, list[str]]  # folder path -> child paths (every folder, leaves map to [])
+    leaves: list[str]
+    datasets: dict[str, list[str]]  # title -> the second-level folders it draws from (recursively)
+    keys: dict[str, dict[str, Any]]  # key -> {"type", "values"?, "size"?}
+    items: int
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def layout(folders: int, datasets: int, items: int, keys: int) -> Layout:
+    """ROOTS roots x CHILDREN children x G grandchildren (the leaves, which hold the items). Each dataset
+    names a contiguous block of second-level folders, recursively, as a team would declare "everything
+    below these": with the defaults, one dataset per second-level folder."""
+    roots = max(1, round(folders / 100))
+    grand = max(1, round((folders - roots - roots * CHILDREN) / (roots * CHILDREN)))
+    tree: dict[str, list[str]] = {}
+    leaves: list[str] = []
+    children: list[str] = []
+    root_paths = [f"r{r:02d}" for r in range(roots)]
+    for root in root_paths:
+        tree[root] = [f"{root}/c{c}" for c in range(CHILDREN)]
+        children += tree[root]
+        for child in tree[root]:
+            tree[child] = [f"{child}/g{g}" for g in range(grand)]
+            for leaf in tree[child]:
+                tree[leaf] = []
+                leaves.append(leaf)
+    blocks = {
+        f"ds-{d:03d}": children[d * len(children) // datasets : (d + 1) * len(children) // datasets]
+        for d in range(datasets)
+    }
+    key_shapes = {f"bench.key{k:03d}": KEY_TYPES[k % len(KEY_TYPES)] for k in range(keys)}
+    return Layout(root_paths, tree, leaves, blocks, key_shapes, items)
+
+
+def wire_option(shape: dict[str, Any]) -> dict[str, Any]:
+    """A key's option in the schema document, as the SDK writes it."""
+    ty = shape["type"]
+    if ty == "enum":
+        return {"ty": "enum", "values": sorted(shape["values"])}
+    if ty == "embedding":
+        return {"ty": "embedding", "size": shape["size"], "api": None}
+    if ty == "geospatial":
+        return {"ty": "geospatial"}
+    return {"ty": "variant", "hint": ty}
+
+
+def item_metadata(n: int, keys: list[str]) -> dict[str, Any]:
+    values: list[Any] = [n % 1000, f"camera-{n % 7}", n % 2 == 0]
+    return dict(zip(keys[:3], values, strict=False))
+
+
+def build_state(state: Path, lay: Layout) -> None:
+    """Write the workspace into the emulator's SQLite file, through the Store's own insert helpers."""
+    from reconciler.emulator.routes_v2 import SCHEMA_V2
+    from reconciler.emulator.store import Store
+
+    store = Store(state)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    folder_uuid: dict[str, str] = {}
+    with store.tx() as tx:
+        integration = tx.add_integration(INTEGRATION, "gcp")["uuid"]
+        tx.put_setting(SCHEMA_V2, {key: wire_option(shape) for key, shape in lay.keys.items()})
+        for path in lay.tree:  # parents come before their children
+            parent = path.rpartition("/")[0] or None
+            folder_uuid[path] = str(uuid.uuid4())
+            tx.add_folder(
+                {
+                    "uuid": folder_uuid[path],
+                    "parent": folder_uuid[parent] if parent else None,
+                    "name": path.rpartition("/")[2],
+                    "description": "",
+                    "client_metadata": {},
+                    "owner": OWNER,
+                    "created_at": stamp,
+                    "last_edited_at": stamp,
+                    "synced_dataset_hash": None,
+                }
+            )
+        dataset_of: dict[str, str] = {}
+        for title, subtrees in lay.datasets.items():
+            dataset_uuid = str(uuid.uuid4())
+            tx.add_dataset(
+                {
+                    "uuid": dataset_uuid,
+                    "title": title,
+                    "description": "",
+                    "created_at": stamp,
+                    "last_edited_at": stamp,
+                    "backing_folder": None,
+                }
+            )
+            dataset_of.update(dict.fromkeys((leaf for c in subtrees for leaf in lay.tree[c]), dataset_uuid))
+    key_names = list(lay.keys)
+    per_leaf, extra = divmod(lay.items, len(lay.leaves))
+    n = 0
+    for i, leaf in enumerate(lay.leaves):
+        rows = []
+        for _ in range(per_leaf + (1 if i < extra else 0)):
+            name = f"{leaf}/img-{n:07d}.jpg"
+            rows.append(
+                {
+                    "uuid": str(uuid.uuid4()),
+                    "parent": folder_uuid[leaf],
+                    "item_type": "image",
+                    "name": name,
+                    "url": f"gs://{BUCKET}/{name}",
+                    "client_metadata": item_metadata(n, key_names),
+                    "owner": OWNER,
+                    "created_at": stamp,
+                    "last_edited_at": stamp,
+                    "storage_location": "gcp",
+                    "integration_hash": integration,
+                    "media": {"mimeType": "image/jpeg"},
+                }
+            )
+            n += 1
+        with store.tx() as tx:
+            tx.add_items(rows)
+            dataset = dataset_of.get(leaf)
+            if dataset is not None:
+                for row in rows:
+                    tx.add_data_row(dataset, row["uuid"])
+    lay.counts = {
+        "folders": len(lay.tree),
+        "leaf folders": len(lay.leaves),
+        "datasets": len(lay.datasets),
+        "items": n,
+        "metadata keys": len(lay.keys),
+    }
+
+
+def config_text(lay: Layout, key_file: Path) -> str:
+    def key_yaml(shape: dict[str, Any]) -> str:
+        if shape["type"] == "enum":
+            return "{type: enum, values: [" + ", ".join(shape["values"]) + "]}"
+        if shape["type"] == "embedding":
+            return f"{{type: embedding, size: {shape['size']}}}"
+        return str(shape["type"])
+
+    def folder_yaml(path: str, indent: str) -> list[str]:
+        out = [f"{indent}- name: {path.rpartition('/')[2]}"]
+        children = lay.tree[path]
+        if children and not lay.tree[children[0]]:
+            out.append(
+                f"{indent}  children: ["
+                + ", ".join(f"{{name: {c.rpartition('/')[2]}}}" for c in children)
+                + "]"
+            )
+        elif children:
+            out.append(f"{indent}  children:")
+            for child in children:
+                out += folder_yaml(child, indent + "    ")
+        return out
+
+    lines = [
+        "# Generated by benchmarks/plan_scale.py: the workspace it built, declared exactly.",
+        f"backend: {{kind: encord, domain: http://127.0.0.1:1, ssh_key_file: {key_file}}}",
+        f"integrations: [{{title: {INTEGRATION}, provider: gcp}}]",
+        "metadata_schema:",
+        "  keys:",
+        *(f"    {key}: {key_yaml(shape)}" for key, shape in lay.keys.items()),
+        "folders:",
+    ]
+    for root in lay.roots:
+        lines += folder_yaml(root, "  ")
+    lines.append("datasets:")
+    for title, subtrees in lay.datasets.items():
+        lines += [f"  - title: {title}", "    folders: [" + ", ".join(subtrees) + "]"]
+    return "\n".join(lines) + "\n"
+
+
+# -- running things --------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    label: str
+    wall: float
+    peak_mb: float
+    exit_code: int
+    requests: int
+    stdout: str
+    stderr: str
+    routes: Counter[str]
+    upstream_seconds: dict[str, float]  # route -> summed time from forwarding a request to its whole answer
+    cpu: float  # user + system seconds of the child
+    server_cpu: float  # ... of the emulator meanwhile
+
+
+def timed(command: list[str], workdir: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=workdir, capture_output=True, check=True)
+    return time.perf_counter() - start
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process (Linux /proc; 0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_child(label: str, command: list[str], proxy: ProxyThread, workdir: Path, server_pid: int) -> Run:
+    """A subprocess timed from spawn to exit; peak RSS from its own rusage (os.wait4), not ours."""
+    out_path, err_path = workdir / f"{label}.out", workdir / f"{label}.err"
+    proxy.reset_stats()
+    server_before = cpu_seconds(server_pid)
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=workdir)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped above; keep Popen consistent
+    return Run(
+        label,
+        wall,
+        usage.ru_maxrss / 1024,  # KiB on Linux
+        process.returncode,
+        proxy.stats.requests,
+        out_path.read_text(errors="replace"),
+        err_path.read_text(errors="replace"),
+        Counter(proxy.stats.routes),
+        dict(proxy.stats.upstream_seconds),
+        usage.ru_utime + usage.ru_stime,
+        cpu_seconds(server_pid) - server_before,
+    )
+
+
+def write_key(directory: Path) -> tuple[Path, Path]:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+        PublicFormat,
+    )
+
+    key = Ed25519PrivateKey.generate()
+    private, public = directory / "id_ed25519", directory / "id_ed25519.pub"
+    private.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption()))
+    private.chmod(0o600)  # reconciler warns about a key readable by others
+    public_line = key.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
+    public.write_text(f"{public_line} plan-scale\n")
+    return private, public
+
+
+class Emulator:
+    """`reconciler emulator serve --port 0` in a subprocess; the port from its ready line."""
+
+    def __init__(self, state: Path, public_key: Path, workdir: Path) -> None:
+        self._stderr = (workdir / "emulator.err").open("wb")
+        command = [str(BIN / "reconciler"), "emulator", "serve", "--port", "0", "--state", str(state)]
+        self.process = subprocess.Popen(
+            [*command, "--authorized-key", str(public_key)], stdout=subprocess.PIPE, stderr=self._stderr
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().decode()
+        if "listening on" not in line:
+            self.stop()
+            raise RuntimeError(f"the emulator did not start: {(workdir / 'emulator.err').read_text()}")
+        self.port = int(line.strip().rsplit(":", 1)[1])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self._stderr.close()
+
+
+def proxy_for(port: int, latency_ms: float) -> ProxyThread:
+    proxy = ProxyThread(ProxyOptions(upstream_host="127.0.0.1", upstream_port=port, latency_ms=latency_ms))
+    proxy.start()
+    return proxy
+
+
+# -- the SDK script (run in a child process: `plan_scale.py --sdk-read DOMAIN KEY_FILE`) -------------
+
+
+def sdk_read(domain: str, key_file: str) -> None:
+    """What a user writes with the official SDK to read the same things, one call after another."""
+    from pydantic.warnings import PydanticDeprecatedSince212
+
+    with warnings.catch_warnings():  # encord 0.1.211 trips a pydantic >= 2.12 deprecation at import
+        warnings.simplefilter("ignore", PydanticDeprecatedSince212)
+        from encord import EncordUserClient
+
+    client = EncordUserClient.create_with_ssh_private_key(Path(key_file).read_text(), domain=domain)
+    counts = {
+        "integrations": len(client.get_cloud_integrations()),
+        "schema keys": len(client.metadata_schema().keys()),
+    }
+    folders = items = 0
+    pending = list(client.list_storage_folders())
+    while pending:
+        folder = pending.pop()
+        folders += 1
+        children = list(folder.list_subfolders())
+        if children:
+            pending += children
+        else:
+            items += sum(1 for _ in folder.list_items())
+    datasets = client.get_datasets()
+    rows = sum(len(client.get_dataset(d["dataset"].dataset_hash).data_rows) for d in datasets)
+    counts.update(folders=folders, items=items, datasets=len(datasets), data_rows=rows)
+    print(json.dumps(counts))
+
+
+# -- the benchmark ---------------------------------------------------------------------------------
+
+
+def table(rows: list[tuple[str, str]]) -> str:
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"  {label:<{width}}  {value}" for label, value in rows)
+
+
+def benchmark(args: argparse.Namespace) -> int:
+    lay = layout(args.folders, args.datasets, args.items, args.keys)
+    with tempfile.TemporaryDirectory(prefix="plan-scale-") as tmp:
+        work = Path(tmp)
+        state = work / "encord.db"
+        private, public = write_key(work)
+        start = time.perf_counter()
+        build_state(state, lay)
+        build_seconds = time.perf_counter() - start
+        config = work / "reconciler.yaml"
+        config.write_text(config_text(lay, private))
+        print(
+            "built "
+            + ", ".join(f"{n} {what}" for what, n in lay.counts.items())
+            + f" in {build_seconds:.1f} s",
+            flush=True,
+        )
+        emulator = Emulator(state, public, work)
+        try:
+            return measure(args, lay, work, config, private, emulator, build_seconds)
+        finally:
+            emulator.stop()
+
+
+def median_run(runs: list[Run]) -> Run:
+    """The run with the median wall time (the lower middle one of an even count)."""
+    return sorted(runs, key=lambda r: r.wall)[(len(runs) - 1) // 2]
+
+
+def spread(runs: list[Run]) -> str:
+    if len(runs) == 1:
+        return "one run"
+    walls = sorted(r.wall for r in runs)
+    return f"median of {len(runs)}, {walls[0]:.2f}-{walls[-1]:.2f} s"
+
+
+def measure(
+    args: argparse.Namespace,
+    lay: Layout,
+    work: Path,
+    config: Path,
+    key: Path,
+    emulator: Emulator,
+    build_seconds: float,
+) -> int:
+    latency = args.latency_ms
+    plan = [str(BIN / "reconciler"), "plan", str(config), "--detailed-exitcode"]
+    # What the plan costs before its first request: start-up and loading the config (validate: no network).
+    # The first run also warms the file cache, so the timed plans do not pay for that.
+    validate = [str(BIN / "reconciler"), "validate", str(config)]
+    offline = min(timed(validate, work) for _ in range(2))
+    runs: dict[float, list[Run]] = {0.0: [], latency: []}
+    for attempt in range(args.repeat):  # alternate 0 ms and L ms runs, so drift affects both alike
+        for ms in (0.0, latency):
+            label = f"plan-{ms:g}ms-{attempt + 1}"
+            proxy = proxy_for(emulator.port, ms)
+            try:
+                run = run_child(label, [*plan, "--domain", proxy.url], proxy, work, emulator.process.pid)
+            finally:
+                proxy.stop()
+            print(f"{label}: {run.wall:.2f} s, exit {run.exit_code}, {run.requests} requests", flush=True)
+            if run.exit_code != 0:
+                print(
+                    f"error: `reconciler plan` exited {run.exit_code}, not 0 (no changes):", file=sys.stderr
+                )
+                print(run.stdout[-4000:], run.stderr[-4000:], sep="\n", file=sys.stderr)
+                return 1
+            runs[ms].append(run)
+    sdk: Run | None = None
+    if not args.skip_sdk:
+        proxy = proxy_for(emulator.port, latency)
+        try:
+            command = [sys.executable, __file__, "--sdk-read", proxy.url, str(key)]
+            sdk = run_child("sdk", command, proxy, work, emulator.process.pid)
+        finally:
+            proxy.stop()
+        if sdk.exit_code != 0:
+            print(f"error: the SDK script exited {sdk.exit_code}:\n{sdk.stderr[-4000:]}", file=sys.stderr)
+            return 1
+        read = json.loads(sdk.stdout.strip().splitlines()[-1])
+        print(f"sdk: {sdk.wall:.2f} s, {sdk.requests} requests, read {read}", flush=True)
+
+    slow, fast = median_run(runs[latency]), median_run(runs[0.0])
+    round_trips = (slow.wall - fast.wall) / (latency / 1000) if latency else float("nan")
+    rows = [
+        ("workspace", ", ".join(f"{n:,} {what}" for what, n in lay.counts.items())),
+        ("built in", f"{build_seconds:.1f} s (SQLite, written directly)"),
+        (f"plan at {latency:g} ms: wall", f"{slow.wall:.2f} s ({spread(runs[latency])}; goal <= 5 s)"),
+        (f"plan at {latency:g} ms: peak RSS", f"{slow.peak_mb:.0f} MB (goal <= 250 MB)"),
+        (f"plan at {latency:g} ms: requests", f"{slow.requests:,}"),
+        (
+            f"plan at {latency:g} ms: CPU seconds",
+            f"{slow.cpu:.2f} s in reconciler, {slow.server_cpu:.2f} s in the emulator",
+        ),
+        ("start-up + config load", f"{offline:.2f} s (`reconciler validate`, no network; in every wall)"),
+        (
+            "plan at 0 ms: wall",
+            f"{fast.wall:.2f} s ({spread(runs[0.0])}; peak {fast.peak_mb:.0f} MB)",
+        ),
+        (
+            "round trips on the critical path",
+            f"{round_trips:.0f}  = (wall at {latency:g} ms - wall at 0 ms) / {latency:g} ms",
+        ),
+    ]
+    if sdk is not None:
+        rows += [
+            (f"SDK script at {latency:g} ms: wall", f"{sdk.wall:.2f} s (one run)"),
+            ("SDK script: requests, peak RSS", f"{sdk.requests:,}, {sdk.peak_mb:.0f} MB"),
+            ("SDK / plan", f"{sdk.wall / slow.wall:.1f}x (goal >= 20x)"),
+        ]
+    rows += [
+        ("machine", f"{os.cpu_count()} CPUs, {platform.machine()}, {platform.system()} {platform.release()}"),
+        ("python", f"{platform.python_implementation()} {platform.python_version()}"),
+    ]
+    for name, measured in (("plan", slow), ("SDK", sdk)):
+        if measured is not None:
+            top = ", ".join(f"{route} x{n:,}" for route, n in measured.routes.most_common(6))
+            rows.append((f"{name} requests by route", top))
+    timed_routes = sorted(fast.upstream_seconds.items(), key=lambda kv: -kv[1])[:4]
+    rows.append(
+        (
+            "plan at 0 ms: answer time by route",
+            ", ".join(f"{route} {t:.2f} s" for route, t in timed_routes)
+            + " (summed over requests in flight)",
+        )
+    )
+    print(
+        f"\nNo-change plan, {latency:g} ms added per request and once more per new connection "
+        "(the handshake); wall times include process start-up:"
+    )
+    print(table(rows))
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--items", type=int, default=200_000)
+    parser.add_argument("--folders", type=int, default=2000)
+    parser.add_argument("--datasets", type=int, default=200)
+    parser.add_argument("--keys", type=int, default=100)
+    parser.add_argument("--latency-ms", type=float, default=25.0)
+    parser.add_argument("--repeat", type=int, default=3, help="plan runs at each latency; the median counts")
+    parser.add_argument("--skip-sdk", action="store_true", help="do not run the SDK script")
+    parser.add_argument("--sdk-read", nargs=2, metavar=("DOMAIN", "KEY_FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.sdk_read:
+        sdk_read(*args.sdk_read)
+        return
+    sys.exit(benchmark(args))
+
+
+if __name__ == "__main__":
+    main()
