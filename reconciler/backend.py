@@ -182,7 +182,9 @@ async def open_client(ref: BackendRef, *, bearer_token: str | None = None) -> As
         key, public_line = sandbox_key(state)
         app = create_app(state, [public_line], buckets=sandbox_buckets(ref) or None)
         transport = httpx.ASGITransport(app=app)
-        async with EncordClient(SANDBOX_DOMAIN, SshKeyAuth(private_key=key), transport=transport) as client:
+        async with EncordClient(
+            SANDBOX_DOMAIN, SshKeyAuth(private_key=key), transport=transport, compress=False
+        ) as client:
             yield client
         return
     key_file = ref.options.get("ssh_key_file")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from reconciler.config.models import SCALAR_TYPES, TYPE_ALIASES, ConfigFile
@@ -25,3 +26,15 @@ def config_json_schema() -> dict[str, Any]:
 
 def render_schema() -> str:
     return json.dumps(config_json_schema(), indent=2, sort_keys=False) + "\n"
+
+
+def schema_objects() -> Iterator[dict[str, Any]]:
+    """Every object in the models' JSON Schema, depth first: what "did you mean" and redaction read."""
+    stack: list[Any] = [ConfigFile.model_json_schema()]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            yield node
+            stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))

@@ -286,18 +286,9 @@ def _raw_at(data: Any, loc: tuple[str | int, ...]) -> Any:
 @functools.cache
 def known_keys() -> tuple[str, ...]:
     """Every key the configuration format has, from its JSON Schema: for "did you mean" hints."""
-    keys: set[str] = set()
+    from reconciler.config.jsonschema import schema_objects
 
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            keys.update(k for k in (node.get("properties") or {}) if isinstance(k, str))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(ConfigFile.model_json_schema())
+    keys = {k for node in schema_objects() for k in (node.get("properties") or {}) if isinstance(k, str)}
     return tuple(sorted(keys))
 
 

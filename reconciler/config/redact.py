@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from typing import Any
 
 _SHORT = 4  # shorter values are replaced only where quoted: "a" or "1" would hit words and numbers
 _WORD = "A-Za-z0-9_"
@@ -29,22 +28,13 @@ _remembered: dict[str, str] = {}
 def vocabulary() -> frozenset[str]:
     """The words of the configuration format itself (`sandbox`, `gcp`, `enum`, `true`...): a variable
     that holds one is no secret, and messages that list the choices must not show it as `${VAR}`."""
-    from reconciler.config.models import ConfigFile
+    from reconciler.config.jsonschema import schema_objects
 
     words: set[str] = {"true", "false", "null", "yes", "no", "on", "off"}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key in ("enum", "const"):
-                found = node.get(key)
-                words.update(str(v) for v in (found if isinstance(found, list) else [found]) if v is not None)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(ConfigFile.model_json_schema())
+    for node in schema_objects():
+        for key in ("enum", "const"):
+            found = node.get(key)
+            words.update(str(v) for v in (found if isinstance(found, list) else [found]) if v is not None)
     return frozenset(words)
 
 

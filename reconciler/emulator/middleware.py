@@ -140,8 +140,9 @@ class AuthMiddleware:
 
     def _refusal_from_headers(
         self, method: str, path: str, target: str, headers: dict[str, str]
-    ) -> AuthOutcome | None:
-        """The auth failure decided without the body, or None when only the body can decide.
+    ) -> tuple[AuthOutcome | None, AuthOutcome]:
+        """The auth failure decided without the body (None when only the body can decide), and the
+        outcome against an empty body, which stands for a request that has none (most GETs).
 
         Verifying against an empty body gives the same outcome as against the real one unless the check
         gets as far as the body (the Content-Digest for v2, the signature for v1), which happens only
@@ -149,8 +150,8 @@ class AuthMiddleware:
         """
         outcome = self._verify(method, path, target, b"", headers)
         if outcome.valid or (outcome.scheme == "ssh" and outcome.key_id in self.known_key_ids):
-            return None
-        return outcome
+            return None, outcome
+        return outcome, outcome
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -161,7 +162,7 @@ class AuthMiddleware:
         target = f"{path}?{query}" if query else path
         method: str = scope["method"]
         body = b""
-        outcome = self._refusal_from_headers(method, path, target, headers)
+        outcome, without_body = self._refusal_from_headers(method, path, target, headers)
         logged = False
 
         def log(status: int) -> None:
@@ -197,7 +198,8 @@ class AuthMiddleware:
             return
         except _Disconnected:
             return
-        outcome, claimed = self._claim(self._verify(method, path, target, body, headers))
+        verified = without_body if not body else self._verify(method, path, target, body, headers)
+        outcome, claimed = self._claim(verified)
         if not outcome.valid:
             await _reject(send, path, outcome, log)
             return

@@ -4,11 +4,12 @@ Each is a fixed number of statements whatever the data size: listings filter, or
 after the first starts from the previous page's last sort key (keyset paging, so page 200 costs what page 1
 does), subtrees come from one recursive CTE, and data rows are read joined with their items.
 
-Item listings pick an index by the size of the scope: one folder, or a subtree of fewer than
-`_DENSE_SCOPE_ITEMS` items, is read from the per-folder indexes (`parent` first) and sorted; a larger
-subtree, or the whole organisation, walks the organisation-wide order index (`items_name_order`,
-`items_created_order`) and keeps the rows of the subtree, so each page reads about pageSize x (all items /
-subtree items) index entries and never sorts.
+Item listings pick an index by the size of the scope. One folder is read in the order of a per-folder index
+(`items_by_name`, `items_by_created`: `parent` first); a subtree of fewer than `_DENSE_SCOPE_ITEMS` items is
+gathered through that index and sorted (at most that many index entries per page); a larger subtree, or the
+whole organisation, walks the organisation-wide order index (`items_name_order`, `items_created_order`) and
+keeps the rows of the subtree, so a page reads about pageSize x (all items / subtree items) index entries and
+never sorts. Only the page's own rows are then read from the table.
 """
 
 from __future__ import annotations
@@ -128,8 +129,8 @@ class Reads:
 
         Scope: `below` (that folder and its whole subtree), else `folder_uuids` (None = every folder).
         Names sort case-insensitively (Python's casefold), ties by the exact name, then creation order;
-        `after` is the sort key of the row the page starts after. Without `with_metadata` the rows have
-        no `client_metadata` (it is not even read).
+        `after` is the sort key of the row the page starts after. The rows have no `url_key`, and without
+        `with_metadata` no `client_metadata` (it is not even read).
         """
         keys = _ITEM_KEYS[order]
         cte, scope_args, scope = "", [], ""
@@ -170,7 +171,8 @@ class Reads:
         if where:
             inner += " WHERE " + " AND ".join(where)
         inner += f" ORDER BY {order_by} LIMIT ? OFFSET ?"
-        columns = ", ".join(f"items.{c}" for c in ITEM_COLUMNS if with_metadata or c != "client_metadata")
+        skipped = {"url_key"} if with_metadata else {"url_key", "client_metadata"}
+        columns = ", ".join(f"items.{c}" for c in ITEM_COLUMNS if c not in skipped)
         sql = (
             f"{cte}SELECT {columns}, {_DATA_UNITS} FROM ({inner}) AS page JOIN items ON items.seq = page.seq"
         )

@@ -46,6 +46,11 @@ DATA_TYPE = {
     "plainText": "PLAIN_TEXT",
     "pdf": "PDF",
     "nifti": "NIFTI",
+    # the SDK's DataType also knows these (0.1.211): a data row of any storage item has a type
+    "dicomFile": "DICOM",
+    "group": "GROUP",
+    "scene": "SCENE",
+    "timeseries": "TIME_SERIES",
 }
 
 

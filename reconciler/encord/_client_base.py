@@ -85,6 +85,7 @@ class ClientBase:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
         trace_id_factory: Callable[[], str] = _new_trace_id,
+        compress: bool = True,
     ) -> None:
         if not 1 <= page_size <= 1000:
             raise EncordInvalidArgumentError(f"page_size must be between 1 and 1000, got {page_size}")
@@ -105,6 +106,7 @@ class ClientBase:
             max_connections=max_connections,
             clock=clock,
             trace_id_factory=trace_id_factory,
+            compress=compress,
         )
         self._page_size = page_size
         # Bounds requests in flight for every transport (httpx.Limits does not apply to ASGITransport).

@@ -109,6 +109,7 @@ class HttpCore:
         max_connections: int,
         clock: Callable[[], float] = time.time,
         trace_id_factory: Callable[[], str] = _new_trace_id,
+        compress: bool = True,
     ) -> None:
         parts = urlsplit(domain.strip().rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
@@ -127,6 +128,10 @@ class HttpCore:
         self._client = httpx.AsyncClient(
             transport=transport, limits=limits, timeout=self._timeout, follow_redirects=False
         )
+        # In process (the sandbox) compressing answers costs CPU on both sides and saves nothing.
+        self._accept_encoding = None if compress else "identity"
+        if self._accept_encoding:
+            self._client.headers["Accept-Encoding"] = self._accept_encoding
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -230,7 +235,7 @@ class HttpCore:
             headers = {
                 "Accept": "application/json",
                 "Content-Type": "application/json",
-                "Accept-Encoding": "gzip",
+                "Accept-Encoding": self._accept_encoding or "gzip",
                 "ResourceType": resource_type,
                 "ResourceID": resource_id,
                 "Authorization": authorization,

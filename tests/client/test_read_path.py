@@ -16,6 +16,7 @@ from reconciler.emulator.app import create_app
 from reconciler.encord.auth import SshKeyAuth
 from reconciler.encord.client import EncordClient
 from reconciler.encord.reader import ReadScope, read_live
+from reconciler.errors import EncordNotFoundError
 
 
 class Counting(httpx.AsyncBaseTransport):
@@ -106,3 +107,24 @@ async def test_a_partly_needed_subtree_is_listed_folder_by_folder(
     assert transport.paths[f"/v2/public/storage/folders/{uuids['r1/c0']}/items"] == 1
     assert live.folder_items["r1"] == []
     assert all(len(live.folder_items[f"r1/c0/g{g}"]) == 2 for g in range(3))
+
+
+@pytest.mark.parametrize(("compress", "expected"), [(True, "gzip"), (False, "identity")])
+async def test_answers_are_compressed_over_a_network_and_not_in_process(
+    ssh_auth: SshKeyAuth, compress: bool, expected: str
+) -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["accept-encoding"])
+        return httpx.Response(
+            200, json={"status": 200, "response": {}} if request.url.path == "/public" else {}
+        )
+
+    async with EncordClient(
+        "https://api.example", ssh_auth, transport=httpx.MockTransport(handler), compress=compress
+    ) as client:
+        await client.get_metadata_schema()
+        with pytest.raises(EncordNotFoundError):
+            await client.dataset_rows("d")
+    assert all(expected in value for value in seen) and len(seen) == 2
