@@ -138,7 +138,15 @@ def concurrency(ref: BackendRef) -> int:
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    """`asyncio.run`, with the result kept outside the main task: at exit asyncio formats the task's repr
+    (signal handler bookkeeping), and the repr of a large plan costs a noticeable part of a second."""
+    results: list[T] = []
+
+    async def main() -> None:
+        results.append(await coro)
+
+    asyncio.run(main())
+    return results[0]
 
 
 def config_dir(config: Config | None, plan: Plan | None = None) -> Path | None:

@@ -17,6 +17,7 @@ from uuid import UUID
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from reconciler.defaults import DEFAULT_CONCURRENCY
 from reconciler.encord._http import AmbiguousFailure, HttpCore, Retry, _new_trace_id
 from reconciler.encord.auth import Auth
 from reconciler.encord.retry import RetryPolicy
@@ -79,7 +80,7 @@ class ClientBase:
         timeout_seconds: float = 180.0,
         max_retries: int = 3,
         backoff_factor: float = 1.5,
-        max_connections: int = 16,
+        max_connections: int = DEFAULT_CONCURRENCY,
         page_size: int = 1000,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
