@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from reconciler.encord.client import EncordClient
@@ -64,9 +64,14 @@ def decode_metadata(raw: str | None) -> dict[str, Any]:
 # -- reading ----------------------------------------------------------------------------------------
 
 
-async def read_contents(
-    client: EncordClient, folder_uuid: str, semaphore: asyncio.Semaphore
-) -> FolderContents:
+class Slot(Protocol):
+    """What bounds requests in flight: an `asyncio.Semaphore`, or a place of the reader's gate."""
+
+    async def __aenter__(self) -> object: ...
+    async def __aexit__(self, *exc: object) -> object: ...
+
+
+async def read_contents(client: EncordClient, folder_uuid: str, semaphore: Slot) -> FolderContents:
     """A folder's items keyed by URL (groups: by their frames' URLs, read with one request per group)."""
     contents = FolderContents(folder_uuid=folder_uuid)
     groups: list[WireItem] = []

@@ -72,31 +72,50 @@ class Gate:
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
 
-    @asynccontextmanager
-    async def hold(self, priority: int) -> AsyncIterator[None]:
+    async def acquire(self, priority: int) -> None:
         if self._free > 0 and not self._waiting:
             self._free -= 1
-        else:
-            waiter = asyncio.get_running_loop().create_future()
-            heapq.heappush(self._waiting, (priority, next(self._order), waiter))
-            try:
-                await waiter  # the releaser handed its place over
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():
-                    self._release()
-                raise
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, next(self._order), waiter))
         try:
-            yield
-        finally:
-            self._release()
+            await waiter  # the releaser handed its place over
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()
+            raise
 
-    def _release(self) -> None:
+    def release(self) -> None:
         while self._waiting:
             _, _, waiter = heapq.heappop(self._waiting)
             if not waiter.done():
                 waiter.set_result(None)
                 return
         self._free += 1
+
+    @asynccontextmanager
+    async def hold(self, priority: int) -> AsyncIterator[None]:
+        await self.acquire(priority)
+        try:
+            yield
+        finally:
+            self.release()
+
+    def slot(self, priority: int) -> GateSlot:
+        return GateSlot(self, priority)
+
+
+class GateSlot:
+    """`async with` one place of the gate, reusable by any number of tasks (a semaphore's interface)."""
+
+    def __init__(self, gate: Gate, priority: int) -> None:
+        self._gate, self._priority = gate, priority
+
+    async def __aenter__(self) -> None:
+        await self._gate.acquire(self._priority)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._gate.release()
 
 
 async def read_live(
@@ -171,14 +190,13 @@ async def read_live(
         folder_items=folder_items,
         contents=contents,
         datasets=found_datasets,
-        ambiguities=ambiguities,
+        ambiguities=sorted(ambiguities),  # the reads ran side by side: an order that does not vary
     )
 
 
 async def _contents(client: EncordClient, folder: LiveFolder, gate: Gate) -> tuple[str, FolderContents]:
-    async with gate.hold(CHAINS):
-        # read_contents bounds its own group reads with this one slot
-        return folder.path, await read_contents(client, folder.uuid, asyncio.Semaphore(1))
+    # the listing and each group's frames take a place of the gate, so a folder's groups read in parallel
+    return folder.path, await read_contents(client, folder.uuid, gate.slot(CHAINS))
 
 
 def path_segment(name: str) -> str:

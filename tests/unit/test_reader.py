@@ -129,3 +129,22 @@ async def test_a_cancelled_waiter_gives_its_place_to_the_next() -> None:
     release.set()
     await asyncio.gather(holder, after)
     assert done == ["holder", "after"]
+
+
+async def test_a_gate_slot_is_a_semaphore_many_tasks_can_share() -> None:
+    gate = Gate(3)
+    slot = gate.slot(CHAINS)
+    holding = peak = 0
+
+    async def work() -> None:
+        nonlocal holding, peak
+        async with slot:
+            holding += 1
+            peak = max(peak, holding)
+            await asyncio.sleep(0.001)
+            holding -= 1
+
+    await asyncio.gather(*(work() for _ in range(20)))
+    assert peak == 3 and holding == 0
+    async with gate.hold(SINGLES):  # every place was given back
+        pass
