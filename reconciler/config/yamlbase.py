@@ -22,7 +22,8 @@ MAX_DEPTH = 1000
 """Collections nested deeper than this (counting through aliases) are refused."""
 MAX_NODES = 50_000
 """A document whose nodes, with every alias expanded, number more than this is refused: the nodes a file
-may build within 100 MB (about 8,000 folders; a larger config is split into files of a directory)."""
+may build within 100 MB (2,000 folders and 200 datasets take about 8,000; a larger config is split into
+files of a directory)."""
 MAX_PROBLEMS = 100
 """After this many problems in one file, loading it stops."""
 

@@ -36,8 +36,7 @@ from reconciler.emulator.pagination import (
 )
 from reconciler.emulator.responses import JSONResponse
 from reconciler.emulator.store import Row, Tx, now_iso
-from reconciler.emulator.store_reads import item_sort_key
-from reconciler.emulator.views import GROUP_ITEM_TYPES, child_item_view
+from reconciler.emulator.views import GROUP_ITEM_TYPES, child_item_view, item_views
 
 
 def _item_listing(
@@ -56,7 +55,7 @@ def _item_listing(
     with_metadata = query_bool(params, "includeClientMetadata", True) is not False
     query_bool(params, "includeOrgAccess")
     after, size = keyset_window(params, order)
-    rows = tx.list_items(
+    page = tx.list_items(
         folders,
         below=below,
         search=params.get("search"),
@@ -68,10 +67,10 @@ def _item_listing(
         limit=size + 1,  # one more than the page: is there a next page?
         with_metadata=with_metadata,
     )
-    shown = rows[:size]
-    results = render_items(tx, shown, sign=sign, with_metadata=with_metadata)
-    last = item_sort_key(shown[-1], order) if shown else None
-    return JSONResponse(keyset_body(results, last, more=len(rows) > size))
+    shown = page.rows[:size]
+    results = item_views(page.columns, shown, sign=sign, with_metadata=with_metadata)
+    last = page.sort_key(shown[-1], order) if shown else None
+    return JSONResponse(keyset_body(results, last, more=len(page.rows) > size))
 
 
 async def list_folder_items(request: Request) -> JSONResponse:

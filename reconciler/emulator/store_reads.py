@@ -37,11 +37,6 @@ _DATA_ROW_COLUMNS = ("data_hash", "dataset", "item", "created_at", "last_edited_
 _DATA_ROW_ITEM_COLUMNS = ("uuid", "name", "item_type", "url", "storage_location", "media")
 
 
-def item_sort_key(item: Row, order: str) -> list[Any]:
-    """The values `list_items(after=...)` takes: the row's key in `order`."""
-    return [item[k] for k in _ITEM_KEYS[order]]
-
-
 def folder_sort_key(folder: Row, order: str) -> list[Any]:
     """The values `list_folders(after=...)` takes (SQL `casefold` is Python's, see store_sql.py)."""
     if order == "name":
@@ -57,6 +52,18 @@ def _keyset(keys: Sequence[str], desc: bool, after: Sequence[Any] | None) -> tup
         return order_by, "", []
     bound = f"({', '.join(keys)}) {'<' if desc else '>'} ({', '.join('?' for _ in keys)})"
     return order_by, bound, list(after)
+
+
+class ItemPage:
+    """A page of items as SQLite returns them: plain tuples and their column names (a listing of 1,000
+    items is rendered straight from these, without a dict per row in between)."""
+
+    def __init__(self, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+        self.columns, self.rows = columns, rows
+
+    def sort_key(self, row: tuple[Any, ...], order: str) -> list[Any]:
+        """What `list_items(after=...)` takes: the row's key in `order`."""
+        return [row[self.columns.index(k)] for k in _ITEM_KEYS[order]]
 
 
 class Reads:
@@ -124,7 +131,7 @@ class Reads:
         offset: int = 0,
         limit: int = -1,
         with_metadata: bool = True,
-    ) -> list[Row]:
+    ) -> ItemPage:
         """Filtered, ordered, limited rows, each with its `data_units` count, in one statement.
 
         Scope: `below` (that folder and its whole subtree), else `folder_uuids` (None = every folder).
@@ -176,9 +183,13 @@ class Reads:
         sql = (
             f"{cte}SELECT {columns}, {_DATA_UNITS} FROM ({inner}) AS page JOIN items ON items.seq = page.seq"
         )
-        rows = self._rows(sql, (*args, limit, offset))
-        rows.sort(key=lambda r: [r[k] for k in keys], reverse=desc)
-        return rows
+        cursor = self._conn.cursor()
+        cursor.row_factory = None
+        cursor.execute(sql, (*args, limit, offset))
+        page = ItemPage([d[0] for d in cursor.description], cursor.fetchall())
+        positions = [page.columns.index(k) for k in keys]
+        page.rows.sort(key=lambda r: [r[i] for i in positions], reverse=desc)
+        return page
 
     def list_folders(
         self,
@@ -239,12 +250,40 @@ class Reads:
         cursor = self._conn.cursor()
         cursor.row_factory = None
         cursor.execute(sql + (" LIMIT 1" if first_only else ""), (dataset_uuid,))
-        split = len(_DATA_ROW_COLUMNS)
         pairs = []
-        for values in cursor.fetchall():
-            row = dict(zip(_DATA_ROW_COLUMNS, values[:split], strict=False))
-            item = dict(zip(item_columns, values[split:], strict=False))
-            item["media"] = load_json(item["media"])
+        for (
+            data_hash,
+            dataset,
+            item_uuid,
+            created,
+            edited,
+            uuid,
+            name,
+            item_type,
+            url,
+            location,
+            media,
+            *meta,
+        ) in (
+            cursor.fetchall()
+        ):  # spelt out (the columns above, in order): a dataset read builds 2 dicts per row
+            row = {
+                "data_hash": data_hash,
+                "dataset": dataset,
+                "item": item_uuid,
+                "created_at": created,
+                "last_edited_at": edited,
+            }
+            item = {
+                "uuid": uuid,
+                "name": name,
+                "item_type": item_type,
+                "url": url,
+                "storage_location": location,
+                "media": load_json(media),
+            }
+            if meta:
+                item["client_metadata"] = meta[0]
             pairs.append((row, item))
         return pairs
 

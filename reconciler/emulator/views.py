@@ -5,6 +5,7 @@ Every key the SDK declares as required-but-nullable is always present.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -148,6 +149,62 @@ def item_view(
         "audioCodec": media("audioCodec"),
         "audioNumChannels": media("audioNumChannels"),
     }
+
+
+def item_views(
+    columns: Sequence[str], rows: Iterable[tuple[Any, ...]], *, sign: bool, with_metadata: bool
+) -> list[dict[str, Any]]:
+    """`item_view` of each row of a listing, read straight from SQLite's tuples (with `data_units`)."""
+    at = {name: i for i, name in enumerate(columns)}
+    if "client_metadata" not in at:
+        with_metadata = False
+    metadata = at["client_metadata"] if with_metadata else -1
+    uuid, parent, item_type, name, url = at["uuid"], at["parent"], at["item_type"], at["name"], at["url"]
+    owner, created, edited = at["owner"], at["created_at"], at["last_edited_at"]
+    location, integration, media_at, units = (
+        at["storage_location"],
+        at["integration_hash"],
+        at["media"],
+        at["data_units"],
+    )
+    views = []
+    for row in rows:
+        media = load_json(row[media_at]).get
+        views.append(
+            {
+                "uuid": row[uuid],
+                "parent": row[parent],
+                "itemType": row[item_type],
+                "name": row[name],
+                "description": "",
+                "clientMetadata": row[metadata] if with_metadata else "{}",
+                "owner": row[owner],
+                "createdAt": row[created],
+                "lastEditedAt": row[edited],
+                "isTombstone": False,
+                "isPlaceholder": False,
+                "backedDataUnitsCount": row[units],
+                "storageLocation": row[location],
+                "integrationHash": row[integration],
+                "url": row[url],
+                "signedUrl": signed_url(row[url]) if sign else None,
+                "fileSize": media("fileSize"),
+                "mimeType": media("mimeType"),
+                "duration": media("duration"),
+                "fps": media("fps"),
+                "height": media("height"),
+                "width": media("width"),
+                "dicomInstanceUid": media("dicomInstanceUid"),
+                "dicomStudyUid": media("dicomStudyUid"),
+                "dicomSeriesUid": media("dicomSeriesUid"),
+                "frameCount": media("frameCount"),
+                "audioSampleRate": media("audioSampleRate"),
+                "audioBitDepth": media("audioBitDepth"),
+                "audioCodec": media("audioCodec"),
+                "audioNumChannels": media("audioNumChannels"),
+            }
+        )
+    return views
 
 
 GROUP_ITEM_TYPES = frozenset({"group", "imageGroup", "imageSequence", "dicomSeries"})

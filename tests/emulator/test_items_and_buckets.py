@@ -252,5 +252,6 @@ def test_an_older_state_file_gets_the_derived_item_columns(tmp_path: Path) -> No
             "gs://b/i.jpg": ["i"],
             '["gs://b/0.jpg", "gs://b/1.jpg"]': ["g"],
         }
-        assert [r["name"] for r in tx.list_items(["f"], search="img")] == ["Img"]
+        page = tx.list_items(["f"], search="img")
+        assert [r[page.columns.index("name")] for r in page.rows] == ["Img"]
     Store(path)  # opening it again changes nothing
