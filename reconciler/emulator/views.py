@@ -115,46 +115,18 @@ def signed_url(url: str | None) -> str | None:
 def item_view(
     item: Row, *, data_units: int, sign: bool = False, with_metadata: bool = True
 ) -> dict[str, Any]:
-    media = item["media"].get  # spelt out below, not looped over MEDIA_KEYS: the hottest function
-    return {
-        "uuid": item["uuid"],
-        "parent": item["parent"],
-        "itemType": item["item_type"],
-        "name": item["name"],
-        "description": "",
-        # Stored as JSON text, which the wire carries as is; `{}` when the caller leaves metadata out.
-        "clientMetadata": item["client_metadata"] if with_metadata else "{}",
-        "owner": item["owner"],
-        "createdAt": item["created_at"],
-        "lastEditedAt": item["last_edited_at"],
-        "isTombstone": False,
-        "isPlaceholder": False,
-        "backedDataUnitsCount": data_units,
-        "storageLocation": item["storage_location"],
-        "integrationHash": item["integration_hash"],
-        "url": item["url"],
-        "signedUrl": signed_url(item["url"]) if sign else None,
-        "fileSize": media("fileSize"),
-        "mimeType": media("mimeType"),
-        "duration": media("duration"),
-        "fps": media("fps"),
-        "height": media("height"),
-        "width": media("width"),
-        "dicomInstanceUid": media("dicomInstanceUid"),
-        "dicomStudyUid": media("dicomStudyUid"),
-        "dicomSeriesUid": media("dicomSeriesUid"),
-        "frameCount": media("frameCount"),
-        "audioSampleRate": media("audioSampleRate"),
-        "audioBitDepth": media("audioBitDepth"),
-        "audioCodec": media("audioCodec"),
-        "audioNumChannels": media("audioNumChannels"),
-    }
+    """One item object from a row dict (`media` decoded or as stored); listings use `item_views`."""
+    return item_views(
+        [*item, "data_units"], [(*item.values(), data_units)], sign=sign, with_metadata=with_metadata
+    )[0]
 
 
 def item_views(
     columns: Sequence[str], rows: Iterable[tuple[Any, ...]], *, sign: bool, with_metadata: bool
 ) -> list[dict[str, Any]]:
-    """`item_view` of each row of a listing, read straight from SQLite's tuples (with `data_units`)."""
+    """The item objects (§6.1) of rows given as tuples and their column names, with a `data_units` column:
+    a listing renders SQLite's tuples straight, without a dict per row in between. `media` may be the
+    stored JSON text or already decoded."""
     at = {name: i for i, name in enumerate(columns)}
     if "client_metadata" not in at:
         with_metadata = False
@@ -169,7 +141,8 @@ def item_views(
     )
     views = []
     for row in rows:
-        media = load_json(row[media_at]).get
+        stored = row[media_at]
+        media = (stored if isinstance(stored, dict) else load_json(stored)).get
         views.append(
             {
                 "uuid": row[uuid],
