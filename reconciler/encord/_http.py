@@ -1,4 +1,5 @@
-"""The wire layer under `EncordClient`: builds, signs, sends, retries and maps errors.
+"""The wire layer under `EncordClient`: builds, signs, sends and retries; what an answer means (its value, or
+an error and whether it may be retried) is read in `_answers.py`.
 
 One `attempt` = one HTTP exchange with a fresh trace id and a fresh signature. `Retry` says what an
 operation may do after a failure:
@@ -15,28 +16,24 @@ from __future__ import annotations
 
 import enum
 import importlib.metadata
-import json
 import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from reconciler.encord import signing
+from reconciler.encord._answers import Decode, Outcome, Where, parse_v1, parse_v2
 from reconciler.encord.auth import Auth, BearerAuth, SshKeyAuth
-from reconciler.encord.retry import RETRY_AFTER_STATUSES, RetryPolicy, parse_retry_after
+from reconciler.encord.retry import RetryPolicy
 from reconciler.errors import (
-    EncordAuthError,
     EncordError,
     EncordInvalidArgumentError,
     EncordNotFoundError,
     EncordPermissionError,
-    EncordRateLimitError,
-    EncordServerError,
     EncordTransportError,
 )
 
@@ -66,8 +63,6 @@ class AmbiguousFailure(Exception):
 
 _NO_BODY = object()
 
-Decode = Callable[[bytes], Any]  # a 200 body's bytes -> the value; raises ValueError on a wrong shape
-
 
 def _version(dist: str) -> str:
     try:
@@ -81,20 +76,6 @@ USER_AGENT = f"reconciler/{_version('reconciler')} httpx/{httpx.__version__}"
 
 def _new_trace_id() -> str:
     return uuid.uuid4().hex
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """What one attempt produced: a value, or an error with its retry facts."""
-
-    value: Any = None
-    error: EncordError | None = None
-    retryable_status: bool = False  # a status the policy may retry
-    server_failure: bool = False  # any 5xx: the request may have been processed
-    rejected_unprocessed: bool = False  # 429 / 413+Retry-After: the server did not process it
-    not_sent: bool = False  # transport error before the request left
-    transport_retryable: bool = False  # any transport error worth retrying
-    retry_after: int | None = None
 
 
 class HttpCore:
@@ -197,8 +178,8 @@ class HttpCore:
                 )
             return self._request(method, target, body, headers, read_timeout)
 
-        def parse(response: httpx.Response, label: str, path: str, trace_id: str) -> _Outcome:
-            return self._parse_v2(response, label, path, trace_id, decode)
+        def parse(response: httpx.Response, where: Where) -> Outcome:
+            return parse_v2(response, where, self._policy, decode)
 
         return await self._run(method, target, build, parse, retry, gone_ok_after_retry)
 
@@ -243,13 +224,13 @@ class HttpCore:
             }
             return self._request("POST", target, body, headers, None)
 
-        def parse(response: httpx.Response, label: str, path: str, trace_id: str) -> _Outcome:
+        def parse(response: httpx.Response, where: Where) -> Outcome:
             if decode is not None and response.status_code == 200:
                 try:
-                    return _Outcome(value=decode(response.content))
+                    return Outcome(value=decode(response.content))
                 except ValueError:
                     pass  # an error envelope or an unexpected shape: the generic path says which
-            return self._parse_v1(response, label, path, trace_id)
+            return parse_v1(response, where, self._policy)
 
         label = f"{query_type}/{query_method}"
         return await self._run(label, target, build, parse, retry, gone_ok_after_retry)
@@ -276,7 +257,7 @@ class HttpCore:
         label: str,
         target: str,
         build: Callable[[str], httpx.Request],
-        parse: Callable[[httpx.Response, str, str, str], _Outcome],
+        parse: Callable[[httpx.Response, Where], Outcome],
         retry: Retry,
         gone_ok_after_retry: bool,
     ) -> Any:
@@ -318,8 +299,8 @@ class HttpCore:
         request: httpx.Request,
         trace_id: str,
         attempt: int,
-        parse: Callable[[httpx.Response, str, str, str], _Outcome],
-    ) -> _Outcome:
+        parse: Callable[[httpx.Response, Where], Outcome],
+    ) -> Outcome:
         try:
             response = await self._client.send(request)
         except httpx.HTTPError as exc:
@@ -329,85 +310,10 @@ class HttpCore:
                 f"{label} {path}: {name}: {exc or 'connection failed'}", trace_id=trace_id
             )
             if isinstance(exc, _PERMANENT_ERRORS):
-                return _Outcome(error=error)
-            return _Outcome(error=error, not_sent=isinstance(exc, _NOT_SENT_ERRORS), transport_retryable=True)
+                return Outcome(error=error)
+            return Outcome(error=error, not_sent=isinstance(exc, _NOT_SENT_ERRORS), transport_retryable=True)
         _log.debug("%s %s -> %d (attempt %d, trace %s)", label, path, response.status_code, attempt, trace_id)
-        return parse(response, label, path, trace_id)
-
-    def _status_outcome(self, response: httpx.Response, error: EncordError) -> _Outcome:
-        status = response.status_code
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        if status not in RETRY_AFTER_STATUSES:
-            retry_after = None
-        retryable = self._policy.status_is_retryable(status, retry_after)
-        return _Outcome(
-            error=error,
-            retryable_status=retryable,
-            server_failure=status >= 500,
-            rejected_unprocessed=retryable and (status == 429 or status == 413),
-            retry_after=retry_after,
-        )
-
-    def _parse_v2(
-        self, response: httpx.Response, label: str, path: str, trace_id: str, decode: Decode | None
-    ) -> _Outcome:
-        status = response.status_code
-        if status == 204:
-            return _Outcome(value=None)
-        if status == 200:
-            try:
-                return _Outcome(value=response.json() if decode is None else decode(response.content))
-            except ValueError as exc:
-                shape = "not JSON" if decode is None else f"not of the expected shape ({_first_line(exc)})"
-                return _Outcome(
-                    error=EncordServerError(
-                        f"{label} {path}: HTTP 200 with a body that is {shape}",
-                        status=status,
-                        trace_id=trace_id,
-                    )
-                )
-        message = _server_message(response)
-        error = _v2_error(
-            status, f"{label} {path}: HTTP {status}" + (f": {message}" if message else ""), trace_id
-        )
-        return self._status_outcome(response, error)
-
-    def _parse_v1(self, response: httpx.Response, label: str, path: str, trace_id: str) -> _Outcome:
-        status = response.status_code
-        where = f"{label} {path}"
-        # Like the SDK: rejections before the RPC handler (rate limiter, body size, proxies) arrive
-        # as a bare HTTP status without the envelope.
-        if status in (413, 429) or status >= 500:
-            envelope = _json_or_none(response)
-            if (
-                isinstance(envelope, dict)
-                and envelope.get("status") not in (None, 200)
-                and "response" in envelope
-            ):
-                error = _v1_error(where, envelope, trace_id)  # an enveloped error: its code says more
-            else:
-                message = _server_message(response)
-                error = _v2_error(
-                    status, f"{where}: HTTP {status}" + (f": {message}" if message else ""), trace_id
-                )
-            return self._status_outcome(response, error)
-        try:
-            envelope = response.json()
-        except ValueError:
-            return _Outcome(
-                error=EncordServerError(
-                    f"{where}: HTTP {status}, body is not JSON", status=status, trace_id=trace_id
-                )
-            )
-        if not isinstance(envelope, dict):
-            return _Outcome(
-                error=EncordServerError(
-                    f"{where}: unexpected response shape", status=status, trace_id=trace_id
-                )
-            )
-        if envelope.get("status") == 200:
-            return _Outcome(value=envelope.get("response"))
-        return _Outcome(error=_v1_error(where, envelope, trace_id))
+        return parse(response, (label, path, trace_id))
 
 
 def _json_or_refuse(payload: Any, where: str) -> bytes:
@@ -415,67 +321,3 @@ def _json_or_refuse(payload: Any, where: str) -> bytes:
         return signing.json_body(payload)
     except (TypeError, ValueError) as exc:  # e.g. a datetime or NaN in client metadata
         raise EncordInvalidArgumentError(f"{where}: cannot send the body as JSON: {exc}") from None
-
-
-def _first_line(exc: ValueError) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
-def _json_or_none(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _server_message(response: httpx.Response) -> str | None:
-    body = _json_or_none(response)
-    if not isinstance(body, dict):
-        return None
-    message = body.get("message") or body.get("detail")
-    if message is None:
-        return None
-    return message if isinstance(message, str) else json.dumps(message)
-
-
-def _v2_error(status: int, message: str, trace_id: str) -> EncordError:
-    cls: type[EncordError]
-    if status == 400:
-        cls = EncordInvalidArgumentError
-    elif status == 401:
-        cls = EncordAuthError
-    elif status == 403:
-        cls = EncordPermissionError
-    elif status == 404:
-        cls = EncordNotFoundError
-    elif status == 413:
-        cls = EncordInvalidArgumentError
-        message += " (payload too large)"
-    elif status == 429:
-        cls = EncordRateLimitError
-    else:  # 201, 405, 422, 5xx, ...: the SDK's UnknownException
-        cls = EncordServerError
-    return cls(message, status=status, trace_id=trace_id)
-
-
-_V1_CODES: dict[str, type[EncordError]] = {
-    "AUTHENTICATION_ERROR": EncordAuthError,
-    "AUTHORISATION_ERROR": EncordPermissionError,
-    "RESOURCE_NOT_FOUND_ERROR": EncordNotFoundError,
-    "INVALID_ARGUMENTS_ERROR": EncordInvalidArgumentError,
-    "OPERATION_NOT_ALLOWED": EncordInvalidArgumentError,
-    "METHOD_NOT_ALLOWED_ERROR": EncordInvalidArgumentError,
-}
-
-
-def _v1_error(where: str, envelope: dict[str, Any], trace_id: str) -> EncordError:
-    response = envelope.get("response")
-    code = response[0] if isinstance(response, list) and response else response
-    code_text = code if isinstance(code, str) else json.dumps(code)
-    detail = envelope.get("payload")
-    message = f"{where}: {code_text}"
-    if detail is not None:
-        message += f": {detail if isinstance(detail, str) else json.dumps(detail)}"
-    status = envelope.get("status")
-    cls = _V1_CODES.get(code_text, EncordServerError)
-    return cls(message, status=status if isinstance(status, int) else None, trace_id=trace_id)
