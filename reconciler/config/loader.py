@@ -1,11 +1,11 @@
 """Load one YAML file or a directory of them into a validated, merged desired state.
 
-Every problem of a run is gathered and reported at once as `file:line:col: field: message`.
+Every problem of a run is gathered and reported at once as `file:line:col: field: message`: those of
+each file (`file_problems.py`), then those across files (duplicates, references), found here.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,6 +14,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from reconciler.config.file_problems import (
+    folder_depth_problems,
+    format_validation,
+    place,
+    raw_at,
+    raw_key_problems,
+)
 from reconciler.config.models import (
     EMBEDDING_ACTIVE_MAX,
     ConfigFile,
@@ -31,14 +38,11 @@ from reconciler.config.models import (
     metadata_key_problem,
 )
 from reconciler.config.redact import redactor, remember
-from reconciler.config.yamlpos import LoadedYaml, Location, Path_, dotted, load_yaml
+from reconciler.config.yamlpos import LoadedYaml, Location, Path_, load_yaml
 from reconciler.errors import ConfigError
-from reconciler.hints import nearest
 
 DEFAULT_CONFIG = "reconciler.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
-MAX_FOLDER_DEPTH = 200
-"""Folders nested deeper than this are refused (the tree is validated and walked level by level)."""
 
 KeySpecValue = ScalarKeySpec | EnumKeySpec | EmbeddingKeySpec
 
@@ -169,9 +173,9 @@ def load_config(target: Path | str, env: Mapping[str, str] | None = None) -> Con
             problems.append(f"{loaded.locate(())}: (top level): expected a mapping of sections")
             uncertain = True
             continue
-        problems.extend(_raw_key_problems(loaded))
+        problems.extend(raw_key_problems(loaded))
         data = loaded.data
-        too_deep = _folder_depth_problems(loaded)
+        too_deep = folder_depth_problems(loaded)
         if too_deep:
             problems.extend(too_deep)
             data = {key: value for key, value in data.items() if key != "folders"}
@@ -181,7 +185,7 @@ def load_config(target: Path | str, env: Mapping[str, str] | None = None) -> Con
             if not too_deep:
                 parsed.append((loaded, file))
         except ValidationError as exc:
-            problems.extend(_format_validation(loaded, exc))
+            problems.extend(format_validation(loaded, exc))
             uncertain = True
     base_dir = target if target.is_dir() else target.parent
     config = Config(
@@ -200,127 +204,8 @@ def load_config(target: Path | str, env: Mapping[str, str] | None = None) -> Con
     if problems:
         # A value that came from the environment is shown as the file writes it (`${TOKEN}`), never as is.
         scrub = redactor(written, variables)
-        raise ConfigError(sorted(dict.fromkeys(scrub(p) for p in problems), key=_place))
+        raise ConfigError(sorted(dict.fromkeys(scrub(p) for p in problems), key=place))
     return config
-
-
-def _folder_depth_problems(loaded: LoadedYaml) -> list[str]:
-    """A folder nested deeper than MAX_FOLDER_DEPTH, at the first such folder (iteratively, on the raw
-    data: the models validate a tree by recursion)."""
-    top = loaded.data.get("folders")
-    stack: list[tuple[Any, Path_]] = [(top, ("folders",))]
-    while stack:
-        folders, path = stack.pop()
-        if not isinstance(folders, list):
-            continue
-        depth = sum(1 for part in path if part in ("folders", "children"))
-        for i, folder in enumerate(folders):
-            here = (*path, i)
-            if depth > MAX_FOLDER_DEPTH:
-                return [
-                    f"{loaded.locate(here)}: folders: a folder nested {depth} levels deep; folders nest at "
-                    f"most {MAX_FOLDER_DEPTH} levels"
-                ]
-            if isinstance(folder, dict):
-                stack.append((folder.get("children"), (*here, "children")))
-    return []
-
-
-def _place(problem: str) -> tuple[str, int, int, str]:
-    """`file:line:col: ...` -> a key that orders problems by file, then line, then column."""
-    head = problem.split(": ", 1)[0]
-    file, _, rest = head.partition(":")
-    line, _, col = rest.partition(":")
-    return (file, int(line) if line.isdigit() else 0, int(col) if col.isdigit() else 0, problem)
-
-
-_DISCRIMINATED = {"kind": "sandbox or encord", "type": "a type name such as text, enum or embedding"}
-
-
-def _format_validation(loaded: LoadedYaml, exc: ValidationError) -> list[str]:
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = _clean_loc(err["loc"], loaded.data, err["type"])
-        if loc in loaded.unresolved:
-            continue  # `${VAR}` there is already reported: not set, or malformed
-        message = err["msg"].removeprefix("Value error, ")
-        ctx = err.get("ctx") or {}
-        if err["type"] == "extra_forbidden":
-            near = nearest(str(loc[-1]) if loc else "", known_keys(), cutoff=0.75)
-            hint = (
-                f"did you mean `{near}`?"
-                if near
-                else "check the spelling; `reconciler schema` lists every key"
-            )
-            message = f"unknown key ({hint})"
-        elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            field = str(ctx.get("discriminator", "")).strip("'")
-            if err["type"] == "union_tag_invalid":
-                message = f"unknown {field} {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
-            else:
-                message = f"`{field}` is missing: {_DISCRIMINATED.get(field, 'name one')}"
-        out.append(f"{loaded.locate(loc)}: {dotted(loc)}: {message}")
-    return out
-
-
-_ABSENT = object()
-
-
-def _child(data: Any, part: Any) -> Any:
-    """`data[part]` in the raw YAML data, or _ABSENT."""
-    if isinstance(data, dict):
-        return data.get(part, _ABSENT)
-    if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
-        return data[part]
-    return _ABSENT
-
-
-def _raw_at(data: Any, loc: tuple[str | int, ...]) -> Any:
-    for part in loc:
-        data = _child(data, part)
-        if data is _ABSENT:
-            return None
-    return data
-
-
-@functools.cache
-def known_keys() -> tuple[str, ...]:
-    """Every key the configuration format has, from its JSON Schema: for "did you mean" hints."""
-    from reconciler.config.jsonschema import schema_objects
-
-    keys = {k for node in schema_objects() for k in (node.get("properties") or {}) if isinstance(k, str)}
-    return tuple(sorted(keys))
-
-
-def _clean_loc(loc: tuple[Any, ...], data: Any, kind: str = "") -> tuple[str | int, ...]:
-    """The path of an error in the YAML's own terms: pydantic's labels of union branches and validators
-    (`EnumKeySpec`, `str`, `function-after[...]`...) are dropped by walking the raw data, so a key that
-    looks like a label (`Name`, `[x]`) is kept. A missing field, absent from the data, is kept last."""
-    cleaned: list[str | int] = []
-    for index, part in enumerate(loc):
-        child = _child(data, part)
-        if child is not _ABSENT:
-            data = child
-        elif not (kind == "missing" and index == len(loc) - 1 and isinstance(data, dict)):
-            continue
-        cleaned.append(part)
-    return tuple(cleaned)
-
-
-def _raw_key_problems(loaded: LoadedYaml) -> list[str]:
-    """Metadata key names are checked on the raw mapping, so a bad key is named where it is written."""
-    section = loaded.data.get("metadata_schema") if isinstance(loaded.data, dict) else None
-    keys = section.get("keys") if isinstance(section, dict) else None
-    if not isinstance(keys, dict):
-        return []
-    out = []
-    for key in keys:
-        problem = metadata_key_problem(str(key))
-        if problem:
-            out.append(
-                f"{loaded.locate(('metadata_schema', 'keys', key))}: metadata_schema.keys.{key}: {problem}"
-            )
-    return out
 
 
 def _merge(parsed: list[tuple[LoadedYaml, ConfigFile]], config: Config, problems: list[str]) -> None:
@@ -391,7 +276,7 @@ def _merge_schema(
     for key, value in spec.normalised().items():
         loc = loaded.locate(("metadata_schema", "keys", key))
         if metadata_key_problem(key):
-            continue  # reported by _raw_key_problems
+            continue  # reported by raw_key_problems
         if claim(f"schema.{key}", loc, f"metadata key {key!r}"):
             config.schema_keys[key] = value
             if isinstance(value, EmbeddingKeySpec) and value.size > EMBEDDING_ACTIVE_MAX:
@@ -414,7 +299,7 @@ def _claim_folder_tree(
         return False
     for i in range(len(folder.data or [])):
         at: Path_ = (*path, "data", i)
-        raw = _raw_at(loaded.data, at)
+        raw = raw_at(loaded.data, at)
         locations[f"(data){folder_path}[{i}]"] = loaded.locate(at)
         for key in ("json", "csv", "metadata"):  # a file that cannot be read: where its path is written
             if isinstance(raw, dict) and key in raw:
