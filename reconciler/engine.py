@@ -18,7 +18,7 @@ from reconciler.encord.reader import ReadScope, read_live
 from reconciler.encord.registrar import DEFAULT_JOBS_IN_FLIGHT, Registrar
 from reconciler.errors import ConfigError, PlanError
 from reconciler.journal import JobJournal
-from reconciler.live import LiveBucket, LiveState
+from reconciler.live import FolderIndex, LiveBucket, LiveState
 from reconciler.plan.diff import plan_with_work, schema_shape, snapshot
 from reconciler.plan.diff_buckets import managed_buckets
 from reconciler.plan.diff_items import FolderWork
@@ -210,12 +210,13 @@ async def with_folder_usage(plan: Plan, client: EncordClient, live: LiveState, c
             for item in current.linked_items if current else {}:  # every row goes with the dataset
                 unlinked[item] = unlinked.get(item, 0) + 1
     errors = list(plan.errors)
+    index = FolderIndex(live.folders)
     changes = {c.address: c for c in plan.changes}
     for change, items in zip(deletes, read, strict=True):
         path = parse_address(change.address)[1]
         linked = sum(1 for rows in items.values() if rows)
         blocked = sum(1 for item, rows in items.items() if rows > unlinked.get(item, 0))
-        subfolders = sum(1 for p in live.folders if p.startswith(path + "/"))
+        subfolders = len(index.subtree.get(path, [path])) - 1
         reason = (
             f"not in the configuration: deletes {len(items)} item(s) ({linked} used in datasets) and "
             f"{subfolders} subfolder(s)"
