@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
+from reconciler.encord._answers import Decode
 from reconciler.encord._client_base import parse_uuid, parse_wire, seg
 from reconciler.encord._http import AmbiguousFailure, Retry
 from reconciler.encord.client_items import ItemsClient
@@ -256,7 +257,7 @@ class EncordClient(ItemsClient):
             raise EncordServerError("GET datasets/list: expected an object with `result`")
         return [parse_wire(WireDatasetInfo, x, "dataset") for x in data["result"]]
 
-    async def get_dataset(self, dataset_hash: str) -> WireDataset:
+    async def _read_dataset(self, dataset_hash: str, decode: Decode | None = None) -> Any:
         # 0.1.211 sends DatasetAccessSettings as a dataclass dict: fetch_client_metadata and fetch_rows.
         data = await self._v1(
             "dataset",
@@ -265,10 +266,14 @@ class EncordClient(ItemsClient):
             payload={"dataset_access_settings": {"fetch_client_metadata": False, "fetch_rows": True}},
             resource_type="dataset",
             resource_id=dataset_hash,
+            decode=decode,
         )
-        if not data:
+        if not data:  # an empty `response`: no such dataset
             raise EncordNotFoundError(f"dataset {dataset_hash} not found")
-        return parse_wire(WireDataset, data, "dataset")
+        return data
+
+    async def get_dataset(self, dataset_hash: str) -> WireDataset:
+        return parse_wire(WireDataset, await self._read_dataset(dataset_hash), "dataset")
 
     async def dataset_rows(self, dataset_hash: str) -> DatasetRows:
         """The `dataset` GET of `get_dataset`, keeping only each data row's hash and backing item."""
@@ -279,20 +284,8 @@ class EncordClient(ItemsClient):
                 raise ValueError("not a successful dataset envelope")
             return envelope.response
 
-        data = await self._v1(
-            "dataset",
-            "GET",
-            uid=None,
-            payload={"dataset_access_settings": {"fetch_client_metadata": False, "fetch_rows": True}},
-            resource_type="dataset",
-            resource_id=dataset_hash,
-            decode=decode,
-        )
-        if isinstance(data, DatasetRows):
-            return data
-        if not data:  # an empty `response`: the generic path's answer
-            raise EncordNotFoundError(f"dataset {dataset_hash} not found")
-        return parse_wire(DatasetRows, data, "dataset")
+        data = await self._read_dataset(dataset_hash, decode)
+        return data if isinstance(data, DatasetRows) else parse_wire(DatasetRows, data, "dataset")
 
     async def link_items(self, dataset_hash: str, item_uuids: list[UUID]) -> list[WireDataRow]:
         """v1 `datasetlinkitems` with duplicates_behavior SKIP; chunked to 1000 per call."""

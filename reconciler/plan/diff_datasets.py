@@ -153,26 +153,26 @@ def _dataset_delete(live: LiveState, title: str, sandbox: bool) -> Change:
     Encord's API cannot, so there it is a manual step and the hint says how to stop listing it."""
     address = address_of(Kind.DATASET, title)
     current = live.datasets[title]
+    common = {
+        "address": address,
+        "kind": Kind.DATASET,
+        "action": Action.DELETE,
+        "before": snapshot(live, address),
+    }
     if sandbox:
         rows = len(current.linked_items)
         return make_change(
             live,
-            address=address,
-            kind=Kind.DATASET,
-            action=Action.DELETE,
+            **common,
             risk=Risk.DESTRUCTIVE,
-            before=snapshot(live, address),
             reason=f"not in the configuration: deletes the dataset and its {rows} data row(s) (the storage "
             "items stay in their folders)",
             payload={"title": title, "uuid": current.uuid, "rows": rows},
         )
     return make_change(
         live,
-        address=address,
-        kind=Kind.DATASET,
-        action=Action.DELETE,
+        **common,
         risk=Risk.UNSUPPORTED,
-        before=snapshot(live, address),
         reason="not in the configuration; Encord's API cannot delete datasets",
         manual_steps=f"Delete it in {ENCORD_UI}: Datasets > {title} > Delete; or declare it under `datasets` "
         "to keep it; or set `prune: {datasets: false}` so that undeclared datasets are left alone and not "
