@@ -225,14 +225,16 @@ def parse_spec(spec: Any) -> UploadSpec:
 
 
 def parse_upload_request(body: Any) -> tuple[UploadSpec, Any]:
-    """The job-start body -> (parsed spec, the spec document to store)."""
-    if not isinstance(body, dict):
-        raise bad_request("Request body must be a JSON object")
-    external, items = body.get("externalFiles"), body.get("dataItems")
-    if (external is None) == (items is None):
+    """The job-start body -> (parsed spec, the spec document to store). The body is validated whole
+    (specs_items.py); `dataItems` by the SDK's models, `externalFiles` as a registration file."""
+    from reconciler.emulator.specs_items import parse_job_params, units_from_items
+
+    params = parse_job_params(body)
+    if (params.external_files is None) == (params.data_items is None):
         raise bad_request("Exactly one of 'externalFiles' and 'dataItems' is required")
-    document = external if external is not None else items
-    return parse_spec(document), document
+    if params.data_items is not None:
+        return units_from_items(params.data_items), body["dataItems"]
+    return parse_spec(params.external_files), body["externalFiles"]
 
 
 # -- per-unit checks --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from reconciler.encord._client_base import ClientBase, parse_uuid, parse_wire, seg
 from reconciler.encord._http import AmbiguousFailure, Retry
+from reconciler.encord.upload_wire import DataUploadItems, PostUploadJobParams, wire_body
 from reconciler.encord.wire import ItemRef, ItemRefPage, WireItem, WireUploadJob
 from reconciler.errors import EncordAmbiguousError, EncordInvalidArgumentError
 
@@ -159,25 +160,25 @@ class ItemsClient(ClientBase):
         folder_uuid: UUID,
         *,
         external_files: dict[str, Any] | None = None,
-        data_items: dict[str, Any] | None = None,
+        data_items: DataUploadItems | None = None,
         integration_uuid: UUID | None = None,
         ignore_errors: bool = False,
         file_name: str | None = None,
     ) -> UUID:
+        """Start a registration job: `data_items` (the SDK's structured form) or `external_files` (a JSON
+        registration spec, passed through verbatim, snake_case keys and all)."""
         if (external_files is None) == (data_items is None):
             raise EncordInvalidArgumentError(
                 "start_upload_job needs exactly one of external_files or data_items"
             )
-        body: dict[str, Any] = {}  # PostUploadJobParams field order, None omitted
-        if data_items is not None:
-            body["dataItems"] = data_items
-        if external_files is not None:
-            body["externalFiles"] = external_files  # passed through verbatim (snake_case keys stay)
-        if integration_uuid is not None:
-            body["integrationHash"] = str(integration_uuid)
-        body["ignoreErrors"] = ignore_errors
-        if file_name is not None:
-            body["fileName"] = file_name
+        params = PostUploadJobParams(
+            data_items=data_items,
+            external_files=external_files,
+            integration_hash=integration_uuid,
+            ignore_errors=ignore_errors,
+            file_name=file_name,
+        )
+        body = wire_body(params)
         path = f"storage/folders/{seg(folder_uuid)}/data-upload-jobs"
         try:
             data = await self._v2("POST", path, payload=body, retry=Retry.NEVER)

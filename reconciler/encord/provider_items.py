@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
 
+from reconciler.encord import upload_wire as upload
 from reconciler.encord.client import EncordClient
+from reconciler.encord.upload_wire import WireModel
 from reconciler.encord.wire import WireItem, WireUploadJob
 from reconciler.errors import (
     EncordNotFoundError,
@@ -40,13 +42,14 @@ POLL_FAILURE_PAUSE_SECONDS = 10.0
 GROUP_BATCH = 1000  # groups whose frames are read at once (each one request)
 FINISHED = frozenset({"DONE", "ERROR", "CANCELLED"})
 
-_FILE_TYPES = {
-    "image": ("images", "IMAGE", "imageMetadata"),
-    "video": ("videos", "VIDEO", "videoMetadata"),
-    "audio": ("audio", "AUDIO", "audioMetadata"),
-    "text": ("text", "PLAIN_TEXT", "textMetadata"),
-    "pdf": ("pdf", "PDF", "pdfMetadata"),
-    "nifti": ("nifti", "NIFTI", None),
+# Single-file data type -> (DataUploadItems list, its item model, the item's media-metadata field).
+_FILE_TYPES: dict[str, tuple[str, Callable[..., WireModel], str | None]] = {
+    "image": ("images", upload.UploadImage, "image_metadata"),
+    "video": ("videos", upload.UploadVideo, "video_metadata"),
+    "audio": ("audio", upload.UploadAudio, "audio_metadata"),
+    "text": ("text", upload.UploadText, "text_metadata"),
+    "pdf": ("pdf", upload.UploadPdf, "pdf_metadata"),
+    "nifti": ("nifti", upload.UploadNifti, None),
 }
 
 
@@ -128,58 +131,35 @@ async def folder_usage(client: EncordClient, folder_uuid: str) -> dict[str, int]
 # -- registering ------------------------------------------------------------------------------------
 
 
-def data_item(entry: Entry) -> tuple[str, dict[str, Any]]:
-    """One entry as the SDK's `DataUploadItems` carries it: (list key, object)."""
+def data_item(entry: Entry) -> tuple[str, WireModel]:
+    """One entry as the SDK's `DataUploadItems` carries it: (the list's field name, the item model)."""
     metadata = entry.client_metadata or {}
+    title = entry.title
     if entry.type in _FILE_TYPES:
-        list_key, file_type, media_key = _FILE_TYPES[entry.type]
-        body: dict[str, Any] = {"objectUrl": entry.urls[0]}
-        if entry.title is not None:
-            body["title"] = entry.title
-        body["clientMetadata"] = metadata
-        body["externalFileType"] = file_type
-        if media_key and entry.media is not None:
-            body[media_key] = entry.media
-        return list_key, body
+        list_name, model, media_field = _FILE_TYPES[entry.type]
+        media = {media_field: entry.media} if media_field and entry.media is not None else {}
+        return list_name, model(object_url=entry.urls[0], title=title, client_metadata=metadata, **media)
     if entry.type == "dicom_series":
-        return "dicomSeries", {
-            "dicomFiles": [{"url": url, "title": None} for url in entry.urls],
-            "title": entry.title,
-            "clientMetadata": metadata,
-            "externalFileType": "DICOM",
-        }
-    return "imageGroups", {
-        "images": [{"url": url} for url in entry.urls],
-        "title": entry.title,
-        "clientMetadata": metadata,
-        "createVideo": entry.type == "image_sequence",
-        "externalFileType": "IMG_GROUP",
-        "clusterByResolution": False,
-    }
+        files = [upload.UploadDicomFile(url=url, title=None) for url in entry.urls]
+        return "dicom_series", upload.UploadDicomSeries(
+            dicom_files=files, title=title, client_metadata=metadata
+        )
+    images = [upload.UploadImageGroupImage(url=url) for url in entry.urls]
+    group = upload.UploadImageGroup(
+        images=images, title=title, client_metadata=metadata, create_video=entry.type == "image_sequence"
+    )
+    return "image_groups", group
 
 
-# DataUploadItems' lists, in the SDK's field order; the SDK always sends all of them.
-UPLOAD_LIST_KEYS = (
-    "videos",
-    "imageGroups",
-    "dicomSeries",
-    "images",
-    "imageGroupsFromItems",
-    "audio",
-    "nifti",
-    "text",
-    "pdf",
-)
-
-
-def upload_items(entries: Iterable[Entry]) -> dict[str, Any]:
-    body: dict[str, Any] = {key: [] for key in UPLOAD_LIST_KEYS}
+def upload_items(entries: Iterable[Entry]) -> upload.DataUploadItems:
+    """The `dataItems` of one job, as the SDK's `DataUploadItems(...).to_dict()` would send it."""
+    lists: dict[str, list[WireModel]] = {}
     for entry in entries:
-        key, item = data_item(entry)
-        body[key].append(item)
-    body["skipDuplicateUrls"] = True  # what makes a repeated registration harmless
-    body["upsertMetadata"] = False  # metadata changes go through the bulk item update instead
-    return body
+        name, item = data_item(entry)
+        lists.setdefault(name, []).append(item)
+    # skipDuplicateUrls makes a repeated registration harmless; metadata changes go through the bulk
+    # item update instead of upsertMetadata.
+    return upload.DataUploadItems.model_validate({**lists, "skip_duplicate_urls": True})
 
 
 @dataclass(frozen=True)
