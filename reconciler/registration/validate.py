@@ -2,7 +2,8 @@
 
 Per entry: URL size and whitespace, a URL the integration's provider can read (and, for a GCP integration
 with a `bucket`, in that bucket), the data type against the file extension, title length, a title for
-groups, media metadata on a strict client-only integration, clientMetadata against the schema. Across
+groups, media metadata (media_check.py; required on a strict client-only integration), clientMetadata
+against the schema. Across
 the folder: a URL declared twice. Every problem is reported, each starting with the entry's `where`.
 
 Fast on purpose (a folder may declare a million entries): each URL is split once by hand, and the type
@@ -17,6 +18,7 @@ from typing import Any
 
 from reconciler.config.models import IntegrationSpec
 from reconciler.registration.entry import MAX_TITLE_CHARS, MAX_URL_BYTES, MEDIA_KEYS, Entry, SourceEntries
+from reconciler.registration.media_check import media_problems
 from reconciler.registration.mediatypes import type_mismatch
 from reconciler.registration.metadata_check import MetadataChecker
 
@@ -201,6 +203,8 @@ def validate_folder(
                     first = seen.setdefault(url, entry)
                     if first is not entry:
                         twice(where, _short(url), first)
+            if entry.media is not None:
+                problems.extend(f"{where}: {problem}" for problem in media_problems(data_type, entry.media))
             if checker is not None and entry.client_metadata:
                 problems.extend(f"{where}: {problem}" for problem in checker.problems(entry.client_metadata))
     return problems

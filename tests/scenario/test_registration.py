@@ -142,10 +142,16 @@ def test_bad_entries_are_reported_at_once_with_their_places_before_any_request(
     spec = json.loads(extras.read_text())
     spec["videos"][0]["clientMetadata"]["scene.weather"] = "sunny"
     spec["pdf"][0]["objectUrl"] = "gs://another-bucket/docs/vehicle-manual.pdf"
+    spec["videos"][1]["videoMetadata"] = {"fps": "fast", "duration": 8, "width": 1280, "height": 720}
     extras.write_text(json.dumps(spec, indent=2))
     capsys.readouterr()
+    assert main(["validate", str(example)]) == 1
+    offline = capsys.readouterr().err
     assert main(["plan", str(example)]) == 1
     err = capsys.readouterr().err
+    for found in (offline, err):
+        assert "extras.json:/videos/1: videoMetadata.fps: must be a number, got 'fast'" in found
+        assert "extras.json:/videos/1: videoMetadata: missing fileSize, mimeType" in found
     assert "clips.csv:3" in err and "Expected a video, got a file of type image/jpeg" in err
     assert "extras.json:/videos/0" in err and "sunny" in err
     assert "extras.json:/pdf/0" in err and "another-bucket" in err

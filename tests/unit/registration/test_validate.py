@@ -188,7 +188,7 @@ def test_strict_client_only_needs_media_metadata_and_cannot_take_groups() -> Non
     strict = IntegrationSpec(title="s", provider="gcp", strict_client_only=True)
     entries = [
         image(),
-        image("gs://b/b.jpg", media={"width": 1}),
+        image("gs://b/b.jpg", media={"mimeType": "image/jpeg", "fileSize": 9, "height": 1, "width": 1}),
         Entry("nifti", ("gs://b/n.nii",), "n"),
         Entry("video", ("gs://b/v.mp4",), "v"),
         Entry("dicom_series", ("gs://b/0",), "d", "D"),
