@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class ApiError(Exception):
     """A v2 error: answered as `{"message": ...}` with this HTTP status."""
@@ -54,3 +56,17 @@ class RpcError(Exception):
 
     def envelope(self) -> dict[str, object]:
         return {"status": RPC_STATUS[self.code], "response": [self.code], "payload": self.payload}
+
+
+SHOWN_ERRORS = 5
+
+
+def validation_message(error: ValidationError, what: str, at: str = "") -> str:
+    """`what` is invalid: up to five `at.field.path[3].name: message` lines, as one sentence."""
+    shown = []
+    for found in error.errors()[:SHOWN_ERRORS]:
+        path = at + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in found["loc"])
+        shown.append(f"{path.lstrip('.') or 'body'}: {found['msg']}")
+    more = error.error_count() - len(shown)
+    tail = f" (and {more} more)" if more > 0 else ""
+    return f"Invalid {what}: " + "; ".join(shown) + tail

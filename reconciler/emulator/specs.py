@@ -16,32 +16,27 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from reconciler.emulator.errors import bad_request
+from pydantic import BaseModel, ValidationError
+
+from reconciler.emulator.errors import bad_request, validation_message
 from reconciler.emulator.store import Row
+from reconciler.encord.upload_wire import MEDIA_MODELS
 
 MAX_URL_BYTES = 16 * 1024
 
-# Top-level spec keys, both spellings (raw JSON specs are snake_case, `dataItems` camelCase).
+# A registration file's (`externalFiles`) list keys, as Encord documents them.
 _LIST_KEYS = {
     "images": "images",
     "videos": "videos",
     "image_groups": "imageGroups",
-    "imageGroups": "imageGroups",
     "dicom_series": "dicomSeries",
-    "dicomSeries": "dicomSeries",
     "audio": "audio",
     "text": "text",
     "pdf": "pdf",
     "nifti": "nifti",
 }
-_UNSUPPORTED_LIST_KEYS = {
-    "image_groups_from_items",
-    "imageGroupsFromItems",
-    "time_series",
-    "timeSeries",
-    "scenes",
-}
-_FLAG_KEYS = {
+_UNSUPPORTED_LIST_KEYS = {"time_series", "scenes"}
+_FLAG_KEYS = {  # either spelling: a raw file is passed through verbatim, and both are seen in the wild
     "skip_duplicate_urls": "skipDuplicateUrls",
     "skipDuplicateUrls": "skipDuplicateUrls",
     "upsert_metadata": "upsertMetadata",
@@ -56,19 +51,15 @@ _SIMPLE_KINDS = {
     "pdf": ("pdf", "pdfMetadata", "a PDF file"),
     "nifti": ("nifti", None, "a NIfTI file"),
 }
-# Customer-provided media metadata -> item fields (snake_case spellings accepted too).
-_MEDIA_FIELDS = {
-    "fileSize": "fileSize",
-    "mimeType": "mimeType",
-    "width": "width",
-    "height": "height",
-    "fps": "fps",
-    "duration": "duration",
-    "sampleRate": "audioSampleRate",
-    "bitDepth": "audioBitDepth",
-    "codec": "audioCodec",
-    "numChannels": "audioNumChannels",
+_ENTRY_KEYS = {"objectUrl", "title", "clientMetadata"}
+_GROUP_KEYS = {
+    "imageGroups": {"title", "clientMetadata", "createVideo"},
+    "dicomSeries": {"title", "clientMetadata"},
 }
+_KEYFRAME_MODES = ("frame", "seconds")
+_MEDIA_TYPE = {"imageMetadata": "image", "videoMetadata": "video", "audioMetadata": "audio",
+               "textMetadata": "text", "pdfMetadata": "pdf"}  # fmt: skip
+_SNAKE_MEDIA = {key: re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), key) for key in _MEDIA_TYPE}
 _FRAME_KEY = re.compile(r"^objectUrl_(\d+)$")
 
 # A private table so results do not depend on the host's /etc/mime.types.
@@ -93,23 +84,6 @@ def guess_mime(url: str) -> str | None:
     if path.endswith(".nii.gz"):
         return "application/nifti"
     return _MIME.guess_type(path, strict=False)[0]
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-@functools.cache
-def _snake(camel: str) -> str:
-    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), camel)
-
-
-def _get(entry: dict[str, Any], camel: str, default: Any = None) -> Any:
-    """Read a field spelled camelCase or snake_case."""
-    if camel in entry:
-        return entry[camel]
-    return entry.get(_snake(camel), default)
 
 
 @dataclass
@@ -144,62 +118,103 @@ class UploadSpec:
     upsert_metadata: bool = False
 
 
-def _media(raw: Any) -> dict[str, Any]:
-    if not isinstance(raw, dict):
+# Media-metadata fields (the SDK's names) -> the storage item's fields they are stored as.
+MEDIA_TO_ITEM = {
+    "file_size": "fileSize",
+    "mime_type": "mimeType",
+    "width": "width",
+    "height": "height",
+    "fps": "fps",
+    "duration": "duration",
+    "sample_rate": "audioSampleRate",
+    "bit_depth": "audioBitDepth",
+    "codec": "audioCodec",
+    "num_channels": "audioNumChannels",
+    "num_pages": "numPages",
+}
+
+
+def item_media(metadata: BaseModel | None) -> dict[str, Any]:
+    """A validated media-metadata model as the item's fields."""
+    if metadata is None:
         return {}
-    normalised = {_camel(k): v for k, v in raw.items()}
-    return {target: normalised[source] for source, target in _MEDIA_FIELDS.items() if source in normalised}
+    values = metadata.model_dump()
+    return {MEDIA_TO_ITEM[name]: value for name, value in values.items() if name in MEDIA_TO_ITEM}
 
 
-def _frames_from_entry(entry: dict[str, Any], list_key: str) -> list[Frame] | str:
-    """Frames of a group: structured `images`/`dicomFiles` ([{url, title}]) or raw `objectUrl_N` keys."""
-    structured = entry.get(list_key, entry.get("dicom_files") if list_key == "dicomFiles" else None)
-    if structured is not None:
-        if not isinstance(structured, list) or not all(isinstance(f, dict) for f in structured):
-            return f"'{list_key}' must be a list of objects"
-        frames = []
-        for frame in structured:
-            url = frame.get("url")
-            if not isinstance(url, str) or not url:
-                return f"every entry of '{list_key}' needs a 'url'"
-            frames.append(Frame(url, frame.get("title")))
-        return frames
+def _raw_media(where: str, key: str, raw: Any, data_type: str) -> dict[str, Any]:
+    """A registration file's media metadata: the SDK's model, either spelling inside (the casing of
+    Encord's documented examples is UNCONFIRMED), otherwise a 400 naming the field."""
+    try:
+        return item_media(MEDIA_MODELS[data_type].model_validate(raw))
+    except ValidationError as error:
+        raise bad_request(validation_message(error, "registration file", f"{where}.{key}")) from None
+
+
+def _keyframe_config(where: str, raw: Any) -> None:
+    """A video's key-frame `config` (documented: `sampling_rate`, `keyframe_mode`); accepted, not used."""
+    if not isinstance(raw, dict) or set(raw) - {"sampling_rate", "keyframe_mode"}:
+        raise bad_request(f"{where}.config: must be an object with sampling_rate and keyframe_mode")
+    rate, mode = raw.get("sampling_rate"), raw.get("keyframe_mode")
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 0):
+        raise bad_request(f"{where}.config.sampling_rate: must be a number, 0 or more")
+    if mode is not None and mode not in _KEYFRAME_MODES:
+        raise bad_request(f"{where}.config.keyframe_mode: must be one of {', '.join(_KEYFRAME_MODES)}")
+
+
+def _frames(entry: dict[str, Any]) -> list[Frame] | str:
+    """A group's frames from its `objectUrl_N` keys, ordered by N."""
     numbered = sorted((int(m[1]), v) for k, v in entry.items() if (m := _FRAME_KEY.match(k)))
     if any(not isinstance(v, str) or not v for _, v in numbered):
         return "every objectUrl_N must be a non-empty string"
     return [Frame(url, None) for _, url in numbered]
 
 
-def _unit(list_key: str, entry: Any) -> Unit:
+def _single_unit(list_key: str, where: str, entry: dict[str, Any], title: str | None) -> Unit:
+    item_type, media_key, _ = _SIMPLE_KINDS[list_key]
+    media: dict[str, Any] = {}
+    for key, value in entry.items():
+        if media_key is not None and key in (media_key, _SNAKE_MEDIA[media_key]):
+            media = _raw_media(where, key, value, _MEDIA_TYPE[media_key])
+        elif key == "config" and list_key == "videos":
+            _keyframe_config(where, value)
+        elif key not in _ENTRY_KEYS:
+            raise bad_request(f"{where}: unknown key {key!r} in a registration file's {list_key}")
+    url = entry.get("objectUrl")
+    frames = [Frame(url, title)] if isinstance(url, str) and url else []
+    return Unit(item_type, title, frames, entry.get("clientMetadata", {}), "clientMetadata" in entry, media)
+
+
+def _unit(list_key: str, where: str, entry: Any) -> Unit:
+    """One entry of a registration file; a key Encord does not document there is a 400."""
     if not isinstance(entry, dict):
-        return Unit("image", None, [], {}, False, {}, problem=f"entries of '{list_key}' must be JSON objects")
-    metadata_given = "clientMetadata" in entry or "client_metadata" in entry
-    client_metadata = _get(entry, "clientMetadata", {})
-    title = _get(entry, "title")
+        raise bad_request(f"{where}: entries of a registration file must be JSON objects")
+    title = entry.get("title")
     problem: str | None = None
     if title is not None and not isinstance(title, str):
         title, problem = None, "'title' must be a string"
-    if _get(entry, "placeholderItemUuid") is not None:
-        problem = "Encord-hosted uploads (placeholderItemUuid) are not supported by the emulator"
     if list_key in _SIMPLE_KINDS:
-        item_type, metadata_key, _ = _SIMPLE_KINDS[list_key]
-        url = _get(entry, "objectUrl")
-        frames = [Frame(url, title)] if isinstance(url, str) and url else []
-        media = _media(_get(entry, metadata_key)) if metadata_key else {}
-        return Unit(item_type, title, frames, client_metadata, metadata_given, media, problem)
+        unit = _single_unit(list_key, where, entry, title)
+        unit.problem = problem
+        return unit
+    for key in entry:
+        if key not in _GROUP_KEYS[list_key] and not _FRAME_KEY.match(key):
+            raise bad_request(
+                f"{where}: unknown key {key!r} in a registration file's group (frames: objectUrl_N)"
+            )
     if list_key == "imageGroups":
-        item_type = "imageSequence" if _get(entry, "createVideo", False) is True else "imageGroup"
-        found = _frames_from_entry(entry, "images")
+        item_type = "imageSequence" if entry.get("createVideo", False) is True else "imageGroup"
     else:
         item_type = "dicomSeries"
-        found = _frames_from_entry(entry, "dicomFiles")
+    metadata, given = entry.get("clientMetadata", {}), "clientMetadata" in entry
+    found = _frames(entry)
     if isinstance(found, str):
-        return Unit(item_type, title, [], client_metadata, metadata_given, {}, problem or found)
-    return Unit(item_type, title, found, client_metadata, metadata_given, {"frameCount": len(found)}, problem)
+        return Unit(item_type, title, [], metadata, given, {}, problem or found)
+    return Unit(item_type, title, found, metadata, given, {"frameCount": len(found)}, problem)
 
 
 def parse_spec(spec: Any) -> UploadSpec:
-    """Structure of `externalFiles` / `dataItems`; raises a 400 for anything that is not a spec at all."""
+    """A registration file (`externalFiles`); raises a 400 for anything Encord does not document."""
     if not isinstance(spec, dict):
         raise bad_request("The registration spec must be a JSON object")
     parsed = UploadSpec()
@@ -215,7 +230,7 @@ def parse_spec(spec: Any) -> UploadSpec:
         elif key in _LIST_KEYS:
             if not isinstance(value, list):
                 raise bad_request(f"'{key}' must be a list")
-            parsed.units.extend(_unit(_LIST_KEYS[key], entry) for entry in value)
+            parsed.units.extend(_unit(_LIST_KEYS[key], f"{key}[{n}]", entry) for n, entry in enumerate(value))
         elif key in _UNSUPPORTED_LIST_KEYS:
             if value:
                 raise bad_request(f"'{key}' is not supported by the emulator")

@@ -17,42 +17,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from reconciler.emulator.errors import bad_request
-from reconciler.emulator.specs import Frame, Unit, UploadSpec
+from reconciler.emulator.errors import bad_request, validation_message
+from reconciler.emulator.specs import Frame, Unit, UploadSpec, item_media
 from reconciler.encord import upload_wire as wire
 
-SHOWN_ERRORS = 5
-
-# The item fields (storage item, camelCase) each media-metadata field is stored as.
-_MEDIA_TO_ITEM = {
-    "file_size": "fileSize",
-    "mime_type": "mimeType",
-    "width": "width",
-    "height": "height",
-    "fps": "fps",
-    "duration": "duration",
-    "sample_rate": "audioSampleRate",
-    "bit_depth": "audioBitDepth",
-    "codec": "audioCodec",
-    "num_channels": "audioNumChannels",
-    "num_pages": "numPages",
-}
 _NOT_SUPPORTED = {
     "image_groups_from_items": "imageGroupsFromItems",
     "time_series": "timeSeries",
     "scenes": "scenes",
 }
-
-
-def validation_message(error: ValidationError, what: str) -> str:
-    """`what` is invalid: up to five `field.path[3].name: message` lines, as one sentence."""
-    shown = []
-    for found in error.errors()[:SHOWN_ERRORS]:
-        path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in found["loc"])
-        shown.append(f"{path.lstrip('.') or 'body'}: {found['msg']}")
-    more = error.error_count() - len(shown)
-    tail = f" (and {more} more)" if more > 0 else ""
-    return f"Invalid {what}: " + "; ".join(shown) + tail
 
 
 def parse_job_params(body: Any) -> wire.PostUploadJobParams:
@@ -62,14 +35,6 @@ def parse_job_params(body: Any) -> wire.PostUploadJobParams:
         return wire.read_wire(wire.PostUploadJobParams, body)
     except ValidationError as error:
         raise bad_request(validation_message(error, "upload job")) from None
-
-
-def _media(metadata: BaseModel | None) -> dict[str, Any]:
-    if metadata is None:
-        return {}
-    return {
-        _MEDIA_TO_ITEM[name]: value for name, value in metadata.model_dump().items() if name in _MEDIA_TO_ITEM
-    }
 
 
 def _placeholder(model: BaseModel) -> str | None:
@@ -90,7 +55,7 @@ _SINGLE = {
 
 
 def _single(item_type: str, entry: Any, media_field: str | None) -> Unit:
-    media = _media(getattr(entry, media_field)) if media_field else {}
+    media = item_media(getattr(entry, media_field)) if media_field else {}
     given = "client_metadata" in entry.model_fields_set
     frames = [Frame(entry.object_url, entry.title)]
     return Unit(item_type, entry.title, frames, entry.client_metadata, given, media, _placeholder(entry))

@@ -18,7 +18,7 @@ GROUPS: dict[str, Any] = {
     "image_groups": [
         # Out of order on purpose: frames are ordered by N in objectUrl_N.
         {"title": "group", "objectUrl_1": "gs://b/g/1.jpg", "objectUrl_0": "gs://b/g/0.jpg"},
-        {"title": "seq", "createVideo": True, "images": [{"url": "gs://b/s/a.png", "title": "first"}]},
+        {"title": "seq", "createVideo": True, "objectUrl_0": "gs://b/s/a.png"},
     ],
     "dicom_series": [{"title": "series", "objectUrl_0": "gs://b/d/1", "objectUrl_1": "gs://b/d/2.dcm"}],
     "images": [{"objectUrl": "gs://b/single.jpg"}],
@@ -67,7 +67,7 @@ async def test_child_items_are_the_frames_of_a_group_in_order(make_sandbox: Call
         ("gs://b/d/2.dcm", "dicomFile"),
     ]
     sequence = (await sandbox("GET", _children_path(folder, items["seq"]["uuid"]))).json()["results"]
-    assert [(c["url"], c["name"]) for c in sequence] == [("gs://b/s/a.png", "first")]
+    assert [(c["url"], c["name"]) for c in sequence] == [("gs://b/s/a.png", "/s/a.png")]  # the default title
     single = await sandbox("GET", _children_path(folder, items["/single.jpg"]["uuid"]))
     assert single.json() == {"results": [], "nextPageToken": None}
 
