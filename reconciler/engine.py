@@ -104,12 +104,28 @@ class Computed:
     live: LiveState | None = None
 
 
-def schema_for_validation(config: Config, live: LiveState) -> dict[str, Mapping[str, Any]]:
-    """The config's schema where it declares one, else the live one (tombstoned keys marked)."""
+NO_SCHEMA_NOTE = (
+    "clientMetadata of {count:,} declared entries is not checked: the organisation has no metadata schema "
+    "and the configuration declares none. Declare `metadata_schema:` (`reconciler export` infers one from "
+    "the live items) so that types, enum values and key names are checked before anything is sent"
+)
+
+
+def schema_for_validation(config: Config, live: LiveState) -> dict[str, Mapping[str, Any]] | None:
+    """The config's schema where it declares one, else the live one (tombstoned keys marked); None when
+    there is none at all, so nothing can be checked (an SDK-built workspace is often like that)."""
     declared = declared_schema(config)
     if declared is not None:
         return declared
+    if not live.schema_keys:
+        return None
     return {key: key_.model_dump(exclude_none=True) for key, key_ in live.schema_keys.items()}
+
+
+def unchecked_metadata(data: DesiredData) -> list[str]:
+    """The one line that says metadata went unchecked for want of a schema (none when no entry has any)."""
+    count = sum(1 for folder in data.folders.values() for _, entry in folder.entries if entry.client_metadata)
+    return [NO_SCHEMA_NOTE.format(count=count)] if count else []
 
 
 async def with_buckets(live: LiveState, gcs: GcsAccess | None, buckets: list[str]) -> LiveState:
@@ -174,9 +190,12 @@ async def compute(
             raise ConfigError(problems)
     elif data is not None and config.schema_keys is None:
         # Everything else passed before the reads; only the metadata waited for the live schema.
-        problems = metadata_problems(data, schema_for_validation(config, live))
+        schema = schema_for_validation(config, live)
+        problems = metadata_problems(data, schema) if schema is not None else []
         if problems:
             raise ConfigError(problems)
+    if data is not None and config.schema_keys is None and not live.schema_keys:
+        data.notes.extend(unchecked_metadata(data))
     plan, works = plan_with_work(config, live, backend, data, only, recorded)
     plan = await with_folder_usage(plan, client, live, concurrency)
     return Computed(plan=targeted(plan, targets or []), data=data, works=works, live=live)

@@ -33,6 +33,7 @@ from reconciler.export_read import (
     infer_provider,
     read_for_export,
 )
+from reconciler.export_schema import infer_schema
 from reconciler.registration.entry import (
     DATA_TYPES,
     MAX_ITEMS_PER_FILE,
@@ -120,7 +121,24 @@ class _Builder:
             out.append(node)
         return out
 
+    def inferred_schema(self) -> dict[str, Any]:
+        """The organisation has no schema: one inferred from the items' metadata, said so."""
+        metadata = (item.client_metadata for items in self.read.items.values() for item in items)
+        keys, left = infer_schema(metadata)
+        self.shapes = {key: spec if isinstance(spec, dict) else {"type": spec} for key, spec in keys.items()}
+        node: dict[str, Any] = {"prune": False, "keys": escape(keys)}
+        if keys or left:
+            lines = [
+                "The organisation has no metadata schema: these keys are inferred from its items'",
+                "clientMetadata, and the first apply creates them. Check each type (an enum is a guess).",
+            ]
+            lines += [f"Left out: {', '.join(left)}."] if left else []
+            self.note(node, "metadata_schema", *lines)
+        return node
+
     def schema(self) -> dict[str, Any]:
+        if not self.read.live.schema_keys:
+            return self.inferred_schema()
         keys: dict[str, Any] = {}
         left, tombstoned = [], 0
         for key, live in self.read.live.schema_keys.items():

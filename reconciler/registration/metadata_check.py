@@ -2,8 +2,10 @@
 
 The schema is given as key -> `{"type": ..., "values": [...] (enum), "size": int (embedding),
 "max_length": int (varchar), "deleted": bool}`. A null value passes whatever the type (it unsets the key).
-`keyframes` is Encord's own key, outside any schema, and passes unchecked. The shape of a geospatial value,
-`{"latitude": ..., "longitude": ...}`, is inferred from the SDK, not confirmed.
+`keyframes` is Encord's own key, outside any schema, and passes unchecked; so does a key outside the
+schema whose value is a JSON object (per-frame metadata, for one), since no schema type can declare it.
+The shape of a geospatial value, `{"latitude": ..., "longitude": ...}`, is inferred from the SDK, not
+confirmed.
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ class MetadataChecker:
         for key, value in metadata.items():
             shape = self.keys.get(key)
             if shape is None:
-                if key in RESERVED_KEYS:
+                if key in RESERVED_KEYS or isinstance(value, dict):
                     continue
                 if key in self.deleted:
                     found.append(f"clientMetadata key {key!r} was deleted from the metadata schema")
