@@ -3,3 +3,7 @@
 # Requests in flight at once against Encord (the backend's `concurrency` overrides it). A plan's reads are
 # latency-bound: 16 keeps a 25 ms round trip from dominating, and 429/503 with Retry-After still back off.
 DEFAULT_CONCURRENCY = 16
+
+# What the emulator's PATCH of clientMetadata does (`emulator serve --metadata-patch`): Encord's own
+# behaviour is unconfirmed, so reconciler's updates must converge under both.
+METADATA_PATCH_MODES = ("replace", "merge")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from reconciler.defaults import METADATA_PATCH_MODES
 from reconciler.emulator.middleware import DEFAULT_BODY_READ_TIMEOUT_SECONDS, DEFAULT_MAX_BODY_BYTES
 from reconciler.errors import ReconcilerError
 
@@ -44,6 +45,13 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="refuse (401) a v2 signature already accepted within the clock-skew window; "
         "v1 and bearer requests are not checked",
+    )
+    parser.add_argument(
+        "--metadata-patch",
+        choices=METADATA_PATCH_MODES,
+        default="replace",
+        help="what a PATCH of an item's or folder's clientMetadata does: replace the document, or merge "
+        "its keys into it (null values kept); Encord's behaviour is unconfirmed, so test both",
     )
 
 
@@ -119,5 +127,6 @@ def run(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         body_read_timeout_seconds=args.body_timeout,
         reject_replays=args.reject_replays,
+        metadata_patch=args.metadata_patch,
     )
     return 0

@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 
+from reconciler.defaults import METADATA_PATCH_MODES
 from reconciler.emulator import routes_storage, routes_v1, routes_v2
 from reconciler.emulator.auth import Verifier, parse_authorized_key
 from reconciler.emulator.context import Emulator
@@ -56,6 +57,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_read_timeout_seconds: float = DEFAULT_BODY_READ_TIMEOUT_SECONDS,
     reject_replays: bool = False,
+    metadata_patch: str = "replace",
 ) -> Starlette:
     """Build the emulator. Everything is initialised here (no lifespan needed, as with httpx.ASGITransport).
 
@@ -64,8 +66,11 @@ def create_app(
     registering an object of such a bucket that has no file is a per-unit error (README.md).
     A body over `max_body_bytes` is refused with 413; a body message not received within
     `body_read_timeout_seconds` with 408 (README.md, "Limits"). `reject_replays` refuses a v2 signature
-    already accepted within the clock-skew window (README.md, "Replays").
+    already accepted within the clock-skew window (README.md, "Replays"). `metadata_patch` is what a PATCH
+    of clientMetadata does: `replace` the document or `merge` its keys in (README.md, "Items").
     """
+    if metadata_patch not in METADATA_PATCH_MODES:
+        raise ValueError(f"metadata_patch must be one of {METADATA_PATCH_MODES}")
     keys = dict(parse_authorized_key(entry) for entry in authorized_keys)
     store = Store(state_path)
 
@@ -104,5 +109,6 @@ def create_app(
         ),
         user_email=user_email,
         long_poll_cap_seconds=long_poll_cap_seconds,
+        metadata_patch=metadata_patch,
     )
     return app

@@ -19,6 +19,16 @@ class Emulator:
     runner: JobRunner
     user_email: str
     long_poll_cap_seconds: float
+    metadata_patch: str = "replace"  # or "merge": see reconciler/defaults.py
+
+
+def patched_metadata(em: Emulator, current: Any, patch: dict[str, Any]) -> dict[str, Any]:
+    """The metadata after a PATCH: the document sent (replace), or the current one with its keys set
+    (merge; a null value is stored as null, the least helpful reading of a merge)."""
+    if em.metadata_patch == "merge":
+        stored = json.loads(current) if isinstance(current, str) else current  # rows hold JSON text
+        return {**(stored if isinstance(stored, dict) else {}), **patch}
+    return patch
 
 
 def emulator(request: Request) -> Emulator:

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from reconciler.emulator.context import emulator, json_object
+from reconciler.emulator.context import Emulator, emulator, json_object, patched_metadata
 from reconciler.emulator.errors import bad_request, forbidden
 from reconciler.emulator.lookups import (
     BULK_LIMIT,
@@ -130,7 +130,7 @@ async def list_child_items(request: Request) -> JSONResponse:
     )
 
 
-def _patch_item(tx: Tx, item: Row, patch: Any) -> Row:
+def _patch_item(em: Emulator, tx: Tx, item: Row, patch: Any) -> Row:
     if not isinstance(patch, dict):
         raise bad_request("An item patch must be a JSON object")
     changes: Row = {}
@@ -139,7 +139,8 @@ def _patch_item(tx: Tx, item: Row, patch: Any) -> Row:
         changes["name"] = name
     text_field(patch, "description")  # items have no description any more; accepted and ignored
     if patch.get("clientMetadata") is not None:
-        changes["client_metadata"] = metadata_object(patch["clientMetadata"], allow_string=True)
+        sent = metadata_object(patch["clientMetadata"], allow_string=True)
+        changes["client_metadata"] = patched_metadata(em, item["client_metadata"], sent)
     if changes:
         changes["last_edited_at"] = now_iso()
         tx.update_item(item["uuid"], changes)
@@ -152,7 +153,7 @@ async def update_item(request: Request) -> JSONResponse:
     body = await json_object(request)
     with emulator(request).store.tx() as tx:
         item = _item_in_folder(tx, request)
-        return JSONResponse(render_items(tx, [_patch_item(tx, item, body)], sign=False)[0])
+        return JSONResponse(render_items(tx, [_patch_item(emulator(request), tx, item, body)], sign=False)[0])
 
 
 async def patch_items_bulk(request: Request) -> JSONResponse:
@@ -161,7 +162,9 @@ async def patch_items_bulk(request: Request) -> JSONResponse:
     if not isinstance(patches, dict) or len(patches) > BULK_LIMIT:
         raise bad_request(f"'itemPatches' must be an object with at most {BULK_LIMIT} entries")
     with emulator(request).store.tx() as tx:
-        updated = [_patch_item(tx, item_or_403(tx, key), patch) for key, patch in patches.items()]
+        updated = [
+            _patch_item(emulator(request), tx, item_or_403(tx, key), patch) for key, patch in patches.items()
+        ]
         return JSONResponse({"results": render_items(tx, updated, sign=False), "nextPageToken": None})
 
 

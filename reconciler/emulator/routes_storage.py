@@ -12,7 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from reconciler.emulator.context import emulator, json_object
+from reconciler.emulator.context import Emulator, emulator, json_object, patched_metadata
 from reconciler.emulator.errors import bad_request
 from reconciler.emulator.lookups import (
     BULK_LIMIT,
@@ -161,7 +161,7 @@ async def get_folder(request: Request) -> JSONResponse:
         return JSONResponse(folder_view(tx, folder_or_403(tx, request.path_params["folder"])))
 
 
-def _patch_folder(tx: Tx, folder: Row, patch: Any) -> Row:
+def _patch_folder(em: Emulator, tx: Tx, folder: Row, patch: Any) -> Row:
     if not isinstance(patch, dict):
         raise bad_request("A folder patch must be a JSON object")
     changes: Row = {}
@@ -172,8 +172,8 @@ def _patch_folder(tx: Tx, folder: Row, patch: Any) -> Row:
     if description is not None:
         changes["description"] = description
     if patch.get("clientMetadata") is not None:
-        # Replace, not merge: the document sent becomes the folder's metadata.
-        changes["client_metadata"] = metadata_object(patch["clientMetadata"], allow_string=True)
+        sent = metadata_object(patch["clientMetadata"], allow_string=True)
+        changes["client_metadata"] = patched_metadata(em, folder["client_metadata"], sent)
     if changes:
         changes["last_edited_at"] = now_iso()
         tx.update_folder(folder["uuid"], changes)
@@ -186,7 +186,7 @@ async def update_folder(request: Request) -> JSONResponse:
     body = await json_object(request)
     with emulator(request).store.tx() as tx:
         folder = folder_or_403(tx, request.path_params["folder"])
-        return JSONResponse(folder_view(tx, _patch_folder(tx, folder, body)))
+        return JSONResponse(folder_view(tx, _patch_folder(emulator(request), tx, folder, body)))
 
 
 async def patch_folders_bulk(request: Request) -> JSONResponse:
@@ -195,7 +195,10 @@ async def patch_folders_bulk(request: Request) -> JSONResponse:
     if not isinstance(patches, dict) or len(patches) > BULK_LIMIT:
         raise bad_request(f"'folderPatches' must be an object with at most {BULK_LIMIT} entries")
     with emulator(request).store.tx() as tx:
-        updated = [_patch_folder(tx, folder_or_403(tx, key), patch) for key, patch in patches.items()]
+        updated = [
+            _patch_folder(emulator(request), tx, folder_or_403(tx, key), patch)
+            for key, patch in patches.items()
+        ]
         return JSONResponse({"results": folder_views(tx, updated), "nextPageToken": None})
 
 

@@ -31,6 +31,7 @@ def serve(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_read_timeout_seconds: float = DEFAULT_BODY_READ_TIMEOUT_SECONDS,
     reject_replays: bool = False,
+    metadata_patch: str = "replace",
 ) -> None:
     """Serve until interrupted; prints READY_LINE (flushed) once the socket accepts connections."""
     keys = [line for path in authorized_key_files for line in path.read_text().splitlines() if line.strip()]
@@ -44,6 +45,7 @@ def serve(
         max_body_bytes=max_body_bytes,
         body_read_timeout_seconds=body_read_timeout_seconds,
         reject_replays=reject_replays,
+        metadata_patch=metadata_patch,
     )
     server = uvicorn.Server(
         uvicorn.Config(

@@ -9,6 +9,7 @@ from deepdiff import DeepDiff
 from reconciler.config.loader import walk_folders
 from reconciler.config.models import FolderSpec
 from reconciler.live import LiveState
+from reconciler.plan.metadata_patch import metadata_patch, present
 from reconciler.plan.model import (
     Action,
     Change,
@@ -69,6 +70,9 @@ def folder_changes(
         diff = _field_diffs(before, after)
         fields = {d.field.split("[")[0] for d in diff}
         payload: dict[str, Any] = {"uuid": current.uuid, "set": {f: after[f] for f in sorted(fields)}}
+        if "client_metadata" in fields:
+            live_metadata = before.get("client_metadata")
+            payload["set"]["client_metadata"] = metadata_patch(spec.client_metadata, live_metadata)
         reason = ""
         old = renames.get(path)
         if old is not None:
@@ -122,6 +126,8 @@ def _field_diffs(before: dict[str, Any], after: dict[str, Any]) -> list[FieldDif
     diffs: list[FieldDiff] = []
     for field in ("name", "description", "client_metadata"):
         old, new = before.get(field), after.get(field)
+        if field == "client_metadata" and isinstance(old, dict) and present(old) == present(new):
+            continue  # a null value is no value (metadata_patch.py)
         if old == new:
             continue
         if isinstance(old, dict) and isinstance(new, dict):

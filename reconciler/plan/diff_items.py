@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.live import FolderContents, LiveState
+from reconciler.plan.metadata_patch import metadata_patch
 from reconciler.plan.model import Action, Change, FieldDiff, Kind, Risk, address_of, fingerprint
 from reconciler.registration.desired import DesiredData, FolderData, desired_digest
 from reconciler.registration.entry import Entry
@@ -78,8 +79,10 @@ def folder_work(
         before: dict[str, Any] = {}
         if entry.title is not None and entry.title != current.title:
             patch["name"], before["name"] = entry.title, current.title
-        if entry.client_metadata is not None and entry.client_metadata != current.client_metadata:
-            patch["clientMetadata"], before["clientMetadata"] = entry.client_metadata, current.client_metadata
+        if entry.client_metadata is not None:
+            metadata = metadata_patch(entry.client_metadata, current.client_metadata)
+            if metadata is not None:
+                patch["clientMetadata"], before["clientMetadata"] = metadata, current.client_metadata
         if patch:
             work.update.append(ItemUpdate(current.uuid, entry, patch, before))
         else:

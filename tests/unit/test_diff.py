@@ -136,7 +136,14 @@ def test_folder_metadata_diff_is_field_by_field(tmp_path: Path) -> None:
         ("client_metadata['b']['c']", 3, 2),
         ("client_metadata['z']", 0, None),
     ]
-    assert change.payload == {"uuid": "u1", "set": {"client_metadata": {"a": 1, "b": {"c": 2}}}}
+    # A key that goes is sent as null, so it goes whether Encord merges or replaces (metadata_patch.py).
+    assert change.payload == {"uuid": "u1", "set": {"client_metadata": {"a": 1, "b": {"c": 2}, "z": None}}}
+
+
+def test_a_live_null_is_no_value(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "folders: [{name: raw, client_metadata: {a: 1}}]\n")
+    live = LiveState(folders={"raw": folder("raw", "u1", client_metadata={"a": 1, "gone": None})})
+    assert by_address(plan_changes(cfg, live, SANDBOX))["folder.raw"].action == Action.NOOP
 
 
 def test_undeclared_folders_are_deleted_children_first(tmp_path: Path) -> None:
