@@ -38,6 +38,7 @@ from reconciler.registration.entry import (
     DATA_TYPES,
     MAX_ITEMS_PER_FILE,
     MAX_URLS_PER_FILE,
+    MEDIA_KEYS,
     Entry,
     SourceEntries,
 )
@@ -116,6 +117,13 @@ class _Builder:
                 why = "Encord's API does not report it, nor does any item tell: gcp is assumed"
                 self.note(
                     node, f"integration {title}", f"provider: {why} (used only if the sandbox creates it)."
+                )
+            if self.with_items:
+                self.note(
+                    node,
+                    f"integration {title}",
+                    "strict_client_only: Encord's API does not report it; add `strict_client_only: true`",
+                    "if the integration is strict client-only (each entry then needs its media metadata).",
                 )
             self.providers[title] = provider or "gcp"
             out.append(node)
@@ -221,9 +229,8 @@ class _Builder:
                 continue
             seen.add(item.urls)
             title = titles[item.integration or ""]
-            entry = Entry(
-                DATA_TYPES[item.item_type], item.urls, str(len(seen)), item.title, item.client_metadata
-            )
+            data_type = DATA_TYPES[item.item_type]
+            entry = Entry(data_type, item.urls, str(len(seen)), item.title, item.client_metadata, item.media)
             sources.setdefault(title, SourceEntries(title, title, [], [])).entries.append(entry)
         specs = [(s, IntegrationSpec(title=t, provider=self.providers[t])) for t, s in sources.items()]
         problems: dict[str, str] = {}
@@ -302,6 +309,7 @@ def _json_text(entries: list[Entry]) -> str:
     for e in entries:
         body: dict[str, Any] = ({} if e.is_group else {"objectUrl": e.urls[0]}) | {"title": e.title}
         body |= {"clientMetadata": e.client_metadata} if e.client_metadata is not None else {}
+        body |= {MEDIA_KEYS[e.type]: e.media} if e.media is not None else {}
         body |= {"createVideo": True} if e.type == "image_sequence" else {}
         body |= {f"objectUrl_{n}": url for n, url in enumerate(e.urls)} if e.is_group else {}
         lists[_JSON_KEY[e.type]].append(body)

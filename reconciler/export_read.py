@@ -14,8 +14,10 @@ from reconciler.defaults import DEFAULT_CONCURRENCY
 from reconciler.encord.client import EncordClient
 from reconciler.encord.provider_items import GROUP_BATCH, GROUP_ITEM_TYPES, decode_metadata
 from reconciler.encord.reader import ReadScope, read_live
+from reconciler.encord.upload_wire import MEDIA_MODELS, snake_to_camel
 from reconciler.live import LiveState
 from reconciler.plan.diff_datasets import desired_items
+from reconciler.registration.entry import DATA_TYPES
 from reconciler.registration.validate import readable, split_url
 
 PROVIDERS = ("gcp", "aws", "azure", "otc")
@@ -24,6 +26,17 @@ FolderRef = str | dict[str, Any]
 
 
 # -- reading ----------------------------------------------------------------------------------------
+
+
+def complete_media(item_type: str, reported: dict[str, Any]) -> dict[str, Any] | None:
+    """The media metadata to declare for an item: every field its type's model needs, as Encord reports
+    them, or None when it reports fewer (a PDF's page count never is). Encord does not say whether they
+    were declared at registration or read from the file; either way they describe it."""
+    model = MEDIA_MODELS.get(DATA_TYPES.get(item_type, ""))
+    if model is None:
+        return None
+    names = [snake_to_camel(name) for name in model.model_fields]
+    return {name: reported[name] for name in names} if all(name in reported for name in names) else None
 
 
 @dataclass(slots=True)
@@ -35,6 +48,7 @@ class ExportItem:
     urls: tuple[str, ...]  # its URL, or a group's frame URLs in order; () when it has none to key it by
     integration: str | None  # the integration's uuid
     location: str | None  # Encord's storageLocation
+    media: dict[str, Any] | None = None  # media metadata, when Encord reports every field its type needs
 
 
 @dataclass
@@ -72,8 +86,9 @@ async def _items(
                 integration = str(w.integration_hash) if w.integration_hash else None
                 metadata = decode_metadata(w.client_metadata)
                 location = w.storage_location
+                media = complete_media(w.item_type, w.media())
                 items.append(
-                    ExportItem(str(w.uuid), w.item_type, w.name, metadata, urls, integration, location)
+                    ExportItem(str(w.uuid), w.item_type, w.name, metadata, urls, integration, location, media)
                 )
 
     async def frames(item: ExportItem) -> None:

@@ -65,6 +65,7 @@ class LiveEntry:
     item_type: str
     title: str
     client_metadata: dict[str, Any]
+    media: dict[str, Any] | None = None  # what Encord reports of its media metadata, wire names (fileSize)
 
 
 @dataclass

@@ -116,6 +116,7 @@ def _add(contents: FolderContents, key: tuple[str, ...], item: WireItem) -> None
         item_type=item.item_type,
         title=item.name,
         client_metadata=decode_metadata(item.client_metadata),
+        media=item.media() or None,
     )
 
 
@@ -162,6 +163,20 @@ def upload_items(entries: Iterable[Entry]) -> upload.DataUploadItems:
     return upload.DataUploadItems.model_validate({**lists, "skip_duplicate_urls": True})
 
 
+def registration_file(entries: Iterable[Entry]) -> dict[str, Any]:
+    """Videos the SDK's structured form cannot carry (a key-frame `config`), as the JSON registration file
+    the SDK's spec-file path passes through verbatim: each entry as declared."""
+    videos = []
+    for entry in entries:
+        video: dict[str, Any] = {"objectUrl": entry.urls[0]}
+        video |= {"title": entry.title} if entry.title is not None else {}
+        video |= {"clientMetadata": entry.client_metadata} if entry.client_metadata is not None else {}
+        video |= {"videoMetadata": entry.media} if entry.media is not None else {}
+        video |= {"config": entry.config} if entry.config is not None else {}
+        videos.append(video)
+    return {"videos": videos, "skip_duplicate_urls": True}
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """One upload job to start: a folder, an integration and a batch of entries."""
@@ -171,6 +186,7 @@ class JobSpec:
     integration_uuid: str
     ignore_errors: bool
     entries: list[Entry]
+    as_file: bool = False  # sent as a registration file (`externalFiles`), not `dataItems`
 
 
 @dataclass
@@ -258,7 +274,8 @@ async def run_job(
 ) -> None:
     job = await client.start_upload_job(
         UUID(spec.folder_uuid),
-        data_items=upload_items(spec.entries),
+        data_items=None if spec.as_file else upload_items(spec.entries),
+        external_files=registration_file(spec.entries) if spec.as_file else None,
         integration_uuid=UUID(spec.integration_uuid),
         ignore_errors=spec.ignore_errors,
     )

@@ -24,12 +24,13 @@ BULK_UPDATE_CHUNK = 1000  # Encord's bulk item update takes at most 1,000 patche
 def job_specs(
     folder: FolderData, work: FolderWork, folder_uuid: str, integration_uuids: dict[str, str]
 ) -> list[JobSpec]:
-    """Batches of one source and kind each: videos by `batch.videos`, everything else by `batch.images`."""
-    buckets: dict[tuple[int, bool], list[Entry]] = {}
+    """Batches of one source and kind each: videos by `batch.videos`, everything else by `batch.images`.
+    Videos with a key-frame `config` get batches of their own: they go as a registration file."""
+    buckets: dict[tuple[int, bool, bool], list[Entry]] = {}
     for index, entry in work.register:
-        buckets.setdefault((index, entry.type == "video"), []).append(entry)
+        buckets.setdefault((index, entry.type == "video", entry.config is not None), []).append(entry)
     specs: list[JobSpec] = []
-    for (index, is_video), entries in sorted(buckets.items(), key=lambda kv: kv[0]):
+    for (index, is_video, as_file), entries in sorted(buckets.items(), key=lambda kv: kv[0]):
         source, _ = folder.sources[index]
         size = source.batch.videos if is_video else source.batch.images
         integration = integration_uuids.get(source.integration)
@@ -43,6 +44,7 @@ def job_specs(
                     integration_uuid=integration,
                     ignore_errors=source.ignore_errors,
                     entries=entries[start : start + size],
+                    as_file=as_file,
                 )
             )
     return specs

@@ -48,6 +48,21 @@ class WireFolder(WireModel):
     path_to_root: list[WirePathElement] = Field(default_factory=list)
 
 
+# media-metadata wire name -> WireItem field
+MEDIA_FIELDS = (
+    ("fileSize", "file_size"),
+    ("mimeType", "mime_type"),
+    ("duration", "duration"),
+    ("fps", "fps"),
+    ("height", "height"),
+    ("width", "width"),
+    ("sampleRate", "audio_sample_rate"),
+    ("bitDepth", "audio_bit_depth"),
+    ("codec", "audio_codec"),
+    ("numChannels", "audio_num_channels"),
+)
+
+
 class WireItem(WireModel):
     """§6.1 — only the fields reconciler reads; the rest are ignored."""
 
@@ -62,6 +77,21 @@ class WireItem(WireModel):
     is_tombstone: bool = False
     is_placeholder: bool = False
     backed_data_units_count: int = 0  # data rows (in any dataset) that use the item
+    # What Encord reports of the item's media (from the file, or from the metadata it was registered with).
+    file_size: int | None = None
+    mime_type: str | None = None
+    duration: float | None = None
+    fps: float | None = None
+    height: int | None = None
+    width: int | None = None
+    audio_sample_rate: int | None = None
+    audio_bit_depth: int | None = None
+    audio_codec: str | None = None
+    audio_num_channels: int | None = None
+
+    def media(self) -> dict[str, Any]:
+        """The reported fields under their media-metadata names (fileSize, sampleRate, ...)."""
+        return {name: value for name, field in MEDIA_FIELDS if (value := getattr(self, field)) is not None}
 
 
 class WireUnitError(WireModel):

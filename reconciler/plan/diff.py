@@ -250,6 +250,7 @@ _FORWARD_RANK = {
     Kind.FOLDER: 2,
     Kind.DATASET: 3,
     Kind.FOLDER_ITEMS: 3,
+    Kind.FOLDER_ITEMS_MEDIA: 3,
     Kind.FOLDER_ITEMS_PRUNE: 3,
     Kind.DATASET: 3,
     Kind.DATASET_ITEMS: 4,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.live import FolderContents, LiveState
+from reconciler.plan.diff_media import media_change, media_differences
 from reconciler.plan.metadata_patch import metadata_patch
 from reconciler.plan.model import Action, Change, FieldDiff, Kind, Risk, address_of, fingerprint
 from reconciler.registration.desired import DesiredData, FolderData, desired_digest
@@ -40,6 +41,7 @@ class FolderWork:
     delete: list[tuple[str, str]] = field(default_factory=list)  # (uuid, URL or group title)
     unchanged: int = 0
     undeclared: int = 0  # live items no source declares (deleted only with `prune`)
+    media: list[tuple[Entry, list[tuple[str, Any, Any]]]] = field(default_factory=list)  # unchangeable
 
 
 def contents_digest(contents: FolderContents | None) -> str | None:
@@ -75,6 +77,8 @@ def folder_work(
                 f"declared as {entry.type}; delete it in Encord (or with `prune`) or fix the declaration"
             )
             continue
+        if entry.media is not None and (differences := media_differences(entry, current)):
+            work.media.append((entry, differences))
         patch: dict[str, Any] = {}
         before: dict[str, Any] = {}
         if entry.title is not None and entry.title != current.title:
@@ -189,6 +193,8 @@ def items_changes(
                 },
             )
         )
+        if work.media:
+            changes.append(media_change(path, work.media))
         if work.delete:
             changes.append(
                 Change(

@@ -41,6 +41,7 @@ class Kind(StrEnum):
     DATASET_ITEMS = "dataset_items"
     FOLDER_ITEMS = "folder_items"  # a folder's items: registered from its data sources, updated
     FOLDER_ITEMS_PRUNE = "folder_items_prune"  # a folder's items that no source declares (prune)
+    FOLDER_ITEMS_MEDIA = "folder_items_media"  # declared media metadata Encord cannot change (unsupported)
     BUCKET_CORS = "bucket_cors"  # an integration's bucket: its CORS rules
     BUCKET_IAM = "bucket_iam"  # an integration's bucket: the reader's IAM binding
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from reconciler.errors import ReconcilerError
 from reconciler.plan.model import Change, Kind, Plan, parse_address
 
-_FOLDER_KINDS = (Kind.FOLDER, Kind.FOLDER_ITEMS, Kind.FOLDER_ITEMS_PRUNE)
+_FOLDER_KINDS = (Kind.FOLDER, Kind.FOLDER_ITEMS, Kind.FOLDER_ITEMS_PRUNE, Kind.FOLDER_ITEMS_MEDIA)
 _DATASET_KINDS = (Kind.DATASET, Kind.DATASET_ITEMS)
 
 

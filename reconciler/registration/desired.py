@@ -222,11 +222,12 @@ def metadata_problems(data: DesiredData, schema: Mapping[str, Mapping[str, Any]]
 
 def entry_line(entry: Entry, integration: str) -> bytes:
     """A canonical line per entry: what the digest of a folder's desired set is made of."""
-    if entry.title is None and entry.client_metadata is None and entry.media is None:
+    if entry.title is None and entry.client_metadata is None and entry.media is None and entry.config is None:
         # The common case, a million times over: no JSON encoding needed.
         return "\x1e".join((entry.type, integration, *entry.urls)).encode()
     return json.dumps(
-        [entry.urls, entry.type, integration, entry.title, entry.client_metadata, entry.media],
+        [entry.urls, entry.type, integration, entry.title, entry.client_metadata, entry.media]
+        + ([entry.config] if entry.config is not None else []),
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,

@@ -53,6 +53,7 @@ class Entry:
     title: str | None = None
     client_metadata: dict[str, Any] | None = None
     media: dict[str, Any] | None = None  # imageMetadata, videoMetadata, ... as declared
+    config: dict[str, Any] | None = None  # a video's key-frame config, as declared (JSON sources only)
 
     @property
     def is_group(self) -> bool:

@@ -3,8 +3,14 @@
 The documented format, and nothing else: a JSON object whose keys are `videos`, `images`, `audio`, `text`,
 `pdf`, `nifti` (arrays of `{objectUrl, title?, clientMetadata?, <media>Metadata?}`), `image_groups` (an
 image group, or an image sequence with `"createVideo": true`) and `dicom_series` (arrays of
-`{title?, clientMetadata?, objectUrl_0, objectUrl_1, ...}`), and `skip_duplicate_urls` (a boolean,
-accepted and otherwise ignored: reconciler always sends it true).
+`{title?, clientMetadata?, objectUrl_0, objectUrl_1, ...}`). A video may carry its key-frame `config`
+(`sampling_rate` 0 or more, `keyframe_mode` `frame` or `seconds`), which the SDK's structured form cannot
+carry: such videos are registered as a registration file, as the SDK's spec-file path sends one.
+
+The flags `skip_duplicate_urls` and `upsert_metadata` (either spelling, `skipDuplicateUrls`,
+`upsertMetadata`) are accepted and change nothing: reconciler always skips URLs the folder holds, and makes
+the declared clientMetadata true whatever the flag says (it compares and updates it). `time_series` and
+`scenes` are data types of the SDK's models that reconciler does not register yet: one problem each.
 
 Choices where the docs leave room:
 - A media-metadata key may be spelt camelCase or snake_case (`imageMetadata`, `image_metadata`); its
@@ -41,9 +47,11 @@ LIST_KEYS = {
     "image_groups": "image_group",
     "dicom_series": "dicom_series",
 }
-FLAG_KEY = "skip_duplicate_urls"
+FLAG_KEYS = ("skip_duplicate_urls", "upsert_metadata", "skipDuplicateUrls", "upsertMetadata")
+NOT_YET = {"time_series": "time series", "scenes": "scenes (point clouds)"}
 FRAME_PREFIX = "objectUrl_"
-_TOP_KEYS = (*LIST_KEYS, FLAG_KEY)
+KEYFRAME_MODES = ("frame", "seconds")
+_TOP_KEYS = (*LIST_KEYS, *FLAG_KEYS, *NOT_YET)
 _KIND = {"image_group": "image group", "image_sequence": "image sequence", "dicom_series": "DICOM series"}
 
 
@@ -57,6 +65,7 @@ _SINGLE_KEYS = {
     data_type: ("objectUrl", "title", "clientMetadata", *_MEDIA_SPELLINGS.get(data_type, ()))
     for data_type in ("image", "video", "audio", "text", "pdf", "nifti")
 }
+_SINGLE_KEYS["video"] = (*_SINGLE_KEYS["video"], "config")
 _GROUP_KEYS = {
     "image_groups": ("title", "clientMetadata", "createVideo"),
     "dicom_series": ("title", "clientMetadata"),
@@ -74,6 +83,11 @@ def _media_hint(key: str, data_type: str) -> str:
         if media_key
         else f"; {data_type} entries take no media metadata"
     )
+
+
+def _value(value: Any) -> str:
+    """A number as itself, anything else by its kind."""
+    return repr(value) if isinstance(value, int | float) and not isinstance(value, bool) else kind_of(value)
 
 
 def _escape(key: str) -> str:
@@ -99,9 +113,15 @@ class _Reader:
         self._repeats(top, "")
         for key, value in top.items():
             pointer = "/" + _escape(key)
-            if key == FLAG_KEY:
+            if key in FLAG_KEYS:
                 if not isinstance(value, bool):
                     self.problem(pointer, f"must be true or false, got {kind_of(value)}")
+            elif key in NOT_YET:
+                self.problem(
+                    pointer,
+                    f"{NOT_YET[key]} are not supported by reconciler yet; register them with the SDK, in a "
+                    "folder this configuration does not declare `data` for",
+                )
             elif key not in LIST_KEYS:
                 self.problem(pointer, f"unknown key {key!r}{did_you_mean(key, _TOP_KEYS)}")
             elif not isinstance(value, list):
@@ -176,9 +196,12 @@ class _Reader:
     ) -> Entry | None:
         title, metadata = self._common(raw, pointer)
         media: dict[str, Any] | None = None
+        config: dict[str, Any] | None = None
         spellings = _MEDIA_SPELLINGS.get(data_type, {})
         for key, value in raw.items():
-            if key in spellings:
+            if key == "config" and data_type == "video":
+                config = self._keyframe_config(value, pointer + "/config")
+            elif key in spellings:
                 if media is not None:
                     self.problem(
                         f"{pointer}/{_escape(key)}", f"{spellings[key]} is given twice (two spellings)"
@@ -196,7 +219,29 @@ class _Reader:
         if not isinstance(url, str) or not url:
             self.problem(pointer + "/objectUrl", f"must be a non-empty string, got {kind_of(url)}")
             return None
-        return Entry(data_type, (url,), f"{self.display}:{pointer}", title, metadata, media)
+        return Entry(data_type, (url,), f"{self.display}:{pointer}", title, metadata, media, config)
+
+    def _keyframe_config(self, value: Any, pointer: str) -> dict[str, Any] | None:
+        """A video's key-frame `config`, as Encord documents it; None (with a problem) otherwise."""
+        if not isinstance(value, dict):
+            self.problem(pointer, f"must be an object, got {kind_of(value)}")
+            return None
+        good = True
+        for key, item in value.items():
+            if key == "sampling_rate":
+                if isinstance(item, bool) or not isinstance(item, int | float) or not item >= 0:
+                    self.problem(
+                        f"{pointer}/sampling_rate", f"must be a number, 0 or more, got {_value(item)}"
+                    )
+                    good = False
+            elif key == "keyframe_mode":
+                if item not in KEYFRAME_MODES:
+                    self.problem(f"{pointer}/keyframe_mode", f"must be one of {', '.join(KEYFRAME_MODES)}")
+                    good = False
+            else:
+                self._unknown(key, pointer.rpartition("/")[0] + "/config", ("sampling_rate", "keyframe_mode"))
+                good = False
+        return value if good else None
 
     def _group(self, key: str, raw: dict[str, Any], pointer: str) -> Entry | None:
         title, metadata = self._common(raw, pointer)

@@ -324,3 +324,38 @@ def test_one_bucket_belongs_to_one_integration(example: Path, capsys: pytest.Cap
     capsys.readouterr()
     assert main(["validate", str(example)]) == 1
     assert "is also named by integration 'gcs-other'" in capsys.readouterr().err
+
+
+def test_media_metadata_is_compared_and_a_change_encord_cannot_make_is_unsupported(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["apply", str(example), "--auto-approve"]) == 0
+    extras = example / "registrations" / "extras.json"
+    spec = json.loads(extras.read_text())
+    assert spec["videos"][1]["videoMetadata"]["fps"] == 30  # the example declares it
+    spec["videos"][1]["videoMetadata"]["fps"] = 25
+    extras.write_text(json.dumps(spec, indent=2))
+    capsys.readouterr()
+    assert main(["plan", str(example), "--detailed-exitcode"]) == 2
+    out = capsys.readouterr().out
+    assert "! folder_items_media.driving/clips" in out
+    assert "clip_05.mp4: videoMetadata.fps: 30.0 → 25.0" in out
+    assert "its API cannot change it" in out
+    doc = plan_json(example, capsys)
+    media = change(doc, "folder_items_media.driving/clips")
+    assert (media["action"], media["risk"]) == ("update", "unsupported")
+
+
+def test_export_writes_media_metadata_back(
+    example: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["apply", str(example), "--auto-approve"]) == 0
+    out = tmp_path / "exported"
+    assert main(["export", str(example), "--with-items", "--out", str(out)]) == 0
+    texts = "".join(p.read_text() for p in (out / "items").iterdir())
+    assert (
+        '"videoMetadata": {"fps": 30.0, "duration": 8.0, "width": 1280, "height": 720, "fileSize": 12'
+        in texts
+    )
+    assert "strict_client_only: Encord's API does not report it" in (out / "reconciler.yaml").read_text()
+    assert main(["plan", str(out), "--detailed-exitcode"]) == 0

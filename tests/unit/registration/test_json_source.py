@@ -84,9 +84,28 @@ def test_an_empty_object_declares_nothing(tmp_path: Path) -> None:
     [
         ({"image": []}, ["file:/image: unknown key 'image'; did you mean 'images'?"]),
         ({"imageGroups": []}, ["file:/imageGroups: unknown key 'imageGroups'; did you mean 'image_groups'?"]),
+        ({"skipDuplicateUrls": "yes"}, ["file:/skipDuplicateUrls: must be true or false, got a string"]),
         (
-            {"skipDuplicateUrls": True},
-            ["file:/skipDuplicateUrls: unknown key 'skipDuplicateUrls'; did you mean 'skip_duplicate_urls'?"],
+            {"time_series": [{"objectUrl": "gs://b/t.csv"}]},
+            [
+                "file:/time_series: time series are not supported by reconciler yet; register them with the SDK, "
+                "in a folder this configuration does not declare `data` for"
+            ],
+        ),
+        (
+            {
+                "videos": [
+                    {
+                        "objectUrl": "gs://b/v.mp4",
+                        "config": {"sampling_rate": -1, "keyframe_mode": "x", "k": 1},
+                    }
+                ]
+            },
+            [
+                "file:/videos/0/config/sampling_rate: must be a number, 0 or more, got -1",
+                "file:/videos/0/config/keyframe_mode: must be one of frame, seconds",
+                "file:/videos/0/config/k: unknown key 'k'",
+            ],
         ),
         ({"zzz": 1}, ["file:/zzz: unknown key 'zzz'"]),
         ({"a/b~c": 1}, ["file:/a~1b~0c: unknown key 'a/b~c'"]),
@@ -298,3 +317,23 @@ def test_url_limit_counts_frames_and_is_one_problem(tmp_path: Path, monkeypatch:
     ]
     monkeypatch.setattr(json_source, "MAX_URLS_PER_FILE", 6)
     assert parse(tmp_path, document)[1] == []
+
+
+def test_the_sdks_flags_in_either_spelling_and_a_videos_key_frames_are_accepted(tmp_path: Path) -> None:
+    video = {"objectUrl": "gs://b/v.mp4", "config": {"sampling_rate": 0, "keyframe_mode": "frame"}}
+    document = {
+        "videos": [video],
+        "skipDuplicateUrls": True,
+        "upsert_metadata": False,
+        "upsertMetadata": True,
+    }
+    entries, problems = parse(tmp_path, document)
+    assert problems == []
+    assert entries == [
+        Entry(
+            "video",
+            ("gs://b/v.mp4",),
+            "file:/videos/0",
+            config={"sampling_rate": 0, "keyframe_mode": "frame"},
+        )
+    ]
