@@ -39,10 +39,16 @@ typecheck: $(STAMP)
 test: lint typecheck
 	$(BIN)/pytest -q
 
-# Re-run the wire-fidelity suites against another release of the official SDK.
+# Re-run the wire-fidelity suites. With ENCORD_VERSION=X, against that release of the official SDK in a venv
+# of its own (.venv/fidelity/X, built or reused; the main .venv is left alone). tests/fidelity/README.md;
+# tests/fidelity/sweep.py tries a range of releases.
+ifeq ($(strip $(ENCORD_VERSION)),)
 fidelity: $(STAMP)
-	$(if $(ENCORD_VERSION),$(BIN)/python -m pip install --quiet 'encord==$(ENCORD_VERSION)')
 	$(BIN)/pytest -q tests/fidelity tests/client/test_sdk_parity.py
+else
+fidelity:
+	$(PYTHON) tests/fidelity/sweep.py --run '$(strip $(ENCORD_VERSION))'
+endif
 
 # Speed and memory on the sandbox (prints numbers; not part of `make test`).
 bench: $(STAMP)
