@@ -110,6 +110,35 @@ def _item_in_folder(tx: Tx, request: Request) -> Row:
     return item
 
 
+async def item_summary(request: Request) -> JSONResponse:
+    """Where an item is used (`StorageItem.get_summary`): the datasets whose data rows it backs. Frames live
+    inside their group here, never as items of their own, so no item is a frame of another."""
+    with emulator(request).store.tx() as tx:
+        item = _item_in_folder(tx, request)
+        rows = tx.data_rows_for_items([item["uuid"]])
+        datasets: dict[str, Row] = {}
+        for row in rows:
+            if row["dataset"] not in datasets:
+                found = tx.dataset(row["dataset"])
+                title = found["title"] if found is not None else ""
+                datasets[row["dataset"]] = {
+                    "datasetHash": row["dataset"],
+                    "backingFolderUuid": None,
+                    "title": title,
+                    "dataHashes": [],
+                    "dataUnitsCreatedAt": row["created_at"],
+                }
+            datasets[row["dataset"]]["dataHashes"].append(row["data_hash"])
+    return JSONResponse(
+        {
+            "frameInGroups": 0,
+            "accessibleGroupItems": [],
+            "usedInDatasets": len(datasets),
+            "accessibleDatasets": list(datasets.values()),
+        }
+    )
+
+
 async def list_child_items(request: Request) -> JSONResponse:
     """Frames of an image group / image sequence / DICOM series, in order; other items have none.
 

@@ -32,6 +32,7 @@ from reconciler.emulator.routes_items import (
     delete_items,
     get_item,
     get_items_bulk,
+    item_summary,
     list_child_items,
     list_folder_items,
     move_items,
@@ -223,6 +224,13 @@ async def delete_folder(request: Request) -> JSONResponse:
     return JSONResponse(None)
 
 
+async def list_folder_groups(request: Request) -> JSONResponse:
+    """The user groups with access to a folder: the emulator's organisation has none."""
+    with emulator(request).store.tx() as tx:
+        folder_or_403(tx, request.path_params["folder"])
+    return JSONResponse({"results": [], "nextPageToken": None})
+
+
 async def folder_summary(request: Request) -> JSONResponse:
     with emulator(request).store.tx() as tx:
         folder = folder_or_403(tx, request.path_params["folder"])
@@ -274,6 +282,10 @@ ROUTES: list[BaseRoute] = [
         methods=["POST"],
     ),
     Route("/v2/public/storage/folders/{folder}/upload-signed-urls", not_supported, methods=["POST"]),
+    Route("/v2/public/storage/folders/{folder}/items/{item}/summary", item_summary, methods=["GET"]),
+    Route("/v2/public/storage/folders/{folder}/groups", list_folder_groups, methods=["GET"]),
+    Route("/v2/public/storage/folders/{folder}/groups", not_supported, methods=["POST", "DELETE"]),
+    Route("/v2/public/storage/folders/{folder}/create-group-items", not_supported, methods=["POST"]),
     Route("/v2/public/storage/search/folders", search_folders, methods=["GET"]),
     Route("/v2/public/storage/search/items", search_items, methods=["GET"]),
     Route("/v2/public/storage/items/get-bulk", get_items_bulk, methods=["POST"]),

@@ -80,6 +80,8 @@ class ItemsClient(ClientBase):
                 ("pageSize", self._page_size),
                 ("signUrls", False),
                 ("includeClientMetadata", False),
+                # As the SDK's `list_items(include_client_metadata=False)` sends it; `find_items` does not.
+                ("clientMetadataAsSignedUrl", None if recursive else False),
             ]
 
         path = f"storage/folders/{seg(folder_uuid)}/items"

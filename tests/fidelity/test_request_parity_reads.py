@@ -48,6 +48,22 @@ async def test_the_recursive_item_listing_sends_what_the_sdk_sends(
     assert set(found) >= {str(u) for u in world.items}  # the registered items lie below the shared folder
 
 
+async def test_the_lean_listing_of_one_folder_sends_what_the_sdk_sends(
+    parity: Parity, sdk: Any, ours: EncordClient, world: World
+) -> None:
+    """A folder's own items without their metadata (what a folder delete counts): the SDK's `list_items`
+    with `include_client_metadata=False`, exactly."""
+    folder = sdk.get_storage_folder(world.items_folder)
+    theirs = parity.sdk(lambda: list(folder.list_items(include_client_metadata=False, page_size=1000)))
+
+    async def refs() -> list[str]:
+        return [i.uuid async for page in ours.iter_item_refs(world.items_folder) for i in page]
+
+    mine = await parity.ours(refs())
+    parity.assert_same("iter_item_refs_of_one_folder", theirs, mine)
+    assert set(await refs()) == {str(u) for u in world.items}
+
+
 async def test_the_lean_dataset_read_sends_what_the_sdk_sends(
     parity: Parity, sdk: Any, ours: EncordClient, world: World
 ) -> None:

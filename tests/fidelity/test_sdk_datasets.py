@@ -122,3 +122,27 @@ def test_unknown_dataset_raises_resource_not_found(
         encord_user_client.get_dataset(str(uuid.uuid4()))
     last = emulator_server.read_log()[-1]
     assert last["path"] == "/public" and last["status"] == 200
+
+
+def test_an_items_summary_names_the_datasets_that_use_it(
+    encord_user_client: EncordUserClient, items: list[StorageItem]
+) -> None:
+    assert items[0].get_summary().used_in_datasets == 0
+    created = encord_user_client.create_dataset(
+        f"summary-{uuid.uuid4().hex[:8]}", StorageLocation.AWS, create_backing_folder=False
+    )
+    rows = encord_user_client.get_dataset(created["dataset_hash"]).link_items([items[0].uuid])
+    summary = items[0].get_summary()
+    assert (summary.used_in_datasets, summary.frame_in_groups, summary.accessible_group_items) == (1, 0, [])
+    (dataset,) = summary.accessible_datasets
+    assert (dataset.dataset_hash, dataset.title) == (created["dataset_hash"], created["title"])
+    assert [str(h) for h in dataset.data_hashes] == [rows[0].uid]
+
+
+def test_folder_groups_are_listed_empty_and_group_items_are_not_supported(
+    encord_user_client: EncordUserClient, items: list[StorageItem]
+) -> None:
+    folder = encord_user_client.get_storage_folder(items[0].parent_folder_uuid)
+    assert list(folder.list_groups()) == []
+    with pytest.raises(InvalidArgumentsError, match="not supported by the emulator"):
+        folder.create_data_group([items[0].uuid, items[1].uuid])
