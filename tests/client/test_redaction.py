@@ -56,8 +56,12 @@ async def test_no_secrets_in_logs_reprs_or_errors(
     private_key: Ed25519PrivateKey,
     key_pem: str,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
     mode: str,
 ) -> None:
+    # An in-process CLI run earlier in the session stops the `reconciler` logger propagating; caplog needs it.
+    monkeypatch.setattr(logging.getLogger("reconciler"), "propagate", True)
+    caplog.set_level(logging.DEBUG, logger="reconciler")
     auth = SshKeyAuth(private_key) if mode == "ssh" else BearerAuth(BEARER)
     fake = Handler()
     client, rec = make_client(fake, auth=auth)
