@@ -28,7 +28,7 @@ from operator import attrgetter
 from typing import Any
 
 from reconciler.config.sources import DataSourceSpec, GroupRule
-from reconciler.registration.entry import GROUP_TYPES, Entry
+from reconciler.registration.entry import GROUP_TYPES, MEDIA_KEYS, Entry
 from reconciler.registration.globs import GlobSet, check_glob
 from reconciler.registration.mediatypes import DEFAULT_EXTENSION_TYPES
 
@@ -121,6 +121,7 @@ def entries_from_listing(
     title = source.title
     base_url = f"gs://{bucket}/"
     meta = sidecar or {}
+    media: Mapping[str, tuple[str, dict[str, Any], str]] = getattr(sidecar, "media", {})
 
     entries: list[Entry] = []
     skipped: dict[str, int] = {}
@@ -167,6 +168,8 @@ def entries_from_listing(
             entry_title = name
         entries.append(Entry(data_type, (url,), url, entry_title, meta.get(url)))
 
+    if media:
+        _attach_media(entries, media, problems)
     groups = _group_entries(frames, rule_of_dir, base_url, prefix, meta, display, problems)
     entries.extend(groups)
     entries.sort(key=attrgetter("where"))
@@ -176,6 +179,26 @@ def entries_from_listing(
         group_urls = {group.where for group in groups}
         warnings.append(_unmatched(meta, entries, group_urls, sidecar_display or source.metadata or display))
     return ListingResult(entries, problems, dict(sorted(skipped.items())), listed, warnings)
+
+
+def _attach_media(
+    entries: list[Entry], media: Mapping[str, tuple[str, dict[str, Any], str]], problems: list[str]
+) -> None:
+    """The sidecar's media metadata onto the listed files; one for another type is a problem at its line."""
+    for entry in entries:
+        found = media.get(entry.urls[0])
+        if found is None:
+            continue
+        key, value, where = found
+        if MEDIA_KEYS.get(entry.type) == key:
+            entry.media = value
+        else:
+            takes = (
+                f"takes {MEDIA_KEYS[entry.type]}" if entry.type in MEDIA_KEYS else "takes no media metadata"
+            )
+            problems.append(
+                f"{where}: {key} for {entry.urls[0]}, which is listed as {entry.type} (it {takes})"
+            )
 
 
 def _group_entries(

@@ -126,6 +126,8 @@ def read_bucket_sources(config: Config, data: DesiredData, lister: Lister) -> No
                 source, names, sidecar, read.display, sidecar_display=sidecar_display
             )
             data.problems.extend(result.problems)
+            at = f"{config.where(f'(data){path}[{index}]')}: folders.{path}.data[{index}]"
+            data.problems.extend(_strict_listing_problems(config, source, at, result.entries))
             data.notes.extend(result.warnings)
             if result.skipped:
                 skipped = ", ".join(
@@ -155,11 +157,35 @@ def _bucket_source_problems(config: Config, source: DataSourceSpec, at: str) -> 
             f"{at}: the listing is in bucket {bucket!r}, but integration {integration.title!r} reads "
             f"{integration.bucket!r}"
         )
-    if integration.strict_client_only:
+    if integration.strict_client_only and not source.metadata:
         problems.append(
             f"{at}: integration {integration.title!r} is strict client-only, so every entry must carry its "
-            "media metadata, which a bucket listing cannot; register these objects from a JSON or CSV "
-            "file with imageMetadata/videoMetadata (CSV: the MediaMetadata column)"
+            "media metadata: give it per object in a JSONL `metadata` sidecar (imageMetadata, "
+            "videoMetadata, ... beside objectUrl), or register these objects from a JSON or CSV file"
+        )
+    return problems
+
+
+def _strict_listing_problems(
+    config: Config, source: DataSourceSpec, at: str, entries: list[Entry]
+) -> list[str]:
+    """On a strict client-only integration, the listed objects the sidecar gives no media metadata, once."""
+    integration = next((i for i in config.integrations or [] if i.title == source.integration), None)
+    if integration is None or not integration.strict_client_only:
+        return []
+    groups = [e.where for e in entries if e.is_group]
+    bare = [e.urls[0] for e in entries if not e.is_group and e.media is None]
+    problems = []
+    if bare:
+        shown = ", ".join(bare[:3]) + (f" and {len(bare) - 3} more" if len(bare) > 3 else "")
+        problems.append(
+            f"{at}: integration {integration.title!r} is strict client-only: {len(bare)} listed object(s) "
+            f"have no media metadata in {source.metadata}: {shown}"
+        )
+    if groups:
+        problems.append(
+            f"{at}: integration {integration.title!r} is strict client-only, and {len(groups)} group(s) "
+            f"({groups[0]}, ...) would need media metadata per frame, which a listing cannot give"
         )
     return problems
 

@@ -2,7 +2,10 @@
 
 Two shapes, by extension: a JSON object `{"gs://b/a.jpg": {...}, "gs://b/seq/": {...}}`, or JSONL
 (`.jsonl`, `.ndjson`) with one `{"objectUrl": "...", "clientMetadata": {...}}` per line (blank lines are
-fine). Every problem names the file and line; malformed input is a problem, never a traceback.
+fine). A JSONL line may also give the object's media metadata (`imageMetadata`, `videoMetadata`, ...: what
+a strict client-only integration needs), checked here in Encord's terms at its line; then
+`clientMetadata` may be left out. Every problem names the file and line; malformed input is a problem,
+never a traceback.
 JSONL is read line by line, so a large sidecar is never held as text.
 """
 
@@ -15,13 +18,22 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from reconciler.registration.entry import MEDIA_KEYS
+from reconciler.registration.media_check import media_problems
 from reconciler.registration.sourcefile import kind_of, open_regular
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
-LINE_KEYS = ("objectUrl", "clientMetadata")
+MEDIA_KEY_TYPES = {key: data_type for data_type, key in MEDIA_KEYS.items()}  # imageMetadata -> image
+LINE_KEYS = ("objectUrl", "clientMetadata", *MEDIA_KEY_TYPES)
 _BOM = b"\xef\xbb\xbf"
 
-Sidecar = dict[str, dict[str, Any]]
+
+class Sidecar(dict[str, dict[str, Any]]):
+    """Object URL -> clientMetadata; `media`: object URL -> (media key, its object, `file:line`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.media: dict[str, tuple[str, dict[str, Any], str]] = {}
 
 
 def load_sidecar(path: Path, display: str) -> tuple[Sidecar, list[str]]:
@@ -32,7 +44,7 @@ def load_sidecar(path: Path, display: str) -> tuple[Sidecar, list[str]]:
                 return _load_jsonl(handle, display)
             return _load_json(handle.read(), display)
     except OSError as exc:
-        return {}, [f"{display}: cannot read file: {exc.strerror or exc}"]
+        return Sidecar(), [f"{display}: cannot read file: {exc.strerror or exc}"]
 
 
 def _load_json(data: bytes, display: str) -> tuple[Sidecar, list[str]]:
@@ -41,23 +53,25 @@ def _load_json(data: bytes, display: str) -> tuple[Sidecar, list[str]]:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - data.rfind(b"\n", 0, exc.start)
-        return {}, [f"{display}:{line}:{column}: not UTF-8 text"]
+        return Sidecar(), [f"{display}:{line}:{column}: not UTF-8 text"]
     if not text.strip():
-        return {}, [f"{display}:1:1: empty file; expected a JSON object of URL -> clientMetadata"]
+        return Sidecar(), [f"{display}:1:1: empty file; expected a JSON object of URL -> clientMetadata"]
     repeated: list[tuple[dict[str, Any], list[str]]] = []
     try:
         top = json.loads(
             text, object_pairs_hook=_pairs(repeated), parse_constant=_no_constant, parse_float=_finite
         )
     except json.JSONDecodeError as exc:
-        return {}, [f"{display}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"]
+        return Sidecar(), [f"{display}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"]
     except (ValueError, RecursionError) as exc:
-        return {}, [f"{display}: invalid JSON: {_reason(exc)}"]
+        return Sidecar(), [f"{display}: invalid JSON: {_reason(exc)}"]
     if not isinstance(top, dict):
-        return {}, [f"{display}:1:1: expected a JSON object of URL -> clientMetadata, got {kind_of(top)}"]
+        return Sidecar(), [
+            f"{display}:1:1: expected a JSON object of URL -> clientMetadata, got {kind_of(top)}"
+        ]
     twice = next((keys for built, keys in repeated if built is top), [])
     problems = [f"{display}: {url}: given twice" for url in twice]
-    sidecar: Sidecar = {}
+    sidecar = Sidecar()
     for url, value in top.items():
         if isinstance(value, dict):
             sidecar[url] = value
@@ -67,7 +81,7 @@ def _load_json(data: bytes, display: str) -> tuple[Sidecar, list[str]]:
 
 
 def _load_jsonl(lines: Iterable[bytes], display: str) -> tuple[Sidecar, list[str]]:
-    sidecar: Sidecar = {}
+    sidecar = Sidecar()
     first_line: dict[str, int] = {}
     problems: list[str] = []
     # One decoder for every line: json.loads with options builds a new one per call (2x slower).
@@ -100,7 +114,13 @@ def _load_jsonl(lines: Iterable[bytes], display: str) -> tuple[Sidecar, list[str
             problems.append(f"{where}: {url} given twice: lines {first_line[url]} and {number}")
             continue
         first_line[url] = number
-        sidecar[url] = value["clientMetadata"]
+        if "clientMetadata" in value:
+            sidecar[url] = value["clientMetadata"]
+        for key in value.keys() & MEDIA_KEY_TYPES.keys():
+            found = media_problems(MEDIA_KEY_TYPES[key], value[key])
+            problems.extend(f"{where}: {problem}" for problem in found)
+            if not found:
+                sidecar.media[url] = (key, value[key], where)
     return sidecar, problems
 
 
@@ -114,7 +134,15 @@ def _line_problem(value: Any) -> str | None:
     url = value.get("objectUrl")
     if not isinstance(url, str) or not url:
         return f"objectUrl: expected the object's URL, got {kind_of(url)}"
-    if not isinstance(value.get("clientMetadata"), dict):
+    media = [key for key in value if key in MEDIA_KEY_TYPES]
+    if len(media) > 1:
+        return f"{' and '.join(media)}: an object has one type, so one media-metadata key"
+    for key in media:
+        if not isinstance(value[key], dict):
+            return f"{key}: expected an object, got {kind_of(value[key])}"
+    if ((media and "clientMetadata" in value) or not media) and not isinstance(
+        value.get("clientMetadata"), dict
+    ):
         return f"clientMetadata: expected an object, got {kind_of(value.get('clientMetadata'))}"
     return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -372,3 +373,25 @@ def test_twenty_thousand_names_with_groups_in_one_pass() -> None:
     )
     assert len(result.entries) == 36 + (60 - 6) * 200 + 500
     assert [e.where for e in result.entries] == sorted(e.where for e in result.entries)
+
+
+def test_media_metadata_from_the_sidecar_goes_to_its_file_and_a_wrong_type_is_named_at_its_line(
+    tmp_path: Any,
+) -> None:
+    from reconciler.registration.sidecar import load_sidecar
+
+    media = {"mimeType": "image/png", "fileSize": 1, "height": 1, "width": 1}
+    path = tmp_path / "m.jsonl"
+    path.write_text(
+        f'{{"objectUrl": "{SOURCE}a.png", "imageMetadata": {json.dumps(media)}}}\n'
+        f'{{"objectUrl": "{SOURCE}b.mp4", "imageMetadata": {json.dumps(media)}}}\n'
+    )
+    sidecar, problems = load_sidecar(path, "m.jsonl")
+    assert problems == []
+    result = listing(["raw/a.png", "raw/b.mp4"], sidecar)
+    entries = {entry.where: entry for entry in result.entries}
+    assert entries[f"{SOURCE}a.png"].media == media
+    assert entries[f"{SOURCE}b.mp4"].media is None
+    assert result.problems == [
+        f"m.jsonl:2: imageMetadata for {SOURCE}b.mp4, which is listed as video (it takes videoMetadata)"
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,27 @@ def test_a_missing_file_is_a_problem(tmp_path: Path) -> None:
         ["nope.jsonl: cannot read file: No such file or directory"],
     )
     assert load_sidecar(tmp_path, "dir.json")[1][0].startswith("dir.json: cannot read file:")
+
+
+IMAGE = {"mimeType": "image/jpeg", "fileSize": 10, "height": 4, "width": 6}
+
+
+def test_a_jsonl_line_may_give_media_metadata_checked_at_its_line(tmp_path: Path) -> None:
+    text = (
+        f'{{"objectUrl": "gs://b/a.jpg", "imageMetadata": {json.dumps(IMAGE)}}}\n'
+        f'{{"objectUrl": "gs://b/b.jpg", "clientMetadata": {{"k": 1}}, "imageMetadata": {json.dumps(IMAGE)}}}\n'
+        '{"objectUrl": "gs://b/c.mp4", "videoMetadata": {"fps": "fast"}}\n'
+        '{"objectUrl": "gs://b/d.jpg", "imageMetadata": {}, "videoMetadata": {}}\n'
+    )
+    sidecar, problems = load(tmp_path, "m.jsonl", text)
+    assert sidecar == {"gs://b/b.jpg": {"k": 1}}  # a line with media alone gives no clientMetadata
+    assert sidecar.media == {  # type: ignore[attr-defined]
+        "gs://b/a.jpg": ("imageMetadata", IMAGE, "m.jsonl:1"),
+        "gs://b/b.jpg": ("imageMetadata", IMAGE, "m.jsonl:2"),
+    }
+    assert problems == [
+        "m.jsonl:3: videoMetadata: missing duration, width, height, fileSize, mimeType (Encord needs all of "
+        "fps, duration, width, height, fileSize, mimeType)",
+        "m.jsonl:3: videoMetadata.fps: must be a number, got 'fast'",
+        "m.jsonl:4: imageMetadata and videoMetadata: an object has one type, so one media-metadata key",
+    ]
