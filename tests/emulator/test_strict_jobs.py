@@ -252,20 +252,20 @@ NEVER_SENT_BY_THE_SDK = [
 
 
 @pytest.mark.parametrize(
-    ("case", "body", "words"), REFUSED_BY_THE_SDK, ids=[c[0] for c in REFUSED_BY_THE_SDK]
+    ("shape", "body", "words"), REFUSED_BY_THE_SDK, ids=[c[0] for c in REFUSED_BY_THE_SDK]
 )
-def test_the_sdk_models_refuse_these(case: str, body: dict[str, Any], words: str) -> None:
+def test_the_sdk_models_refuse_these(shape: str, body: dict[str, Any], words: str) -> None:
     with pytest.raises(ValidationError):
         s.DataUploadItems.model_validate(body)
 
 
 @pytest.mark.parametrize(
-    ("case", "body", "words"),
+    ("shape", "body", "words"),
     REFUSED_BY_THE_SDK + NEVER_SENT_BY_THE_SDK,
     ids=[c[0] for c in REFUSED_BY_THE_SDK + NEVER_SENT_BY_THE_SDK],
 )
 async def test_bodies_the_sdk_refuses_or_never_sends_are_a_400_naming_the_field(
-    make_sandbox: Callable[..., Sandbox], case: str, body: dict[str, Any], words: str
+    make_sandbox: Callable[..., Sandbox], shape: str, body: dict[str, Any], words: str
 ) -> None:
     sandbox = make_sandbox()
     integration, folder = await sandbox.integration(), await sandbox.folder()
@@ -307,10 +307,10 @@ REGISTRATION_FILES = [
 
 
 @pytest.mark.parametrize(
-    ("case", "spec", "words"), REGISTRATION_FILES, ids=[c[0] for c in REGISTRATION_FILES]
+    ("shape", "spec", "words"), REGISTRATION_FILES, ids=[c[0] for c in REGISTRATION_FILES]
 )
 async def test_a_registration_file_with_undocumented_keys_is_a_400(
-    make_sandbox: Callable[..., Sandbox], case: str, spec: dict[str, Any], words: str
+    make_sandbox: Callable[..., Sandbox], shape: str, spec: dict[str, Any], words: str
 ) -> None:
     sandbox = make_sandbox()
     integration, folder = await sandbox.integration(), await sandbox.folder()

@@ -83,7 +83,7 @@ def runner(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     selected = [
         item.callspec.params["case"].id
         for item in request.session.items
-        if hasattr(item, "callspec") and "case" in item.callspec.params
+        if hasattr(item, "callspec") and isinstance(item.callspec.params.get("case"), Case)
     ]
     return Runner(tmp_path_factory.mktemp("corpus"), selected)
 
