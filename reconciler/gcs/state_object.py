@@ -6,7 +6,7 @@ from contextlib import closing
 
 from reconciler.errors import ReconcilerError
 from reconciler.gcs.client import storage_client
-from reconciler.gcs.lease import parse_gs_url, read_object, write_object
+from reconciler.gcs.objects import parse_gs_url, read_object, write_object
 from reconciler.state import RecordedState, stamp
 
 

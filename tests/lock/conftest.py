@@ -20,7 +20,7 @@ import pytest
 from google.cloud import storage
 
 from reconciler.gcs.client import storage_client
-from reconciler.gcs.lease import write_object
+from reconciler.gcs.objects import write_object
 from reconciler.lock import LeaseInfo, OwnerInfo, now
 from tests.gcs.conftest import _start_fake_gcs, stop
 

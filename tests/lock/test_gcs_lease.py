@@ -13,7 +13,7 @@ import pytest
 from google.cloud import storage
 
 from reconciler.gcs.errors import GcsError
-from reconciler.gcs.lease import read_object, write_object
+from reconciler.gcs.objects import read_object, write_object
 from reconciler.lock import (
     Lease,
     LeaseInfo,

@@ -19,7 +19,7 @@ from contextlib import closing
 from pathlib import Path
 
 from reconciler.gcs.client import storage_client
-from reconciler.gcs.lease import parse_gs_url
+from reconciler.gcs.objects import parse_gs_url
 from reconciler.lock import OwnerInfo, acquire
 
 

@@ -1,25 +1,8 @@
-"""The apply lock: two applies on one workspace never interleave.
-
-A location is `gs://bucket/path/to/lock.json` (a lease on a GCS object, for CI runners on different
-machines) or a local path (an `fcntl.flock` on that file, for one machine).
-
-- GCS: the lease object is created only if absent (`ifGenerationMatch=0`), renewed every TTL/3 by a
-  background thread (each rewrite names the generation it replaces), and deleted at the end only if it is
-  still ours. An expired lease is taken over under its generation, so of two takers one wins. When a renewal
-  finds the lease taken or deleted, or cannot renew it before it expires, the lease is *lost*: `lease.lost`
-  turns true, `lease.check()` raises `LeaseLostError`, and `on_lost` (if given) is called once.
-- Local: the kernel holds the lock for the process, so a process that dies releases it, and no other
-  process can release it. The holder's details are written into the file for `status`.
-
-`acquire(...)` returns a `Lease` that is taken on entering `with` or `async with` (the async form runs the
-blocking calls in a worker thread) and released on leaving it. Expiry is judged by the reader's clock.
-"""
+"""What every lease is: its holder's details, the errors, and the `Lease` interface (file.py, gcs.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import getpass
 import json
 import logging
@@ -29,17 +12,12 @@ import secrets
 import socket
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reconciler.errors import ReconcilerError
-
-if TYPE_CHECKING:
-    from reconciler.plan.model import BackendRef
 
 logger = logging.getLogger(__name__)
 
@@ -151,71 +129,6 @@ class LeaseInfo:
         return cls(who.owner, who.host, who.pid, who.ci_url, started, expires, secrets.token_hex(8))
 
 
-def is_gcs(location: str) -> bool:
-    return location.startswith("gs://")
-
-
-def lock_location(ref: BackendRef, config_dir: Path | None, configured: str | None) -> str:
-    """The configured location (a relative local path is taken from `config_dir`), else a local lock file:
-    beside the sandbox state, or `.reconciler/apply.lock` beside the config for Encord (as `journal_for`)."""
-    base = config_dir or Path.cwd()
-    if configured:
-        return configured if is_gcs(configured) else str((base / os.path.expanduser(configured)).resolve())
-    if ref.kind == "sandbox":
-        return str(Path(ref.location).with_suffix(".lock"))
-    return str(base / ".reconciler" / "apply.lock")
-
-
-def acquire(
-    location: str,
-    *,
-    owner_info: OwnerInfo | None = None,
-    ttl: float = LEASE_TTL_SECONDS,
-    wait: float = 0.0,
-    on_lost: Callable[[str], None] | None = None,
-    endpoint: str | None = None,
-) -> Lease:
-    """A lease on `location`, taken on entering `with`/`async with`, released on leaving it.
-
-    Taking refuses with `LockHeldError` when another holder has it; with `wait` > 0 it tries again until
-    `wait` seconds have passed. `ttl`, `on_lost` and `endpoint` (a GCS emulator's URL; else
-    `$STORAGE_EMULATOR_HOST` or real GCS) matter for GCS leases only.
-    """
-    who = owner_info or OwnerInfo.current()
-    if is_gcs(location):
-        from reconciler.gcs.lease import GcsLease
-
-        return GcsLease(location, who, ttl=ttl, wait=wait, on_lost=on_lost, endpoint=endpoint)
-    return FileLease(location, who, wait=wait)
-
-
-def status(location: str, *, endpoint: str | None = None) -> LeaseInfo | None:
-    """Who holds the lock (an expired GCS lease included: see `LeaseInfo.expired`); None when it is free."""
-    if is_gcs(location):
-        from reconciler.gcs.lease import read_lease
-
-        return read_lease(location, endpoint=endpoint)
-    return _file_holder(Path(location))
-
-
-def release(location: str, *, force: bool = False, endpoint: str | None = None) -> LeaseInfo | None:
-    """Remove someone else's GCS lease (an unexpired one only with `force`): what was removed, or None.
-
-    A local lock cannot be released from another process: its holder must end (`LockError` says so).
-    """
-    if is_gcs(location):
-        from reconciler.gcs.lease import remove_lease
-
-        return remove_lease(location, force=force, endpoint=endpoint)
-    holder = _file_holder(Path(location))
-    if holder is None:
-        return None
-    raise LockError(
-        f"{location} is a local lock held by {holder.describe()}: no other process can release it; "
-        f"stop that process (pid {holder.pid} on {holder.host}); a process that has ended holds no lock"
-    )
-
-
 class Lease(ABC):
     """A lock, held inside `with`/`async with`; see the module docstring."""
 
@@ -291,74 +204,6 @@ class Lease(ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await asyncio.to_thread(self.release)
-
-
-class FileLease(Lease):
-    """`fcntl.flock` on a local file: non-blocking, released by `release` or when the process ends."""
-
-    hint = "the lock is free as soon as that process ends"
-
-    def __init__(self, location: str, who: OwnerInfo, *, wait: float) -> None:
-        super().__init__(location, who, wait=wait)
-        self.path = Path(location)
-        self._fd: int | None = None
-
-    def _poll(self) -> float:
-        return 0.1
-
-    def _take_once(self) -> None:
-        if self._fd is not None:
-            raise LockError(f"the lock {self.location} is already held by this process")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise self._refusal(_read_holder(self.path)) from None
-        info = LeaseInfo.new(self.owner_info, ttl=None)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, info.to_json(), 0)
-        self._fd, self._info = fd, info
-
-    def release(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        # Emptied while still locked: the next holder writes its own details after locking.
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
-        os.close(fd)  # closing the last descriptor releases the flock
-
-
-def _read_holder(path: Path) -> LeaseInfo | None:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    if not data.strip():
-        return None
-    try:
-        return LeaseInfo.from_json(data, str(path))
-    except LockError:
-        return None
-
-
-def _file_holder(path: Path) -> LeaseInfo | None:
-    """The local lock's holder, or None when no process holds it."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        # Shared and let go at once: a taker at this very moment may find it held.
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = _read_holder(path)  # None: held, but its details are not written yet
-        return holder or LeaseInfo.unknown()
-    finally:
-        os.close(fd)
-    return None
 
 
 def now() -> datetime:
