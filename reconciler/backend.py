@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from reconciler.config.models import EncordBackend, SandboxBackend
-from reconciler.defaults import DEFAULT_CONCURRENCY
+from reconciler.defaults import DEFAULT_CONCURRENCY, LEASE_TTL_SECONDS
 from reconciler.encord.auth import SshKeyAuth, load_ssh_key, resolve_auth
 from reconciler.encord.client import EncordClient
 from reconciler.errors import ConfigError
@@ -42,15 +42,21 @@ def backend_ref(
             else {}
         )
         options.pop("bearer_token", None)
+        if options.get("lock_ttl_seconds") == LEASE_TTL_SECONDS:
+            del options["lock_ttl_seconds"]
         return BackendRef(kind="encord", location=domain_override.rstrip("/"), options=options)
     if isinstance(backend, SandboxBackend):
         buckets = {name: str((base_dir / path).resolve()) for name, path in sorted(backend.buckets.items())}
         sandbox_options: dict[str, Any] = {"buckets": buckets} if buckets else {}
         if backend.lock:
             sandbox_options["lock"] = backend.lock
+        if backend.lock_ttl_seconds != LEASE_TTL_SECONDS:
+            sandbox_options["lock_ttl_seconds"] = backend.lock_ttl_seconds
         state = str((base_dir / backend.state).resolve())
         return BackendRef(kind="sandbox", location=state, options=sandbox_options)
     options = backend.model_dump(exclude={"kind", "domain", "bearer_token"}, exclude_none=True)
+    if backend.lock_ttl_seconds == LEASE_TTL_SECONDS:
+        del options["lock_ttl_seconds"]  # the default: plan files stay as they were
     if backend.ssh_key_file:
         options["ssh_key_file"] = str((base_dir / os.path.expanduser(backend.ssh_key_file)).resolve())
     return BackendRef(kind="encord", location=backend.domain, options=options)

@@ -7,3 +7,6 @@ DEFAULT_CONCURRENCY = 16
 # What the emulator's PATCH of clientMetadata does (`emulator serve --metadata-patch`): Encord's own
 # behaviour is unconfirmed, so reconciler's updates must converge under both.
 METADATA_PATCH_MODES = ("replace", "merge")
+
+# How long a gs:// lock's lease holds without renewal (`backend.lock_ttl_seconds`); renewed every third.
+LEASE_TTL_SECONDS = 300

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -379,7 +379,11 @@ async def apply_plan(
     tally: RegistrationTally | None = None,
     targets: list[str] | None = None,
     state: StateStore | None = None,
+    guard: Callable[[], Awaitable[None]] | None = None,
 ) -> ApplyReport:
+    """Carry out the plan. `guard` (the lock's) is awaited before every change and every request that
+    writes; when it raises, nothing more is written and the error propagates."""
+    client.write_guard = guard
     provider = EncordProvider(client)
     ctx = ApplyContext(gcs=gcs)
     needs_items = any(
@@ -422,10 +426,14 @@ async def apply_plan(
         }
 
     async def run_unit(unit: Unit) -> None:
+        if guard is not None:
+            await guard()  # bucket CORS and IAM are written through GCS, not the client
         if unit.name == SCHEMA_UNIT:
             await provider.apply_schema(unit.changes)
         else:
             for change in unit.changes:
+                if guard is not None:
+                    await guard()
                 await provider.apply(change, ctx)
 
     result = await execute(plan, run_unit, concurrency=concurrency, progress=progress)
@@ -446,6 +454,8 @@ async def apply_plan(
         )
         recheck = again.plan
         if state is not None:
+            if guard is not None:
+                await guard()  # the recorded state belongs to the lock's holder
             record(state, recorded, recheck, keep=set(result.failed) | set(result.skipped))
         if again.live is not None:
             report.verification = verify_datasets(config, again.live)

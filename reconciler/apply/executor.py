@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from reconciler.defaults import DEFAULT_CONCURRENCY
 from reconciler.errors import PartialFailure, ReconcilerError
+from reconciler.lock.base import LeaseLostError
 from reconciler.plan.model import Change, Kind, Plan
 
 SCHEMA_UNIT = "schema"
@@ -90,6 +91,8 @@ async def execute(
             async with semaphore:
                 try:
                     await run_unit(unit)
+                except LeaseLostError:
+                    raise  # not this change's failure: the whole apply stops writing
                 except PartialFailure as exc:
                     for change in unit.changes:
                         result.failed[change.address] = str(exc)

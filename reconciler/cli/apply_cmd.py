@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from reconciler.config.redact import scrub
 from reconciler.encord.provider_items import RegistrationTally
 from reconciler.engine import ApplyReport, Computed, apply_plan, refuse_if_stale, retry_only
 from reconciler.errors import ConfigError, PlanError, ReconcilerError
-from reconciler.lock import Lease, acquire, lock_location
+from reconciler.lock import LEASE_TTL_SECONDS, Lease, LeaseLostError, acquire, lock_location
 from reconciler.plan.diff import protected_addresses, protecting
 from reconciler.plan.model import FORMAT_VERSION, Action, BackendRef, Plan
 from reconciler.plan.render import render_text
@@ -144,7 +145,9 @@ async def _prepare(args: argparse.Namespace, prepared: Prepared) -> Prepared:
     return prepared
 
 
-async def _carry_out(args: argparse.Namespace, prepared: Prepared) -> ApplyReport:
+async def _carry_out(
+    args: argparse.Namespace, prepared: Prepared, guard: Callable[[], Awaitable[None]]
+) -> ApplyReport:
     ref = prepared.ref
     async with open_workspace(ref, bearer_token=prepared.token) as ws:
         if prepared.saved:
@@ -164,6 +167,7 @@ async def _carry_out(args: argparse.Namespace, prepared: Prepared) -> ApplyRepor
                 tick=bar.tick,
                 targets=args.targets,
                 state=state_store_for(ref, config_dir(prepared.config, prepared.plan)),
+                guard=guard,
             )
 
 
@@ -174,8 +178,22 @@ def run(args: argparse.Namespace) -> int:
     where = lock_location(
         prepared.ref, config_dir(prepared.config, prepared.plan), prepared.ref.options.get("lock")
     )
-    with acquire(where) as lease:
-        return _run_locked(args, prepared, lease)
+    ttl = float(prepared.ref.options.get("lock_ttl_seconds") or LEASE_TTL_SECONDS)
+    with acquire(where, ttl=ttl) as lease:
+        took_over = getattr(lease, "took_over", None)
+        if took_over is not None:
+            output.info(
+                f"[yellow]note:[/] took over the expired lock {escape(where)} of "
+                f"{escape(took_over.describe())}; that run is gone or stalled, and stops before its next "
+                "write"
+            )
+        try:
+            return _run_locked(args, prepared, lease)
+        except LeaseLostError as exc:
+            raise LeaseLostError(
+                f"apply stopped: {exc}. Nothing more was written after that; the changes before it stay. "
+                "Another apply may hold the lock now: plan again once it is done"
+            ) from None
 
 
 def _run_locked(args: argparse.Namespace, prepared: Prepared, lease: Lease) -> int:
@@ -205,8 +223,8 @@ def _run_locked(args: argparse.Namespace, prepared: Prepared, lease: Lease) -> i
         raise PlanError("nothing was applied: " + "\n".join(refused))
     if not prepared.saved:  # a saved plan is the approval, as in Terraform
         _confirm(args)  # outside the event loop, so Ctrl-C and Ctrl-D act at once
-    lease.check()  # still ours after the prompt, or stop before writing anything
-    report = run_async(_carry_out(args, prepared))
+    lease.confirm()  # still ours after the prompt, or stop before writing anything
+    report = run_async(_carry_out(args, prepared, lease.guard))
     tallies = [prepared.resumed] + ([report.registration] if report.registration else [])
     _write_report(args.report, tallies)
     if args.retry_failed:

@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator, mo
 
 from reconciler.config.models_base import StrictModel
 from reconciler.config.sources import CorsRule, DataSourceSpec, IamBindingSpec
-from reconciler.defaults import DEFAULT_CONCURRENCY
+from reconciler.defaults import DEFAULT_CONCURRENCY, LEASE_TTL_SECONDS
 
 SCALAR_TYPES = ("boolean", "datetime", "number", "uuid", "varchar", "text", "geospatial")
 TYPE_ALIASES = {"string": "varchar", "long_string": "text"}
@@ -54,6 +54,13 @@ class SandboxBackend(StrictModel):
         description="Where apply takes its lock: gs://bucket/path (a lease other runners see) or a local "
         "file. Default: a local lock beside the sandbox state or in .reconciler/.",
     )
+    lock_ttl_seconds: int = Field(
+        default=int(LEASE_TTL_SECONDS),
+        ge=30,
+        le=3600,
+        description="How long a gs:// lock's lease holds without renewal (renewed every third of it). A "
+        "crashed apply blocks others this long; an apply that stalls longer stops before its next write.",
+    )
 
 
 class EncordBackend(StrictModel):
@@ -82,6 +89,13 @@ class EncordBackend(StrictModel):
         default=None,
         description="Where apply takes its lock: gs://bucket/path (a lease other runners see) or a local "
         "file. Default: a local lock beside the sandbox state or in .reconciler/.",
+    )
+    lock_ttl_seconds: int = Field(
+        default=int(LEASE_TTL_SECONDS),
+        ge=30,
+        le=3600,
+        description="How long a gs:// lock's lease holds without renewal (renewed every third of it). A "
+        "crashed apply blocks others this long; an apply that stalls longer stops before its next write.",
     )
 
     @field_validator("domain")

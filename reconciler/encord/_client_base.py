@@ -70,6 +70,10 @@ def _next_token(path: str, token: Any, seen: set[str]) -> str | None:
     return token
 
 
+# v2 requests that are POSTs but only read.
+_READS_BY_POST = frozenset({"storage/items/get-bulk"})
+
+
 class ClientBase:
     def __init__(
         self,
@@ -112,6 +116,9 @@ class ClientBase:
         self._page_size = page_size
         # Bounds requests in flight for every transport (httpx.Limits does not apply to ASGITransport).
         self._slots = asyncio.Semaphore(max_connections)
+        # Awaited before every request that changes something (apply sets it to its lock's guard): a
+        # request that may not be sent raises there, and nothing is written.
+        self.write_guard: Callable[[], Awaitable[None]] | None = None
 
     @property
     def domain(self) -> str:
@@ -131,14 +138,20 @@ class ClientBase:
 
     # -- plumbing ---------------------------------------------------------------------------------
     async def _v2(self, method: str, path: str, **kwargs: Any) -> Any:
+        if method != "GET" and path not in _READS_BY_POST and self.write_guard is not None:
+            await self.write_guard()
         async with self._slots:
             return await self._http.v2(method, path, **kwargs)
 
     async def _signed(self, method: str, path: str, **kwargs: Any) -> Any:
+        if method != "GET" and self.write_guard is not None:
+            await self.write_guard()
         async with self._slots:
             return await self._http.signed(method, path, **kwargs)
 
     async def _v1(self, query_type: str, query_method: str, **kwargs: Any) -> Any:
+        if query_method != "GET" and self.write_guard is not None:
+            await self.write_guard()
         async with self._slots:
             return await self._http.v1(query_type, query_method, **kwargs)
 

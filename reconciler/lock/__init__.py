@@ -22,8 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.defaults import LEASE_TTL_SECONDS
 from reconciler.lock.base import (
-    LEASE_TTL_SECONDS,
     Lease,
     LeaseInfo,
     LeaseLostError,

@@ -21,7 +21,6 @@ from reconciler.errors import ReconcilerError
 
 logger = logging.getLogger(__name__)
 
-LEASE_TTL_SECONDS = 300.0
 _RELEASE_HINT = "`reconciler lock release --force` removes a lease whose run is gone"
 
 
@@ -117,6 +116,18 @@ class LeaseInfo:
                 "`reconciler lock release --force` removes it"
             ) from None
 
+    def alive_here(self) -> bool:
+        """Whether the holder is a process that is running on this very host."""
+        if self.host != socket.gethostname() or self.pid <= 0:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # it exists, under another user
+        return True
+
     @classmethod
     def unknown(cls) -> LeaseInfo:
         """A holder that wrote nothing readable (yet)."""
@@ -157,9 +168,24 @@ class Lease(ABC):
         return self._lost
 
     def check(self) -> None:
-        """Raise `LeaseLostError` if the lease was lost: call between steps that change things."""
+        """Raise `LeaseLostError` if the lease is known to be lost (no I/O)."""
         if self._lost is not None:
-            raise LeaseLostError(f"lost the lock {self.location}: {self._lost}; stopped")
+            raise LeaseLostError(f"lost the lock {self.location}: {self._lost}")
+
+    def confirm(self) -> None:
+        """Make sure the lease is still ours before a write; raise `LeaseLostError` if it is not. Blocking."""
+        self.check()
+
+    def needs_confirming(self) -> bool:
+        """Whether `confirm` has I/O to do (else it is only `check`)."""
+        return False
+
+    async def guard(self) -> None:
+        """`confirm` for async code, its I/O (if any) in a worker thread. Call it before each write."""
+        if self.needs_confirming():
+            await asyncio.to_thread(self.confirm)
+        else:
+            self.check()
 
     def take(self) -> None:
         deadline = time.monotonic() + self.wait

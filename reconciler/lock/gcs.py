@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import replace
@@ -21,6 +22,9 @@ from reconciler.lock.base import Lease, LeaseInfo, LockError, LockHeldError, Own
 logger = logging.getLogger("reconciler.lock")
 
 _WITHIN = 60.0
+# Before a write, the lease is read back when it was last seen ours longer ago than this: a run that stalls
+# (a stopped runner, a long pause) always looks again, and a run that writes a lot does so every few seconds.
+CONFIRM_AFTER_SECONDS = 2.0
 _TAKE_ATTEMPTS = 5  # rounds of create / read / take over, each lost to another writer
 
 
@@ -49,6 +53,12 @@ def remove_lease(location: str, *, force: bool, endpoint: str | None = None) -> 
         if not holder.expired() and not force:
             raise LockHeldError(
                 f"{location} is held by {holder.describe()}; add --force to remove it anyway", holder
+            )
+        if holder.alive_here():
+            raise LockHeldError(
+                f"{location} is held by {holder.describe()}, a process that is running on this host: stop "
+                "it (it releases the lock as it ends); --force only removes a lease whose run is gone",
+                holder,
             )
         if not lease_object.delete(stored.generation):
             raise LockError(
@@ -117,6 +127,9 @@ class GcsLease(Lease):
         self._generation = 0
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
+        self._mutex = threading.Lock()  # a renewal and a confirmation never interleave
+        self._confirmed_at = 0.0  # time.monotonic() when the lease was last seen ours
+        self.took_over: LeaseInfo | None = None  # the expired lease this one replaced, if any
 
     def _poll(self) -> float:
         return min(1.0, self.ttl / 20)
@@ -153,10 +166,38 @@ class GcsLease(Lease):
             if not holder.expired():
                 raise self._refusal(holder)
             logger.info("taking over the expired lease %s of %s", self.location, holder.describe())
+            self.took_over = holder
         raise LockError(f"could not take the lock {self.location}: it kept changing; try again")
+
+    def needs_confirming(self) -> bool:
+        return self._lost is None and time.monotonic() - self._confirmed_at >= CONFIRM_AFTER_SECONDS
+
+    def confirm(self) -> None:
+        """Still ours? By the clock always (a run that stalled past its expiry stops, whoever holds the lease
+        now), and by reading the lease back when it was last seen ours over CONFIRM_AFTER_SECONDS ago."""
+        self.check()
+        if self.info.expired():
+            self._lose(f"it expired before it was renewed ({self.info.describe()}): did the run stall?")
+        elif self.needs_confirming():
+            assert self._object is not None
+            with self._mutex:
+                try:
+                    found = self._object.read()
+                except ReconcilerError as exc:
+                    self._lose(f"it could not be read back before writing ({exc})")
+                    found = None
+                else:
+                    if found is not None and found[0].lease_id == self.info.lease_id:
+                        self._confirmed_at = time.monotonic()
+                    elif found is not None:
+                        self._lose(f"taken over by {found[0].describe()}")
+                    else:
+                        self._lose("its lease object was deleted (lock release --force?)")
+        self.check()
 
     def _held(self, info: LeaseInfo, generation: int) -> None:
         self._info, self._generation, self._lost = info, generation, None
+        self._confirmed_at = time.monotonic()
         self._stop.clear()
         self._renewer = threading.Thread(target=self._renew_loop, name=f"lease {self.location}", daemon=True)
         self._renewer.start()
@@ -175,16 +216,21 @@ class GcsLease(Lease):
 
     def _renew_once(self) -> None:
         assert self._object is not None
-        renewed = replace(self.info, expires_at=now() + timedelta(seconds=self.ttl))
-        generation = self._object.write(renewed, if_generation_match=self._generation)
-        if generation is not None:
-            self._info, self._generation = renewed, generation
-            return
-        found = self._object.read()
-        if found is not None and found[0].lease_id == renewed.lease_id:
-            self._info, self._generation = found  # our renewal landed; its answer was lost
-            return
-        self._lose(f"taken over by {found[0].describe()}" if found else "its lease object was deleted")
+        with self._mutex:
+            if self._lost is not None:
+                return
+            renewed = replace(self.info, expires_at=now() + timedelta(seconds=self.ttl))
+            generation = self._object.write(renewed, if_generation_match=self._generation)
+            if generation is not None:
+                self._info, self._generation = renewed, generation
+                self._confirmed_at = time.monotonic()
+                return
+            found = self._object.read()
+            if found is not None and found[0].lease_id == renewed.lease_id:
+                self._info, self._generation = found  # our renewal landed; its answer was lost
+                self._confirmed_at = time.monotonic()
+                return
+            self._lose(f"taken over by {found[0].describe()}" if found else "its lease object was deleted")
 
     def _lose(self, reason: str) -> None:
         if self._lost is not None:

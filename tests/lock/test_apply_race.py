@@ -8,11 +8,15 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+from reconciler import lock as lock_module
+from reconciler.cli import apply_cmd
 from reconciler.cli.main import main
 from reconciler.gcs.state_object import GcsStateStore, state_location
 from reconciler.lock import acquire
 from tests.fidelity.conftest import REPO_ROOT
+from tests.lock.conftest import plant_expired
 
 
 def test_racing_applies_take_turns_and_create_everything_once(
@@ -60,3 +64,35 @@ def test_apply_is_refused_while_another_holds_the_local_lock(tmp_path: Path, mon
     with acquire(str(tmp_path / "s.lock")):
         assert main(["apply", str(tmp_path), "--auto-approve"]) == 1
     assert main(["apply", str(tmp_path), "--auto-approve"]) == 0
+
+
+def test_apply_takes_over_an_expired_lease_and_says_whose_it_was(
+    tmp_path: Path, fake_gcs: str, gcs: Any, location: str, monkeypatch: Any, capsys: Any
+) -> None:
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", fake_gcs)
+    (tmp_path / "reconciler.yaml").write_text(
+        f"backend: {{kind: sandbox, state: s.db, lock: '{location}', lock_ttl_seconds: 45}}\nfolders: [{{name: raw}}]\n"
+    )
+    plant_expired(gcs, location, owner="crashed-runner")
+    assert main(["apply", str(tmp_path), "--auto-approve"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"took over the expired lock {location} of crashed-runner (host gone, pid 1)" in err
+
+
+def test_the_lease_lasts_the_configured_ttl(
+    tmp_path: Path, fake_gcs: str, location: str, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", fake_gcs)
+    (tmp_path / "reconciler.yaml").write_text(
+        f"backend: {{kind: sandbox, state: s.db, lock: '{location}', lock_ttl_seconds: 45}}\nfolders: [{{name: raw}}]\n"
+    )
+    taken: list[float] = []
+    real = lock_module.acquire
+
+    def spy(where: str, **kwargs: Any) -> Any:
+        taken.append(kwargs["ttl"])
+        return real(where, **kwargs)
+
+    monkeypatch.setattr(apply_cmd, "acquire", spy)
+    assert main(["apply", str(tmp_path), "--auto-approve"]) == 0
+    assert taken == [45.0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -25,6 +26,7 @@ from reconciler.lock import (
     release,
     status,
 )
+from reconciler.lock import gcs as lock_gcs
 from tests.lock.conftest import BUCKET, plant_expired, start_fake_gcs, stop
 
 ALICE = OwnerInfo(owner="alice", host="ci-1", pid=101, ci_url="https://github.com/acme/data/actions/runs/11")
@@ -263,3 +265,34 @@ async def test_async_with_takes_and_releases_in_a_worker_thread(fake_gcs: str, l
         held = status(location, endpoint=fake_gcs)
         assert held is not None and held.lease_id == lease.info.lease_id
     assert status(location, endpoint=fake_gcs) is None
+
+
+def test_a_live_holder_on_this_host_is_never_force_released(fake_gcs: str, location: str) -> None:
+    with acquire(location, owner_info=OwnerInfo.current(), endpoint=fake_gcs) as lease:
+        with pytest.raises(LockHeldError, match="a process that is running on this host"):
+            release(location, force=True, endpoint=fake_gcs)
+        lease.confirm()  # still ours
+
+
+def test_before_a_write_the_lease_is_read_back_once_it_was_last_seen_a_while_ago(
+    fake_gcs: str, location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with acquire(location, owner_info=ALICE, endpoint=fake_gcs) as lease:  # renewed only every 100 s
+        assert release(location, force=True, endpoint=fake_gcs) is not None
+        lease.confirm()  # seen ours a moment ago: no read, no loss yet
+        monkeypatch.setattr(lock_gcs, "CONFIRM_AFTER_SECONDS", 0.0)
+        assert lease.needs_confirming()
+        with pytest.raises(LeaseLostError, match="its lease object was deleted"):
+            lease.confirm()
+        with pytest.raises(LeaseLostError):
+            asyncio.run(lease.guard())
+
+
+def test_a_run_that_stalled_past_its_expiry_stops_before_its_next_write(
+    fake_gcs: str, location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with acquire(location, owner_info=ALICE, endpoint=fake_gcs, ttl=1.5) as lease:
+        monkeypatch.setattr(lease, "_renew_once", lambda: None)  # the runner stalls: no renewal
+        time.sleep(1.6)
+        with pytest.raises(LeaseLostError, match="expired before it was renewed"):
+            lease.confirm()
