@@ -77,6 +77,13 @@ def read_file_sources(config: Config) -> DesiredData:
         for index, source in enumerate(spec.data):
             display = source.bucket or str(base / source.path)
             at = f"{config.where(f'(data){path}[{index}]')}: folders.{path}.data[{index}]"
+            outside = _outside(
+                config, base, source, f"(data){path}[{index}]", f"folders.{path}.data[{index}]"
+            )
+            if outside:
+                data.problems.extend(outside)
+                folder.sources.append((source, SourceEntries(display, source.integration, [], outside)))
+                continue
             if source.kind == "bucket":
                 read = SourceEntries(display=display, integration=source.integration, entries=[], problems=[])
                 data.problems.extend(source_problems(source, at))
@@ -98,6 +105,26 @@ def read_file_sources(config: Config) -> DesiredData:
             folder.sources.append((source, read))
         data.folders[path] = folder
     return data
+
+
+def _outside(config: Config, base: Path, source: DataSourceSpec, address: str, name: str) -> list[str]:
+    """A data file that is not below the configuration's directory (symlinks resolved) is refused before
+    it is opened: a configuration arrives in pull requests, and must not read the runner's other files."""
+    root = config.base_dir.resolve()
+    problems = []
+    for key, relative in (("json", source.json_file), ("csv", source.csv), ("metadata", source.metadata)):
+        if relative is None:
+            continue
+        try:
+            resolved = (base / relative).resolve()
+        except (OSError, RuntimeError):  # a symlink loop
+            resolved = None
+        if resolved is None or not resolved.is_relative_to(root):
+            problems.append(
+                f"{config.where(f'{address}.{key}')}: {name}.{key}: {relative} is outside the "
+                f"configuration's directory {root} (symlinks resolved); data files must be below it"
+            )
+    return problems
 
 
 def _named(config: Config, address: str, source: str) -> Callable[[str, list[str]], list[str]]:

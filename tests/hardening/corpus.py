@@ -915,7 +915,11 @@ def registration_class(c: Corpus) -> None:
     source("json-is-fifo", "      - {integration: i, json: d/p.json}\n", {"d/p.json": Fifo()}, "d/p.json",
            "not a regular file")  # fmt: skip
     source(
-        "json-is-device", "      - {integration: i, json: /dev/zero}\n", {}, "/dev/zero", "not a regular file"
+        "json-is-device",
+        "      - {integration: i, json: /dev/zero}\n",
+        {},
+        "/dev/zero",
+        "is outside the configuration",
     )
     source("csv-dangling", "      - {integration: i, csv: d/gone.csv}\n", {"d/gone.csv": Symlink("nowhere.csv")},
            "d/gone.csv", "No such file")  # fmt: skip
