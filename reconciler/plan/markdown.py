@@ -27,13 +27,13 @@ def _row(change: Change) -> str:
     return f"| {emoji} | `{_md(change.address)}` | {action} | {details} |"
 
 
-def _sections(plan: Plan) -> list[tuple[str, list[str], bool]]:
-    """(title, rows, open) per section: destructive first and open, then by risk and kind, folded."""
-    sections: list[tuple[str, list[str], bool]] = []
+def _sections(plan: Plan) -> list[tuple[str, list[Change], bool]]:
+    """(title, changes, open) per section: destructive first and open, then by risk and kind, folded."""
+    sections: list[tuple[str, list[Change], bool]] = []
     gated = [c for c in plan.actionable if c.risk == Risk.DESTRUCTIVE]
     if gated:
         title = f"⛔ Destructive: {len(gated)} change(s); apply needs --allow-destroy"
-        sections.append((title, [_row(c) for c in gated], True))
+        sections.append((title, gated, True))
     groups: dict[tuple[Risk, str], list[Change]] = defaultdict(list)
     for change in plan.actionable:
         if change.risk != Risk.DESTRUCTIVE:
@@ -43,8 +43,34 @@ def _sections(plan: Plan) -> list[tuple[str, list[str], bool]]:
         for change in changes:
             counts[change.action.value] += 1
         summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
-        sections.append((f"{_RISK_TITLE[risk]} · {kind}: {summary}", [_row(c) for c in changes], False))
+        sections.append((f"{_RISK_TITLE[risk]} · {kind}: {summary}", changes, False))
     return sections
+
+
+CUT_NOTE_CHARS = 3_000  # kept free for the note that names what a cut comment leaves out
+_CUT_NAMED = 40  # addresses the note names; the rest are counted by kind
+
+
+def _cut_note(left_out: list[Change], max_chars: int, full_plan: str | None) -> list[str]:
+    """What a cut comment leaves out: how many of each kind and action, and the first addresses by name
+    (destructive and registrations first), so no change goes unmentioned."""
+    where = (
+        f" in `{_md(full_plan)}`" if full_plan else " (`reconciler plan --format json`, or `plan --out FILE`)"
+    )
+    counts: dict[str, int] = defaultdict(int)
+    for change in left_out:
+        counts[f"{change.kind.value} {change.action.value}"] += 1
+    ranked = sorted(
+        left_out, key=lambda c: (c.risk != Risk.DESTRUCTIVE, not c.kind.value.startswith("folder_items"))
+    )
+    named = ", ".join(f"`{_md(c.address)}`" for c in ranked[:_CUT_NAMED])
+    more = f" and {len(left_out) - _CUT_NAMED} more" if len(left_out) > _CUT_NAMED else ""
+    by_kind = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
+    return [
+        f"> **Cut:** {len(left_out)} change(s) are not shown to keep this comment under {max_chars:,} "
+        f"characters ({by_kind}): {named}{more}. Every change is in the full JSON plan{where}.",
+        "",
+    ]
 
 
 def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS, full_plan: str | None = None) -> str:
@@ -60,32 +86,24 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS, full_plan: str | 
         tail += ["", "<details><summary>Changes Encord's API cannot make: do these by hand</summary>", ""]
         tail += [f"- `{_md(c.address)}`: {_md(c.manual_steps or '')}" for c in manual]
         tail += ["", "</details>"]
-    budget = max_chars - len("\n".join(head + tail)) - 400  # room for the cut note
+    budget = max_chars - len("\n".join(head + tail)) - CUT_NOTE_CHARS
     body: list[str] = []
-    left_out = 0
-    for title, rows, is_open in _sections(plan):
+    left_out: list[Change] = []
+    for title, changes, is_open in _sections(plan):
         opening = [f"<details{' open' if is_open else ''}><summary><b>{_md(title)}</b></summary>", ""]
         section = [*opening, *_HEADER]
         size = len("\n".join(body + section)) + 20
         shown = 0
-        for row in rows:
+        for change in changes:
+            row = _row(change)
             if size + len(row) + 1 > budget:
                 break
             section.append(row)
             size += len(row) + 1
             shown += 1
-        left_out += len(rows) - shown
+        left_out += changes[shown:]
         if shown:
             body += [*section, "", "</details>", ""]
     if left_out:
-        where = (
-            f" in `{_md(full_plan)}`"
-            if full_plan
-            else " (`reconciler plan --format json`, or `plan --out FILE`)"
-        )
-        body += [
-            f"> **Cut:** {left_out} change(s) are not shown to keep this comment under {max_chars:,} "
-            f"characters; every change is in the full JSON plan{where}.",
-            "",
-        ]
+        body += _cut_note(left_out, max_chars, full_plan)
     return "\n".join(head + body + tail).rstrip() + "\n"

@@ -113,6 +113,7 @@ class Plan(BaseModel):
     renames: dict[str, str] = Field(default_factory=dict)  # folder: new path -> old path (renamed_from)
     protected: list[str] = Field(default_factory=list)  # addresses under protection when planned
     targets: list[str] = Field(default_factory=list)  # --target: the plan covers only these (and their needs)
+    untargeted: int = 0  # with targets: changes outside them, left out of this plan
     warnings: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
 
@@ -132,6 +133,19 @@ class Plan(BaseModel):
 
     def summary_line(self) -> str:
         c = self.summary_counts()
+        if self.targets:
+            scope = f"Targeted plan ({', '.join(self.targets)}): "
+            others = (
+                f" {self.untargeted} other change(s) outside the targets are pending: plan without --target."
+                if self.untargeted
+                else " Nothing else differs."
+            )
+            if not self.has_changes:
+                return f"{scope}no changes in the targeted resources.{others}"
+            return (
+                f"{scope}{c['create']} to create, {c['update']} to update, {c['delete']} to delete, "
+                f"{c['unsupported']} unsupported.{others}"
+            )
         if not self.has_changes:
             return "No changes. The live workspace matches the configuration."
         return (

@@ -60,6 +60,11 @@ def targeted(plan: Plan, targets: list[str]) -> Plan:
             if dep in by_address and dep not in keep:
                 keep.add(dep)
                 stack.append(dep)
+    untargeted = sum(1 for c in plan.actionable if c.address not in keep)
     return plan.model_copy(
-        update={"changes": [c for c in plan.changes if c.address in keep], "targets": list(targets)}
+        update={
+            "changes": [c for c in plan.changes if c.address in keep],
+            "targets": list(targets),
+            "untargeted": untargeted,
+        }
     )

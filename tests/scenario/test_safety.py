@@ -93,7 +93,11 @@ def test_target_limits_plan_and_apply_to_a_subtree_and_what_it_needs(
     assert main(["apply", "--auto-approve", "--target", "folder.raw/a"]) == 0
     out = capsys.readouterr().out
     assert "Apply complete: 3 applied" in out and "did not converge" not in out
+    capsys.readouterr()
     assert main(["plan", "--target", "folder.raw/a", "--detailed-exitcode"]) == 0
+    said = capsys.readouterr().out
+    assert "Targeted plan (folder.raw/a): no changes in the targeted resources." in said
+    assert "3 other change(s) outside the targets are pending" in said and "No changes. The live" not in said
     assert main(["plan", "--detailed-exitcode"]) == 2  # other, raw/b and the dataset wait
     assert main(["plan", "--target", "folder.nope"]) == 1
     assert "--target folder.nope: no such resource" in capsys.readouterr().err

@@ -94,6 +94,26 @@ def test_a_long_markdown_plan_is_cut_with_a_pointer_to_the_full_plan() -> None:
     assert "are not shown to keep this comment under 60,000 characters" in md and "`plan.json`" in md
 
 
+def test_a_cut_comment_names_what_it_left_out_registrations_and_deletes_first() -> None:
+    many = [
+        Change(address=f"folder.f{i:04d}", kind=Kind.FOLDER, action=Action.CREATE, reason="x" * 80)
+        for i in range(2000)
+    ]
+    registration = Change(
+        address="folder_items.raw/cams", kind=Kind.FOLDER_ITEMS, action=Action.UPDATE, reason="registers 9"
+    )
+    md = render_markdown(
+        Plan(backend=BackendRef(kind="sandbox", location="/x"), changes=[*many, registration])
+    )
+    assert len(md) <= 60_000
+    cut = md[md.index("> **Cut:**") :]
+    shown = md.count("| ➕ | `folder.f")
+    assert f"{2001 - shown} change(s) are not shown" in cut
+    assert f"({2000 - shown} folder create, 1 folder_items update)" in cut
+    # its section comes after the 2,000 folders, so it is cut; the note names it before any folder
+    assert cut.index("`folder_items.raw/cams`") < cut.index("`folder.f")
+
+
 def test_executor_runs_parents_first_batches_schema_and_skips_dependents_of_a_failure() -> None:
     ran: list[str] = []
 
