@@ -19,7 +19,7 @@ from reconciler.encord.registrar import DEFAULT_JOBS_IN_FLIGHT, Registrar
 from reconciler.errors import ConfigError, PlanError
 from reconciler.journal import JobJournal
 from reconciler.live import FolderIndex, LiveBucket, LiveState
-from reconciler.plan.diff import plan_with_work, schema_shape, snapshot
+from reconciler.plan.diff import plan_with_work, schema_shape, snapshot, with_threshold_warnings
 from reconciler.plan.diff_buckets import managed_buckets
 from reconciler.plan.diff_items import FolderWork
 from reconciler.plan.model import Action, BackendRef, Change, Kind, Plan, Risk, fingerprint, parse_address
@@ -198,6 +198,7 @@ async def compute(
         data.notes.extend(unchecked_metadata(data))
     plan, works = plan_with_work(config, live, backend, data, only, recorded)
     plan = await with_folder_usage(plan, client, live, concurrency)
+    plan = with_threshold_warnings(plan, config.safety)  # folder deletes now count their items
     return Computed(plan=targeted(plan, targets or []), data=data, works=works, live=live)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from reconciler.config.loader import Config, walk_folders
+from reconciler.config.models import SafetySpec
 from reconciler.live import LiveState
 from reconciler.plan.diff_buckets import bucket_changes
 from reconciler.plan.diff_datasets import dataset_changes, desired_items
@@ -102,10 +103,18 @@ def plan_with_work(
         warnings=list(config.warnings) + (list(data.notes) if data else []) + kept,
         errors=errors,
     )
-    over = [f"apply will refuse this plan without --force: {b}" for b in breaches(plan, config.safety)]
-    if over:
-        plan = plan.model_copy(update={"warnings": [*plan.warnings, *over]})
-    return plan, works
+    return with_threshold_warnings(plan, config.safety), works
+
+
+THRESHOLD_WARNING = "apply will refuse this plan without --force: "
+
+
+def with_threshold_warnings(plan: Plan, safety: SafetySpec) -> Plan:
+    """One warning per threshold apply will enforce, from the plan's numbers as they stand (call again
+    once folder deletes know their items): the reviewed plan says what the merge job will refuse."""
+    kept = [w for w in plan.warnings if not w.startswith(THRESHOLD_WARNING)]
+    over = [f"{THRESHOLD_WARNING}{b}" for b in breaches(plan, safety)]
+    return plan.model_copy(update={"warnings": [*kept, *over]})
 
 
 def portable(source: str) -> str:

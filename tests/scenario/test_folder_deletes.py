@@ -71,3 +71,18 @@ async def test_on_the_sandbox_an_undeclared_dataset_goes_first_and_the_folder_de
     assert report.ok, report.result
     assert (await workspace.plan(smaller)).actionable == []
     assert await workspace.client.list_datasets() == []
+
+
+async def test_the_plan_warns_of_the_item_threshold_a_folder_delete_crosses(workspace: Workspace) -> None:
+    assert (await workspace.apply(CONFIG)).ok
+    folders = {f.name: f for f in await workspace.client.list_folders()}
+    integration = (await workspace.client.list_cloud_integrations())[0]
+    images = [{"objectUrl": f"gs://b/{n}.jpg"} for n in range(12)]
+    await workspace.register(str(folders["drop"].uuid), {"images": images}, str(integration.integration_uuid))
+    smaller = CONFIG.replace("  - name: drop\n    children: [{name: sub}]\n", "")
+    plan = await workspace.plan(smaller)
+    # The folder delete counts its items only after the plan is made; the warning must see them.
+    assert (
+        "apply will refuse this plan without --force: 12 of 12 managed items would be deleted "
+        "(100%, above the 30% limit)"
+    ) in plan.warnings
