@@ -17,7 +17,7 @@ from reconciler.plan.diff_folders import folder_changes
 from reconciler.plan.diff_integrations import integration_changes
 from reconciler.plan.diff_items import FolderWork, items_changes
 from reconciler.plan.diff_schema import schema_changes, schema_shape
-from reconciler.plan.model import Action, BackendRef, Change, Kind, Plan, parse_address
+from reconciler.plan.model import Action, BackendRef, Change, Kind, Plan, address_of, parse_address
 from reconciler.plan.renames import as_renamed, declared_renames, moved_addresses
 from reconciler.plan.safety import breaches
 from reconciler.plan.snapshots import snapshot
@@ -217,10 +217,16 @@ def with_origins(changes: list[Change], recorded: RecordedState | None) -> list[
         return changes
     out = []
     for change in changes:
+        # A folder's prune (and its media differences) are read with its items: recorded as folder_items.
+        recorded_as = (
+            address_of(Kind.FOLDER_ITEMS, change.address.partition(".")[2])
+            if change.kind in (Kind.FOLDER_ITEMS_PRUNE, Kind.FOLDER_ITEMS_MEDIA)
+            else change.address
+        )
         if change.action == Action.NOOP:
             pass
-        elif change.address in recorded.digests:
-            drift = recorded.digests[change.address] != change.fingerprint
+        elif recorded_as in recorded.digests:
+            drift = recorded.digests[recorded_as] != change.fingerprint
             change = change.model_copy(update={"origin": "drift" if drift else "config"})
         elif change.action == Action.DELETE:  # live, undeclared, and unknown to the last apply: made by hand
             change = change.model_copy(update={"origin": "drift"})

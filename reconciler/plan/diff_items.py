@@ -194,7 +194,7 @@ def items_changes(
             )
         )
         if work.media:
-            changes.append(media_change(path, work.media))
+            changes.append(media_change(path, work.media, fp))
         if work.delete:
             changes.append(
                 Change(

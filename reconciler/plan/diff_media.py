@@ -47,7 +47,9 @@ def media_differences(entry: Entry, live: LiveEntry) -> list[tuple[str, Any, Any
     return found
 
 
-def media_change(path: str, differing: list[tuple[Entry, list[tuple[str, Any, Any]]]]) -> Change:
+def media_change(
+    path: str, differing: list[tuple[Entry, list[tuple[str, Any, Any]]]], fingerprint: str | None
+) -> Change:
     diff = [
         FieldDiff(field=f"{entry.urls[0]}: {field}", before=held, after=wanted)
         for entry, found in differing[:EXAMPLES]
@@ -62,6 +64,7 @@ def media_change(path: str, differing: list[tuple[Entry, list[tuple[str, Any, An
         before={"items": len(differing)},
         after={"items": len(differing)},
         diff=diff,
+        fingerprint=fingerprint,  # the folder's items as read: what the recorded state compares
         reason=f"the media metadata of {len(differing)} item(s) differs from what Encord holds. "
         + MANUAL_STEPS,
         payload={

@@ -359,3 +359,16 @@ def test_export_writes_media_metadata_back(
     )
     assert "strict_client_only: Encord's API does not report it" in (out / "reconciler.yaml").read_text()
     assert main(["plan", str(out), "--detailed-exitcode"]) == 0
+
+
+def test_a_prune_the_config_causes_is_labelled_config_not_drift(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["apply", str(example), "--auto-approve"]) == 0
+    extras = example / "registrations" / "extras.json"
+    spec = json.loads(extras.read_text())
+    spec["audio"] = spec["audio"][:1]  # the data file lost two entries; nobody touched Encord
+    extras.write_text(json.dumps(spec, indent=2))
+    doc = plan_json(example, capsys)
+    prune = change(doc, "folder_items_prune.driving/clips")
+    assert (prune["action"], prune["origin"]) == ("delete", "config")
