@@ -6,8 +6,10 @@ in-process, with a key pair of its own that the emulator is told to trust.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,9 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from reconciler.config.models import EncordBackend, SandboxBackend
 from reconciler.defaults import DEFAULT_CONCURRENCY, LEASE_TTL_SECONDS
-from reconciler.encord.auth import SshKeyAuth, load_ssh_key, resolve_auth
+from reconciler.encord.auth import SshKeyAuth, credential_fingerprint, load_ssh_key, resolve_auth
 from reconciler.encord.client import EncordClient
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, CredentialsError
 from reconciler.journal import JobJournal
 from reconciler.live import LiveBucket
 from reconciler.plan.model import BackendRef
@@ -55,6 +57,8 @@ def backend_ref(
         state = str((base_dir / backend.state).resolve())
         return BackendRef(kind="sandbox", location=state, options=sandbox_options)
     options = backend.model_dump(exclude={"kind", "domain", "bearer_token"}, exclude_none=True)
+    if backend.bearer_token and backend.bearer_token.strip():  # a fingerprint, never the token
+        options["credential"] = credential_fingerprint(resolve_auth(bearer_token=backend.bearer_token))
     if backend.lock_ttl_seconds == LEASE_TTL_SECONDS:
         del options["lock_ttl_seconds"]  # the default: plan files stay as they were
     if backend.ssh_key_file:
@@ -93,15 +97,40 @@ def sandbox_buckets(ref: BackendRef) -> dict[str, Path]:
     return {name: Path(path) for name, path in (ref.options.get("buckets") or {}).items()}
 
 
+def credential_id(ref: BackendRef) -> str:
+    """The identity of the credential a run uses (`credential_fingerprint`): a token in the config was
+    fingerprinted by `backend_ref`; a key file or the environment's credential is resolved here."""
+    given = ref.options.get("credential")
+    if isinstance(given, str):
+        return given
+    key_file = ref.options.get("ssh_key_file")
+    try:
+        auth = resolve_auth(key_file=Path(key_file) if key_file else None)
+    except CredentialsError:
+        return "no-credential"
+    return credential_fingerprint(auth)
+
+
 def local_file(ref: BackendRef, config_dir: Path | None, what: str) -> Path:
     """Where a run keeps its local files: beside the sandbox state, or in `.reconciler/` beside the
-    config for Encord, one set per domain and credential source (another organisation's are not ours)."""
+    config for Encord, one set per endpoint (host and port) and credential identity: another
+    organisation's, or another emulator's, are not ours."""
     if ref.kind == "sandbox":
         return Path(ref.location).with_suffix(f".{what}")
-    host = urlsplit(ref.location).hostname or "encord"
-    who = hashlib.sha256(str(ref.options.get("ssh_key_file") or "environment").encode()).hexdigest()[:8]
+    endpoint = re.sub(r"[^A-Za-z0-9.-]+", "_", urlsplit(ref.location).netloc) or "encord"
     stem, _, suffix = what.partition(".")
-    return (config_dir or Path.cwd()) / ".reconciler" / f"{stem}-{host}-{who}.{suffix}"
+    directory = (config_dir or Path.cwd()) / ".reconciler"
+    path = directory / f"{stem}-{endpoint}-{credential_id(ref)}.{suffix}"
+    # Before 0.2 the name held the host alone and a hash of the key file's path: carry such a file over.
+    host = urlsplit(ref.location).hostname or "encord"
+    legacy_who = hashlib.sha256(str(ref.options.get("ssh_key_file") or "environment").encode()).hexdigest()[
+        :8
+    ]
+    legacy = directory / f"{stem}-{host}-{legacy_who}.{suffix}"
+    if legacy.is_file() and not path.exists():
+        with contextlib.suppress(OSError):
+            legacy.rename(path)
+    return path
 
 
 def journal_for(ref: BackendRef, config_dir: Path | None) -> JobJournal:

@@ -33,12 +33,15 @@ _WHOLE_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 def add_export_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
-        "export", help="write the live workspace as configuration that plan accepts with no changes"
+        "export",
+        help="write the live workspace as configuration that plan accepts with no changes",
+        allow_abbrev=False,
     )
     p.add_argument(
         "config",
         nargs="?",
         default=DEFAULT_CONFIG,
+        metavar="CONFIG",
         help="file or directory whose `backend` is read and copied (default: %(default)s)",
     )
     p.add_argument("--out", metavar="DIR", default="exported", help="where to write (default: %(default)s)")

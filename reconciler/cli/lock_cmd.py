@@ -15,14 +15,19 @@ from reconciler.config.loader import DEFAULT_CONFIG, load_config
 
 def add_lock_parser(subparsers: Any) -> None:
     """Register `lock status [CONFIG]` and `lock release [CONFIG] [--force]` on the main subparsers."""
-    p = subparsers.add_parser("lock", help="the apply lock: who holds it; remove a lease whose run is gone")
-    sub = p.add_subparsers(dest="lock_command", required=True, metavar="SUBCOMMAND")
-    s = sub.add_parser("status", help="who holds the apply lock, or that it is free")
+    p = subparsers.add_parser(
+        "lock", help="the apply lock: who holds it; remove a lease whose run is gone", allow_abbrev=False
+    )
+    sub = p.add_subparsers(
+        dest="lock_command", required=True, metavar="SUBCOMMAND", help="`status` or `release`"
+    )
+    s = sub.add_parser("status", help="who holds the apply lock, or that it is free", allow_abbrev=False)
     _add_location(s)
     s.set_defaults(func=run_status)
     r = sub.add_parser(
         "release",
         help="remove a GCS lease left by an apply that is gone (a local lock is free once its process ends)",
+        allow_abbrev=False,
     )
     _add_location(r)
     r.add_argument("--force", action="store_true", help="remove the lease although it has not expired")
@@ -31,7 +36,11 @@ def add_lock_parser(subparsers: Any) -> None:
 
 def _add_location(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "config", nargs="?", default=DEFAULT_CONFIG, help="file or directory (default: %(default)s)"
+        "config",
+        nargs="?",
+        default=DEFAULT_CONFIG,
+        metavar="CONFIG",
+        help="configuration file or directory whose lock it is (default: %(default)s)",
     )
     p.add_argument(
         "--location", metavar="LOCK", help="a lock (gs://bucket/path or a local file) instead of the config's"

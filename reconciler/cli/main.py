@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -18,6 +19,7 @@ from reconciler.cli import emulator_cmd, export_cmd, lock_cmd, output
 from reconciler.config import redact
 from reconciler.config.loader import DEFAULT_CONFIG
 from reconciler.errors import ReconcilerError
+from reconciler.hints import nearest
 
 TARGET_HELP = (
     "only this resource and what it depends on (repeatable); a folder includes its subtree and items, "
@@ -26,12 +28,81 @@ TARGET_HELP = (
 
 
 class Parser(argparse.ArgumentParser):
-    """Usage errors exit 1: 2 means "there are changes" under --detailed-exitcode, and a typo in a CI
-    job must never read as drift."""
+    """Every parser of the CLI, each subcommand's too (argparse makes subparsers of the parent's class).
+
+    - Usage errors exit 1: 2 means "there are changes" under --detailed-exitcode, and a typo in a CI job
+      must never read as drift.
+    - No abbreviations (`allow_abbrev=False`): `--ou` is an error, not `--out`; a prefix that works today
+      would change meaning, or stop working, when an option is added.
+    - An unknown argument is refused by the (sub)command that was given it, with its own usage, and a
+      misspelt option or choice names the nearest one: `--detailed-exit-code`, Terraform's `-out`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: Any = None
+    ) -> tuple[Any, list[str]]:
+        """As argparse's, but what is left over is an error here, where this parser's usage and options
+        are known; argparse would hand it up to the top-level parser, whose usage says nothing of them."""
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(unrecognized(extras, self._option_strings()))
+        return parsed, extras
 
     def error(self, message: str) -> NoReturn:
+        explicit = _IGNORED_EXPLICIT.fullmatch(message)
+        if explicit:  # `-verbose` read as `-v erbose`, `-help` as `-h elp`
+            short = next((o for o in explicit[1].split("/") if not o.startswith("--")), "")
+            token = short + explicit[2]
+            if suggest_option(token, self._option_strings()) is not None:
+                message = unrecognized([token], self._option_strings())
         self.print_usage(sys.stderr)
         self.exit(1, f"{self.prog}: error: {message}\n")
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """An invalid choice (a command, a `--format`) names the nearest valid one."""
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError as exc:
+            guess = None
+            if isinstance(value, str) and action.choices is not None:
+                guess = nearest(value, [str(choice) for choice in action.choices])
+            if guess is None:
+                raise
+            raise argparse.ArgumentError(action, f"{exc.message} (did you mean {guess}?)") from None
+
+    def _option_strings(self) -> list[str]:
+        return [option for action in self._actions for option in action.option_strings]
+
+
+_IGNORED_EXPLICIT = re.compile(r"argument (\S+): ignored explicit argument '([^']*)'")
+
+
+def suggest_option(token: str, options: Sequence[str]) -> str | None:
+    """The long option `token` was probably meant to be: `--detailed-exit-code` -> `--detailed-exitcode`,
+    `--auto-aprove` -> `--auto-approve`, and Terraform's single-dash `-out` -> `--out`."""
+    name = token.split("=", 1)[0]
+    if not name.startswith("-") or len(name) < 3:
+        return None
+    longs = [option for option in options if option.startswith("--")]
+    return nearest(name if name.startswith("--") else "-" + name, longs)
+
+
+def unrecognized(extras: Sequence[str], options: Sequence[str]) -> str:
+    """argparse's "unrecognized arguments" message, with the options that were probably meant."""
+    message = f"unrecognized arguments: {' '.join(extras)}"
+    guesses = [(token, guess) for token in extras if (guess := suggest_option(token, options))]
+    if not guesses:
+        return message
+    if len(guesses) == 1:
+        meant = guesses[0][1]
+    else:
+        meant = ", ".join(f"{guess} for {token}" for token, guess in guesses)
+    dashes = any(not token.startswith("--") for token, _ in guesses)
+    return f"{message} (did you mean {meant}?{' Long options take two dashes.' if dashes else ''})"
 
 
 def _lazy(module: str) -> Callable[[argparse.Namespace], int]:
@@ -56,23 +127,39 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more log output (-vv: HTTP requests)"
     )
     parser.add_argument("--no-color", action="store_true", help="no colour or other styling (as NO_COLOR=1)")
-    sub: Any = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub: Any = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="`reconciler COMMAND --help` tells more"
+    )
     verbose = Parser(add_help=False)  # global flags also after the command: `plan -v`
     verbose.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     verbose.add_argument("--no-color", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     p = sub.add_parser("validate", help="check the configuration (no network)", parents=[verbose])
     p.add_argument(
-        "config", nargs="?", default=DEFAULT_CONFIG, help="file or directory (default: %(default)s)"
+        "config",
+        nargs="?",
+        default=DEFAULT_CONFIG,
+        metavar="CONFIG",
+        help="configuration file or directory (default: %(default)s)",
     )
     p.set_defaults(func=_lazy("reconciler.cli.validate_cmd"))
 
     p = sub.add_parser("plan", help="show what apply would change in the live workspace", parents=[verbose])
     p.add_argument(
-        "config", nargs="?", default=DEFAULT_CONFIG, help="file or directory (default: %(default)s)"
+        "config",
+        nargs="?",
+        default=DEFAULT_CONFIG,
+        metavar="CONFIG",
+        help="configuration file or directory (default: %(default)s)",
     )
     p.add_argument("--out", metavar="FILE", help="also save the plan (JSON) for `apply FILE`")
-    p.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    p.add_argument(
+        "--format",
+        choices=["text", "json", "markdown"],
+        default="text",
+        help="how to print the plan: text, json (a versioned document) or markdown (for a pull-request "
+        "comment) (default: %(default)s)",
+    )
     p.add_argument(
         "--detailed-exitcode",
         action="store_true",
@@ -86,10 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("apply", help="carry out the plan", parents=[verbose])
     p.add_argument(
-        "target",
+        "target",  # args.target; not --target (args.targets), hence the metavar
         nargs="?",
         default=DEFAULT_CONFIG,
-        help="config file/directory, or a plan file saved by `plan --out`",
+        metavar="CONFIG_OR_PLANFILE",
+        help="configuration file or directory (default: %(default)s), or a plan file saved by "
+        "`plan --out`, which is applied as it is, without a prompt",
     )
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     p.add_argument(
@@ -119,7 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("reconciler.cli.schema_cmd"))
 
     p = sub.add_parser("emulator", help="the Encord emulator")
-    emu = p.add_subparsers(dest="emulator_command", required=True, metavar="SUBCOMMAND")
+    emu = p.add_subparsers(
+        dest="emulator_command", required=True, metavar="SUBCOMMAND", help="one of these:"
+    )
     s = emu.add_parser(
         "serve", help="serve the emulator over HTTP", formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )

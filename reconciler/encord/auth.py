@@ -7,6 +7,7 @@ the dataclasses redact their repr, and every error raised here names only the *s
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import stat
@@ -49,6 +50,14 @@ class BearerAuth:
 
 
 Auth = SshKeyAuth | BearerAuth
+
+
+def credential_fingerprint(auth: Auth) -> str:
+    """Who a credential is, without it: `key-<12 hex>` of the public key, `token-<12 hex>` of a token's
+    SHA-256. For naming local files and recorded state per identity; never reversible to the secret."""
+    if isinstance(auth, SshKeyAuth):
+        return "key-" + hashlib.sha256(bytes.fromhex(auth.key_id)).hexdigest()[:12]
+    return "token-" + hashlib.sha256(auth.token.encode()).hexdigest()[:12]
 
 
 def load_ssh_key(

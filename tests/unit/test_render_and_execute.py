@@ -107,7 +107,7 @@ def test_a_cut_comment_names_what_it_left_out_registrations_and_deletes_first() 
     )
     assert len(md) <= 60_000
     cut = md[md.index("> **Cut:**") :]
-    shown = md.count("| ➕ | `folder.f")
+    shown = md.count("| ➕ | `folder.f")  # noqa: RUF001
     assert f"{2001 - shown} change(s) are not shown" in cut
     assert f"({2000 - shown} folder create, 1 folder_items update)" in cut
     # its section comes after the 2,000 folders, so it is cut; the note names it before any folder
