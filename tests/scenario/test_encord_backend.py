@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,9 +132,17 @@ def test_missing_integration_against_encord_is_a_plan_error(
 
 
 def test_the_directory_example_against_an_encord_server(
-    server: EmulatorServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    server: EmulatorServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    example = Path(__file__).resolve().parents[2] / "examples" / "encord-directory"
+    example = tmp_path / "encord-directory"  # a copy: the test leaves nothing in examples/
+    shutil.copytree(
+        Path(__file__).resolve().parents[2] / "examples" / "encord-directory",
+        example,
+        ignore=shutil.ignore_patterns(".reconciler"),
+    )
     monkeypatch.setenv("RECONCILER_DOMAIN", server.url)
     monkeypatch.setenv("ENCORD_SSH_KEY_FILE", str(server.private_key_path))
     # The integration must be made in the Encord web app first: until then the plan is an error.
