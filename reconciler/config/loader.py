@@ -60,6 +60,7 @@ class Config:
     prune: PruneSpec = field(default_factory=PruneSpec)
     safety: SafetySpec = field(default_factory=SafetySpec)
     forget: list[str] = field(default_factory=list)
+    acknowledge: list[str] = field(default_factory=list)  # unsupported changes known and left as they are
     schema_keys: dict[str, KeySpecValue] | None = None
     folders: list[FolderSpec] | None = None
     datasets: list[DatasetSpec] | None = None
@@ -228,6 +229,8 @@ def _merge(parsed: list[tuple[LoadedYaml, ConfigFile]], config: Config, problems
             config.safety = file.safety
         if file.forget is not None:
             config.forget += file.forget
+        if file.acknowledge is not None:
+            config.acknowledge += file.acknowledge
         if file.backend is not None and claim("(backend)", loaded.locate(("backend",)), "backend"):
             config.backend = file.backend
             config.base_dir = Path(loaded.file).resolve().parent

@@ -413,6 +413,13 @@ def _forget_address(value: str) -> str:
     return value
 
 
+def _change_address(value: str) -> str:
+    kind, dot, name = value.partition(".")
+    if not dot or not name or not kind.replace("_", "").isalpha():
+        raise ValueError("names a change by its plan address: <kind>.<name>, e.g. dataset.old-title")
+    return value
+
+
 class ConfigFile(StrictModel):
     """One configuration file. A directory of them is merged; a section absent from all is unmanaged."""
 
@@ -422,6 +429,12 @@ class ConfigFile(StrictModel):
     forget: list[Annotated[str, AfterValidator(_forget_address)]] | None = Field(
         default=None,
         description="Addresses whose protection ends (e.g. `folder.raw/old`): they may be deleted.",
+    )
+    acknowledge: list[Annotated[str, AfterValidator(_change_address)]] | None = Field(
+        default=None,
+        description="Addresses of `unsupported` changes (what Encord's API cannot do) that are known and "
+        "left as they are: the plan still shows them, marked acknowledged, but `plan --detailed-exitcode` "
+        "no longer counts them, so a scheduled drift check can go green.",
     )
     integrations: list[IntegrationSpec] | None = None
     metadata_schema: MetadataSchemaSpec | None = None

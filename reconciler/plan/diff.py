@@ -17,7 +17,7 @@ from reconciler.plan.diff_folders import folder_changes
 from reconciler.plan.diff_integrations import integration_changes
 from reconciler.plan.diff_items import FolderWork, items_changes
 from reconciler.plan.diff_schema import schema_changes, schema_shape
-from reconciler.plan.model import Action, BackendRef, Change, Kind, Plan, address_of, parse_address
+from reconciler.plan.model import Action, BackendRef, Change, Kind, Plan, Risk, address_of, parse_address
 from reconciler.plan.renames import as_renamed, declared_renames, moved_addresses
 from reconciler.plan.safety import breaches
 from reconciler.plan.snapshots import snapshot
@@ -103,7 +103,27 @@ def plan_with_work(
         warnings=list(config.warnings) + (list(data.notes) if data else []) + kept,
         errors=errors,
     )
-    return with_threshold_warnings(plan, config.safety), works
+    return with_threshold_warnings(acknowledged(plan, config.acknowledge), config.safety), works
+
+
+def acknowledged(plan: Plan, addresses: list[str]) -> Plan:
+    """Mark the unsupported changes `acknowledge:` names; one that names no such change is a warning."""
+    if not addresses:
+        return plan
+    wanted = set(addresses)
+    changes = [
+        c.model_copy(update={"acknowledged": True})
+        if c.address in wanted and c.risk == Risk.UNSUPPORTED
+        else c
+        for c in plan.changes
+    ]
+    found = {c.address for c in changes if c.acknowledged}
+    stale = [
+        f"acknowledge: {address} is not an unsupported change of this plan (anymore): remove it"
+        for address in addresses
+        if address not in found
+    ]
+    return plan.model_copy(update={"changes": changes, "warnings": [*plan.warnings, *stale]})
 
 
 THRESHOLD_WARNING = "apply will refuse this plan without --force: "

@@ -83,6 +83,7 @@ class Change(BaseModel):
     # where the change comes from, against the recorded state of the last apply: "config" (the YAML was
     # edited) or "drift" (the live side changed since); None when nothing was recorded for it
     origin: str | None = None
+    acknowledged: bool = False  # an unsupported change the config's `acknowledge:` names
 
     @property
     def executable(self) -> bool:
@@ -123,7 +124,8 @@ class Plan(BaseModel):
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.actionable)
+        """Anything to do or to decide: an acknowledged unsupported change is neither."""
+        return any(not c.acknowledged for c in self.actionable)
 
     def summary_counts(self) -> dict[str, int]:
         counts: Counter[str] = Counter()
@@ -132,6 +134,13 @@ class Plan(BaseModel):
         return {key: counts.get(key, 0) for key in ("create", "update", "delete", "unsupported")}
 
     def summary_line(self) -> str:
+        line = self._summary()
+        acknowledged = sum(1 for c in self.actionable if c.acknowledged)
+        if acknowledged:
+            line += f" ({acknowledged} acknowledged unsupported change(s) are left as they are.)"
+        return line
+
+    def _summary(self) -> str:
         c = self.summary_counts()
         if self.targets:
             scope = f"Targeted plan ({', '.join(self.targets)}): "

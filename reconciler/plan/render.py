@@ -42,6 +42,8 @@ def _risk_tag(change: Change) -> str:
     tags = []
     if change.risk != Risk.SAFE:
         tags.append(change.risk.value)
+    if change.acknowledged:
+        tags.append("acknowledged: left as it is")
     if change.sandbox_only:
         tags.append("sandbox only")
     if change.origin == "drift":

@@ -372,3 +372,29 @@ def test_a_prune_the_config_causes_is_labelled_config_not_drift(
     doc = plan_json(example, capsys)
     prune = change(doc, "folder_items_prune.driving/clips")
     assert (prune["action"], prune["origin"]) == ("delete", "config")
+
+
+def test_an_acknowledged_unsupported_change_no_longer_keeps_the_exit_code_at_2(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["apply", str(example), "--auto-approve"]) == 0
+    extras = example / "registrations" / "extras.json"
+    spec = json.loads(extras.read_text())
+    spec["videos"][1]["videoMetadata"]["fps"] = 25  # a difference Encord's API cannot resolve
+    extras.write_text(json.dumps(spec, indent=2))
+    assert main(["plan", str(example), "--detailed-exitcode"]) == 2
+    config = example / "reconciler.yaml"
+    config.write_text(config.read_text() + "\nacknowledge: [folder_items_media.driving/clips]\n")
+    capsys.readouterr()
+    assert main(["plan", str(example), "--detailed-exitcode"]) == 0  # the scheduled drift check is green
+    out = capsys.readouterr().out
+    assert "folder_items_media.driving/clips" in out and "acknowledged: left as it is" in out
+    assert "1 acknowledged unsupported change(s) are left as they are" in out
+    # Resolved (the declaration agrees again), the entry is stale and the plan says so.
+    spec["videos"][1]["videoMetadata"]["fps"] = 30
+    extras.write_text(json.dumps(spec, indent=2))
+    assert main(["plan", str(example), "--detailed-exitcode"]) == 0
+    assert (
+        "acknowledge: folder_items_media.driving/clips is not an unsupported change"
+        in capsys.readouterr().out
+    )
