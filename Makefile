@@ -9,11 +9,28 @@ REGISTRATION := examples/registration
 
 .PHONY: demo test lint typecheck fidelity schema bench clean
 
+# A .venv made by a Python older than 3.11, or whose Python no longer runs, is made anew (saying why):
+# VENV_PY is "3.9 0" for an old one, "3.12 1" for a good one, empty when there is none or it is broken.
+VENV_PY := $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2], int(sys.version_info >= (3, 11)))' 2>/dev/null)
+ifneq ($(word 2,$(VENV_PY)),1)
+$(BIN)/python: FORCE
+endif
 $(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
+	  { echo "$(PYTHON) is not Python 3.11+: run make PYTHON=python3.12 (or another 3.11+)" >&2; exit 1; }
+	@if [ -e $(VENV) ]; then \
+	  echo "rebuilding $(VENV): $(if $(VENV_PY),it was made with Python $(word 1,$(VENV_PY)),its Python is missing or does not run); reconciler needs 3.11+"; \
+	  rm -rf $(VENV); \
+	fi
 	$(PYTHON) -m venv $(VENV)
 
+FORCE:
+
+# The distribution was named `reconciler` before (on PyPI that name is another project's): an old
+# editable install of it is removed first, so that only reconciler-encord provides the package.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	-@$(BIN)/python -m pip uninstall --quiet --yes reconciler 2>/dev/null
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 

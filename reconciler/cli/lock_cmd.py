@@ -18,9 +18,7 @@ def add_lock_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "lock", help="the apply lock: who holds it; remove a lease whose run is gone", allow_abbrev=False
     )
-    sub = p.add_subparsers(
-        dest="lock_command", required=True, metavar="SUBCOMMAND", help="`status` or `release`"
-    )
+    sub = p.add_subparsers(dest="lock_command", required=True, metavar="SUBCOMMAND", help="the lock command")
     s = sub.add_parser("status", help="who holds the apply lock, or that it is free", allow_abbrev=False)
     _add_location(s)
     s.set_defaults(func=run_status)

@@ -83,12 +83,18 @@ _IGNORED_EXPLICIT = re.compile(r"argument (\S+): ignored explicit argument '([^'
 
 def suggest_option(token: str, options: Sequence[str]) -> str | None:
     """The long option `token` was probably meant to be: `--detailed-exit-code` -> `--detailed-exitcode`,
-    `--auto-aprove` -> `--auto-approve`, and Terraform's single-dash `-out` -> `--out`."""
+    `--auto-aprove` -> `--auto-approve`, the only one it abbreviates (`--ou` -> `--out`), and Terraform's
+    single-dash `-out` -> `--out`. Compared without their dashes, which would make any two look alike."""
     name = token.split("=", 1)[0]
     if not name.startswith("-") or len(name) < 3:
         return None
-    longs = [option for option in options if option.startswith("--")]
-    return nearest(name if name.startswith("--") else "-" + name, longs)
+    bare = name.lstrip("-")
+    longs = {option[2:]: option for option in options if option.startswith("--")}
+    guess = nearest(bare, longs)
+    if guess is None:
+        extended = [option for option in longs if option.startswith(bare)]
+        guess = extended[0] if len(extended) == 1 else None
+    return None if guess is None else longs[guess]
 
 
 def unrecognized(extras: Sequence[str], options: Sequence[str]) -> str:
@@ -97,7 +103,7 @@ def unrecognized(extras: Sequence[str], options: Sequence[str]) -> str:
     guesses = [(token, guess) for token in extras if (guess := suggest_option(token, options))]
     if not guesses:
         return message
-    if len(guesses) == 1:
+    if len(extras) == 1:
         meant = guesses[0][1]
     else:
         meant = ", ".join(f"{guess} for {token}" for token, guess in guesses)
@@ -128,7 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-color", action="store_true", help="no colour or other styling (as NO_COLOR=1)")
     sub: Any = parser.add_subparsers(
-        dest="command", required=True, metavar="COMMAND", help="`reconciler COMMAND --help` tells more"
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="the command; `reconciler COMMAND --help` shows its options",
     )
     verbose = Parser(add_help=False)  # global flags also after the command: `plan -v`
     verbose.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -166,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 0 when there are no changes, 2 when there are, 1 on error",
     )
     p.add_argument(
-        "--domain", help="Encord API domain (overrides the config's backend), e.g. https://api.us.encord.com"
+        "--domain",
+        metavar="URL",
+        help="Encord API domain (overrides the config's backend), e.g. https://api.us.encord.com",
     )
     p.add_argument("--target", dest="targets", action="append", metavar="ADDRESS", help=TARGET_HELP)
     p.set_defaults(func=_lazy("reconciler.cli.plan_cmd"))
@@ -189,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true", help="go ahead although the plan exceeds the safety thresholds"
     )
-    p.add_argument("--domain", help="Encord API domain (overrides the config's backend)")
+    p.add_argument("--domain", metavar="URL", help="Encord API domain (overrides the config's backend)")
     p.add_argument(
         "--report", metavar="FILE", help="write the registration's per-file results (JSON) to FILE"
     )
@@ -209,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("emulator", help="the Encord emulator")
     emu = p.add_subparsers(
-        dest="emulator_command", required=True, metavar="SUBCOMMAND", help="one of these:"
+        dest="emulator_command", required=True, metavar="SUBCOMMAND", help="the emulator command"
     )
     s = emu.add_parser(
         "serve", help="serve the emulator over HTTP", formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -218,7 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8765, help="port to listen on; 0: any free one (printed)")
     # required: no default to show
     s.add_argument(
-        "--state", required=True, default=argparse.SUPPRESS, help="SQLite state file (created when missing)"
+        "--state",
+        required=True,
+        default=argparse.SUPPRESS,
+        metavar="FILE",
+        help="SQLite state file (created when missing)",
     )
     s.add_argument(
         "--authorized-key", action="append", required=True, metavar="PUBKEY_FILE", default=argparse.SUPPRESS,

@@ -71,7 +71,7 @@ def _version(dist: str) -> str:
         return "0+unknown"
 
 
-USER_AGENT = f"reconciler/{_version('reconciler')} httpx/{httpx.__version__}"
+USER_AGENT = f"reconciler/{_version('reconciler-encord')} httpx/{httpx.__version__}"
 
 
 def _new_trace_id() -> str:
