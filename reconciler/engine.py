@@ -17,6 +17,7 @@ from reconciler.encord.provider_items import RegistrationTally, Tick, folder_usa
 from reconciler.encord.reader import ReadScope, read_live
 from reconciler.encord.registrar import DEFAULT_JOBS_IN_FLIGHT, Registrar
 from reconciler.errors import ConfigError, PlanError
+from reconciler.interrupt import GracefulStop
 from reconciler.journal import JobJournal
 from reconciler.live import FolderIndex, LiveBucket, LiveState
 from reconciler.plan.diff import plan_with_work, schema_shape, snapshot, with_threshold_warnings
@@ -381,6 +382,7 @@ async def apply_plan(
     targets: list[str] | None = None,
     state: StateStore | None = None,
     guard: Callable[[], Awaitable[None]] | None = None,
+    stop: GracefulStop | None = None,
 ) -> ApplyReport:
     """Carry out the plan. `guard` (the lock's) is awaited before every change and every request that
     writes; when it raises, nothing more is written and the error propagates."""
@@ -416,6 +418,7 @@ async def apply_plan(
             jobs_in_flight=max(1, min(DEFAULT_JOBS_IN_FLIGHT, concurrency - 1)),
             tick=tick,
             tally=tally or RegistrationTally(),
+            stop=stop,
         )
         planned = {
             c.payload["folder_path"] for c in plan.changes if c.kind == Kind.FOLDER_ITEMS and c.executable

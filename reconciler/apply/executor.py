@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from reconciler.defaults import DEFAULT_CONCURRENCY
 from reconciler.errors import PartialFailure, ReconcilerError
+from reconciler.interrupt import StopRequested
 from reconciler.lock.base import LeaseLostError
 from reconciler.plan.model import Change, Kind, Plan
 
@@ -91,7 +92,7 @@ async def execute(
             async with semaphore:
                 try:
                     await run_unit(unit)
-                except LeaseLostError:
+                except (LeaseLostError, StopRequested):
                     raise  # not this change's failure: the whole apply stops writing
                 except PartialFailure as exc:
                     for change in unit.changes:

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from reconciler.encord.client import EncordClient
+from reconciler.encord.provider_items import unlinked_items
 from reconciler.encord.registrar import Registrar
 from reconciler.encord.schema_wire import apply_schema_changes
 from reconciler.errors import EncordError, PartialFailure
@@ -146,12 +147,17 @@ class EncordProvider:
             raise EncordError(f"dataset {p['title']!r} has no UUID (was it created?)")
         if p.get("unlink"):
             await self.client.remove_data(dataset, list(p["unlink"]))
-        link = [UUID(u) for u in p.get("link") or []]
+        link = list(p.get("link") or [])
         if ctx.registrar is not None:
             for path in p.get("link_registered_in") or []:
-                link += [UUID(u) for u in ctx.registrar.tally.registered.get(path, [])]
+                link += ctx.registrar.tally.registered.get(path, [])
+                # Also what the folder holds unlinked: items an earlier, cancelled apply registered.
+                folder_uuid = ctx.folder_uuids.get(path)
+                pruned = {uuid for uuid, _ in ctx.works[path].delete} if path in ctx.works else set()
+                if folder_uuid is not None:
+                    link += [u for u in await unlinked_items(self.client, folder_uuid) if u not in pruned]
         if link:
-            await self.client.link_items(dataset, link)
+            await self.client.link_items(dataset, [UUID(u) for u in dict.fromkeys(link)])
 
     async def _bucket(self, change: Change, ctx: ApplyContext) -> None:
         """GCS calls block: they run in a worker thread."""
@@ -178,6 +184,7 @@ class EncordProvider:
             raise EncordError(f"{change.address}: the folder's declared items were not loaded for this apply")
         work, folder = ctx.works[path], ctx.data.folders[path]
         folder_uuid = self._folder_uuid(change, ctx)
+        ctx.folder_uuids[path] = folder_uuid  # the datasets that draw from it link what it holds
         missing = sorted({s.integration for s, _ in folder.sources} - ctx.integration_uuids.keys())
         if missing and work.register:
             raise EncordError(f"{change.address}: integration(s) not found in Encord: {', '.join(missing)}")

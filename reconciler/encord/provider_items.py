@@ -27,6 +27,7 @@ from reconciler.errors import (
     EncordServerError,
     EncordTransportError,
 )
+from reconciler.interrupt import GracefulStop, unless_stopped
 from reconciler.journal import JobJournal
 from reconciler.live import FolderContents, LiveEntry
 from reconciler.registration.entry import Entry
@@ -118,6 +119,17 @@ def _add(contents: FolderContents, key: tuple[str, ...], item: WireItem) -> None
         client_metadata=decode_metadata(item.client_metadata),
         media=item.media() or None,
     )
+
+
+async def unlinked_items(client: EncordClient, folder_uuid: str) -> list[str]:
+    """A folder's own items that no data row uses: what a dataset drawing from the folder still has to
+    link, whoever registered them (this apply, or an earlier one that was cancelled before linking)."""
+    found: list[str] = []
+    async for page in client.iter_item_refs(UUID(folder_uuid)):
+        found.extend(
+            i.uuid for i in page if not i.backed_data_units_count and not (i.is_tombstone or i.is_placeholder)
+        )
+    return found
 
 
 async def folder_usage(client: EncordClient, folder_uuid: str) -> dict[str, int]:
@@ -246,13 +258,17 @@ def _record(
         tally.errors.append(FileError(folder_path, [], message, folder_path, job))
 
 
-async def poll_until_finished(client: EncordClient, folder_uuid: str, job: str) -> WireUploadJob:
+async def poll_until_finished(
+    client: EncordClient, folder_uuid: str, job: str, stop: GracefulStop | None = None
+) -> WireUploadJob:
     """Long-poll until the job ends. A transient failure (after the client's own retries) is tried again a
-    few times, as the SDK does: giving up on a running job would only leave it for the next apply."""
+    few times, as the SDK does: giving up on a running job would only leave it for the next apply. A stop
+    (SIGTERM) drops the poll: the job is journaled, and the next apply resumes it."""
     failures = 0
     while True:
         try:
-            state = await client.get_upload_job(UUID(folder_uuid), UUID(job), timeout_seconds=POLL_SECONDS)
+            poll = client.get_upload_job(UUID(folder_uuid), UUID(job), timeout_seconds=POLL_SECONDS)
+            state = await unless_stopped(stop, poll)
         except (EncordServerError, EncordTransportError, EncordRateLimitError):
             failures += 1
             if failures >= POLL_FAILURES:
@@ -271,6 +287,7 @@ async def run_job(
     tally: RegistrationTally,
     where_of: Callable[[str], str],
     tick: Tick,
+    stop: GracefulStop | None = None,
 ) -> None:
     job = await client.start_upload_job(
         UUID(spec.folder_uuid),
@@ -280,7 +297,7 @@ async def run_job(
         ignore_errors=spec.ignore_errors,
     )
     journal.started(str(job), spec.folder_uuid, spec.folder_path, len(spec.entries))
-    state = await poll_until_finished(client, spec.folder_uuid, str(job))
+    state = await poll_until_finished(client, spec.folder_uuid, str(job), stop)
     _record(tally, spec.folder_path, str(job), state, where_of, len(spec.entries))
     journal.finished(str(job))
     tick(tally)

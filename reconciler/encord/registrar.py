@@ -12,6 +12,7 @@ from uuid import UUID
 
 from reconciler.encord.client import EncordClient
 from reconciler.encord.provider_items import JobSpec, RegistrationTally, Tick, run_job
+from reconciler.interrupt import GracefulStop
 from reconciler.journal import JobJournal
 from reconciler.plan.diff_items import FolderWork
 from reconciler.registration.desired import FolderData
@@ -60,6 +61,7 @@ class Registrar:
     tick: Tick = lambda tally: None
     tally: RegistrationTally = field(default_factory=RegistrationTally)
     where: dict[str, str] = field(default_factory=dict)  # URL -> where it is declared
+    stop: GracefulStop | None = None  # a SIGTERM drops the polls (the jobs are journaled)
     _slots: asyncio.Semaphore | None = None
 
     def expect(self, works: dict[str, FolderWork]) -> None:
@@ -83,7 +85,9 @@ class Registrar:
 
         async def one(spec: JobSpec) -> None:
             async with slots:
-                await run_job(self.client, spec, self.journal, self.tally, self.where_of, self.tick)
+                await run_job(
+                    self.client, spec, self.journal, self.tally, self.where_of, self.tick, self.stop
+                )
 
         # Every job runs to its end even when another fails, so the tally and the journal stay whole.
         results = await asyncio.gather(*(one(spec) for spec in specs), return_exceptions=True)
