@@ -21,6 +21,7 @@ from reconciler.config.redact import scrub
 from reconciler.encord.provider_items import RegistrationTally
 from reconciler.engine import ApplyReport, Computed, apply_plan, refuse_if_stale, retry_only
 from reconciler.errors import ConfigError, PlanError, ReconcilerError
+from reconciler.interrupt import GracefulStop, StopRequested, stopping_gracefully
 from reconciler.lock import LEASE_TTL_SECONDS, Lease, LeaseLostError, acquire, lock_location
 from reconciler.plan.diff import protected_addresses, protecting
 from reconciler.plan.model import FORMAT_VERSION, Action, BackendRef, Plan
@@ -145,8 +146,24 @@ async def _prepare(args: argparse.Namespace, prepared: Prepared) -> Prepared:
     return prepared
 
 
+def _stopping(name: str) -> None:
+    output.info(f"[yellow]{name}: stopping after the writes in flight[/] (send it again to stop at once)")
+
+
 async def _carry_out(
-    args: argparse.Namespace, prepared: Prepared, guard: Callable[[], Awaitable[None]]
+    args: argparse.Namespace, prepared: Prepared, lease_guard: Callable[[], Awaitable[None]]
+) -> ApplyReport:
+    with stopping_gracefully(_stopping) as stop:
+
+        async def guard() -> None:  # before every write: not stopping, and the lock still ours
+            stop.check()
+            await lease_guard()
+
+        return await _apply_in(args, prepared, guard, stop)
+
+
+async def _apply_in(
+    args: argparse.Namespace, prepared: Prepared, guard: Callable[[], Awaitable[None]], stop: GracefulStop
 ) -> ApplyReport:
     ref = prepared.ref
     async with open_workspace(ref, bearer_token=prepared.token) as ws:
@@ -168,6 +185,7 @@ async def _carry_out(
                 targets=args.targets,
                 state=state_store_for(ref, config_dir(prepared.config, prepared.plan)),
                 guard=guard,
+                stop=stop,
             )
 
 
@@ -189,6 +207,15 @@ def run(args: argparse.Namespace) -> int:
             )
         try:
             return _run_locked(args, prepared, lease)
+        except StopRequested as exc:
+            pending = journal_for(prepared.ref, config_dir(prepared.config, prepared.plan)).pending()
+            jobs = (
+                f"; {len(pending)} upload job(s) still running are journaled, and the next apply resumes them"
+                if pending
+                else ""
+            )
+            output.error(f"interrupted: {exc}; the changes made before it stay{jobs}")
+            return 130
         except LeaseLostError as exc:
             raise LeaseLostError(
                 f"apply stopped: {exc}. Nothing more was written after that; the changes before it stay. "

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import re
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -267,6 +268,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.no_color:
         output.plain()
     redact.forget()  # values this run takes from the environment are never printed in an error
+    try:  # a cancelled CI job sends SIGTERM: as Ctrl-C (and apply stops gracefully)
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # not the main thread (an embedding program): leave signals alone
+        previous = None
     try:
         code: int = args.func(args)
         return code
@@ -276,6 +281,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         output.error("interrupted")
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def entrypoint() -> None:

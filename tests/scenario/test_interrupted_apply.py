@@ -95,3 +95,52 @@ def test_kill_9_mid_registration_then_apply_registers_every_file_exactly_once(tm
         db.close()
         assert len(urls) == FILES
         assert len(set(urls)) == FILES
+
+
+def test_sigterm_mid_registration_stops_after_the_writes_in_flight_and_releases_the_lock(
+    tmp_path: Path,
+) -> None:
+    """A cancelled CI job: SIGTERM. The apply stops writing, drops its polls, says so in one line, releases
+    the lock and exits 130; the next apply resumes the journaled jobs and converges, nothing twice."""
+    with running_emulator(tmp_path / "emulator", "--process-delay", "2.0") as server:
+        with httpx.Client(base_url=server.url) as http:
+            create_integration(http, server.private_key, "gcs", "gcp")
+        config = write_config(tmp_path, server.url, server.private_key_path)
+        journal = journal_for(
+            BackendRef(
+                kind="encord",
+                location=server.url,
+                options={"ssh_key_file": str(server.private_key_path.resolve())},
+            ),
+            tmp_path,
+        )
+        first = subprocess.Popen(
+            [sys.executable, "-m", "reconciler", "apply", str(config), "--auto-approve"],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while len(journal.pending()) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        signalled = time.monotonic()
+        os.kill(first.pid, signal.SIGTERM)
+        out, err = first.communicate(timeout=60)
+        assert first.returncode == 130, out + err
+        assert time.monotonic() - signalled < 10, "it waited for its jobs instead of stopping"
+        assert "SIGTERM: stopping after the writes in flight" in err
+        assert "interrupted: SIGTERM received: stopped before the next write" in err
+        assert "upload job(s) still running are journaled, and the next apply resumes them" in err
+        assert "Traceback" not in err
+        assert "is free" in reconciler("lock", "status", str(config)).stdout  # released on the way out
+
+        second = reconciler("apply", str(config), "--auto-approve")
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert "Resumed" in second.stdout
+        again = reconciler("plan", str(config), "--detailed-exitcode")
+        assert again.returncode == 0, again.stdout + again.stderr
+        db = sqlite3.connect(server.state_path)
+        urls = [row[0] for row in db.execute("SELECT url FROM items")]
+        db.close()
+        assert sorted(urls) == sorted(set(urls)) and len(urls) == FILES
