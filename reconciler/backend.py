@@ -26,7 +26,7 @@ from reconciler.defaults import DEFAULT_CONCURRENCY, LEASE_TTL_SECONDS
 from reconciler.encord.auth import SshKeyAuth, credential_fingerprint, load_ssh_key, resolve_auth
 from reconciler.encord.client import EncordClient
 from reconciler.errors import ConfigError, CredentialsError
-from reconciler.journal import JobJournal
+from reconciler.journal import GcsJournalStore, JobJournal, journal_location
 from reconciler.live import LiveBucket
 from reconciler.plan.model import BackendRef
 from reconciler.state import LocalStateStore, StateStore
@@ -134,7 +134,11 @@ def local_file(ref: BackendRef, config_dir: Path | None, what: str) -> Path:
 
 
 def journal_for(ref: BackendRef, config_dir: Path | None) -> JobJournal:
-    """The upload-job journal (see reconciler.journal)."""
+    """The upload-job journal (see reconciler.journal): beside a `gs://` lock, so that a fresh checkout
+    finds the jobs a cancelled run left; else a local file."""
+    lock = ref.options.get("lock")
+    if isinstance(lock, str) and lock.startswith("gs://"):
+        return JobJournal(GcsJournalStore(journal_location(lock)))
     return JobJournal(local_file(ref, config_dir, "jobs.jsonl"))
 
 

@@ -361,7 +361,7 @@ class ApplyReport:
 async def resume_interrupted(client: EncordClient, journal: JobJournal, tally: RegistrationTally) -> int:
     """Finish polling the jobs an interrupted apply left behind; returns how many there were."""
     pending = journal.pending()
-    if pending:
+    if pending or journal.unknown():
         await resume_jobs(client, journal, tally, lambda url: url)
     journal.compact()
     return len(pending)

@@ -21,6 +21,7 @@ from reconciler.encord.client import EncordClient
 from reconciler.encord.upload_wire import WireModel
 from reconciler.encord.wire import WireItem, WireUploadJob
 from reconciler.errors import (
+    EncordAmbiguousError,
     EncordNotFoundError,
     EncordPermissionError,
     EncordRateLimitError,
@@ -289,24 +290,44 @@ async def run_job(
     tick: Tick,
     stop: GracefulStop | None = None,
 ) -> None:
-    job = await client.start_upload_job(
-        UUID(spec.folder_uuid),
-        data_items=None if spec.as_file else upload_items(spec.entries),
-        external_files=registration_file(spec.entries) if spec.as_file else None,
-        integration_uuid=UUID(spec.integration_uuid),
-        ignore_errors=spec.ignore_errors,
-    )
-    journal.started(str(job), spec.folder_uuid, spec.folder_path, len(spec.entries))
+    units = len(spec.entries)
+    # On record before the start: if its answer is lost (a cancelled run), the next apply knows a job may
+    # be running. The journal may be a GCS object: its writes run in a worker thread.
+    intent = await asyncio.to_thread(journal.intent, spec.folder_uuid, spec.folder_path, units)
+    try:
+        job = await client.start_upload_job(
+            UUID(spec.folder_uuid),
+            data_items=None if spec.as_file else upload_items(spec.entries),
+            external_files=registration_file(spec.entries) if spec.as_file else None,
+            integration_uuid=UUID(spec.integration_uuid),
+            ignore_errors=spec.ignore_errors,
+        )
+    except EncordAmbiguousError:
+        raise  # the job may have started: the intent stays on record
+    except BaseException:
+        await asyncio.to_thread(journal.abandoned, intent)  # refused, or never sent: no job
+        raise
+    await asyncio.to_thread(journal.started, str(job), spec.folder_uuid, spec.folder_path, units, intent)
     state = await poll_until_finished(client, spec.folder_uuid, str(job), stop)
-    _record(tally, spec.folder_path, str(job), state, where_of, len(spec.entries))
-    journal.finished(str(job))
+    _record(tally, spec.folder_path, str(job), state, where_of, units)
+    await asyncio.to_thread(journal.finished, str(job))
     tick(tally)
 
 
 async def resume_jobs(
     client: EncordClient, journal: JobJournal, tally: RegistrationTally, where_of: Callable[[str], str]
 ) -> None:
-    """Poll the jobs an interrupted apply left running, until each ends; then forget them."""
+    """Poll the jobs an interrupted apply left running, until each ends; then forget them. A job whose id
+    never came back cannot be polled: said once, then forgotten (its files are registered again, skipping
+    the URLs the folder holds by then)."""
+    for unknown in journal.unknown():
+        log.warning(
+            "an interrupted apply may have started an upload job of %d item(s) for folder %s whose id never "
+            "came back; it cannot be waited for: what it registered is kept, the rest is registered again",
+            unknown.units,
+            unknown.folder_path,
+        )
+    journal.forget_unknown()
     for pending in journal.pending():
         try:
             state = await poll_until_finished(client, pending.folder_uuid, pending.job)

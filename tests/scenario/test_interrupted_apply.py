@@ -86,7 +86,7 @@ def test_kill_9_mid_registration_then_apply_registers_every_file_exactly_once(tm
         second = reconciler("apply", str(config), "--auto-approve")
         assert second.returncode == 0, second.stdout + second.stderr
         assert f"Resumed {len(interrupted)} upload job(s)" in second.stdout
-        assert not journal.path.exists()  # every job ended: the journal is gone
+        assert not Path(journal.path).exists()  # every job ended: the journal is gone
         again = reconciler("plan", str(config), "--detailed-exitcode")
         assert again.returncode == 0, again.stdout + again.stderr
 

@@ -153,7 +153,7 @@ def test_the_journal_keeps_started_jobs_until_they_finish(tmp_path: Path) -> Non
         fh.write('{"event": "started", "job": "j3", "fold')  # a torn line from a crash mid-write
     assert [p.job for p in JobJournal(tmp_path / "jobs.jsonl").pending()] == ["j2"]
     journal.compact()
-    assert journal.path.exists()
+    assert Path(journal.path).exists()
     journal.finished("j2")
     journal.compact()
-    assert not journal.path.exists()
+    assert not Path(journal.path).exists()
