@@ -66,5 +66,9 @@ class CredentialsError(ReconcilerError):
     """No usable key or token was found, or the key could not be read."""
 
 
+class NoCredentialsError(CredentialsError):
+    """No credential is given at all (as opposed to one that cannot be used): `validate` does not need one."""
+
+
 class EncordAmbiguousError(EncordError):
     """A create failed in a way that leaves open whether it happened, and reading back could not settle it."""

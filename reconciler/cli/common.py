@@ -25,7 +25,7 @@ from reconciler.defaults import DEFAULT_CONCURRENCY
 from reconciler.encord.auth import ENV_KEY_FILE, load_ssh_key, resolve_auth
 from reconciler.encord.provider_items import RegistrationTally
 from reconciler.engine import Computed, compute, resume_interrupted
-from reconciler.errors import ConfigError, CredentialsError, ReconcilerError
+from reconciler.errors import ConfigError, CredentialsError, NoCredentialsError, ReconcilerError
 from reconciler.plan.model import BackendRef, Plan
 
 T = TypeVar("T")
@@ -69,9 +69,13 @@ def _not_regular(path: Path) -> str | None:
     return f"{path} is not a regular file ({kind})"
 
 
-def offline_backend_checks(config: Config, ref: BackendRef | None = None, token: str | None = None) -> None:
+def offline_backend_checks(
+    config: Config, ref: BackendRef | None = None, token: str | None = None, *, need_credentials: bool = True
+) -> None:
     """What plan checks before its first request, each problem at its line in the config: the
-    credentials can be loaded, the sandbox's state, key and bucket directories can be used."""
+    credentials can be loaded, the sandbox's state, key and bucket directories can be used. Without
+    `need_credentials` (validate: offline, and run where no secret is, as for a fork's pull request), no
+    credential at all is fine; one that is given must still be usable."""
     ref = ref or backend_ref(config.backend, config.base_dir)
     if token is None and isinstance(config.backend, EncordBackend):
         token = config.backend.bearer_token
@@ -92,6 +96,8 @@ def offline_backend_checks(config: Config, ref: BackendRef | None = None, token:
             try:
                 resolve_auth(key_file=Path(key_file) if key_file else None, bearer_token=token)
             except CredentialsError as exc:
+                if isinstance(exc, NoCredentialsError) and not need_credentials:
+                    return
                 problems.append(f"{at('ssh_key_file' if key_file else 'bearer_token')}: backend: {exc}")
     else:
         problems.extend(_sandbox_problems(config, ref, at))

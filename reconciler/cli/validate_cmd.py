@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
 
     for warning in config.warnings:
         output.info(f"[yellow]warning:[/] {escape(scrub(warning))}")
-    offline_backend_checks(config)
+    offline_backend_checks(config, need_credentials=False)  # offline: no secret needed
     # Data files are checked offline too; bucket listings (and a live-only schema) need `plan`.
     data = load_files(config)
     folders = data.folders.values() if data else []

@@ -19,7 +19,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_ssh_private_key
 
-from reconciler.errors import CredentialsError
+from reconciler.errors import CredentialsError, NoCredentialsError
 
 ENV_KEY_FILE = "ENCORD_SSH_KEY_FILE"
 ENV_KEY = "ENCORD_SSH_KEY"
@@ -166,4 +166,4 @@ def resolve_auth(
         if not token.strip():
             raise CredentialsError(f"the environment variable {ENV_BEARER} is set but empty")
         return BearerAuth(token)
-    raise CredentialsError(_NO_CREDENTIALS)
+    raise NoCredentialsError(_NO_CREDENTIALS)

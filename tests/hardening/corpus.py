@@ -490,7 +490,6 @@ def credentials_class(c: Corpus) -> None:
         "bearer token is empty",
         env={"TOKEN": ""},
     )
-    c.yaml("no-credentials", "backend:\n  kind: encord\n", 1, "no Encord credentials found")
     c.yaml(
         "env-key-file-missing",
         "backend:\n  kind: encord\n",

@@ -44,7 +44,6 @@ def test_a_bad_domain_is_refused_without_echoing_it(
         ("ssh_key_file: id.pub", "id.pub"),
         ("bearer_token: '  '", "the bearer token is empty"),
         ("ssh_key_file: id.pub, bearer_token: t", "not both"),
-        ("", "ENCORD_SSH_KEY"),
     ],
 )
 def test_credentials_are_checked_offline(
@@ -64,3 +63,18 @@ def test_a_sandbox_state_path_that_cannot_be_used(tmp_path: Path, capsys: pytest
         "cannot create the sandbox state here: " in (err := capsys.readouterr().err)
         and "blocker is a file" in err
     )
+
+
+def test_validate_needs_no_credential_but_refuses_a_broken_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fork's pull request (and a pre-commit hook) has no secret: validate still checks everything else."""
+    config = tmp_path / "reconciler.yaml"
+    config.write_text("backend: {kind: encord}\nfolders: [{name: raw}]\n")
+    assert main(["validate", str(config)]) == 0
+    assert "Configuration is valid" in capsys.readouterr().out
+    assert main(["plan", str(config)]) == 1  # plan does need one
+    assert "no Encord credentials found" in capsys.readouterr().err
+    monkeypatch.setenv("ENCORD_SSH_KEY", "not a key")
+    assert main(["validate", str(config)]) == 1  # a credential that is given must be usable
+    assert "ENCORD_SSH_KEY" in capsys.readouterr().err
