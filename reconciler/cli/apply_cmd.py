@@ -16,7 +16,7 @@ from reconciler.cli.common import compute_in, concurrency, config_dir, load, res
 from reconciler.cli.output import check_output_file, read_input_file, write_output_file
 from reconciler.cli.progress import RegistrationProgress
 from reconciler.config.loader import Config, load_config
-from reconciler.config.models import SafetySpec
+from reconciler.config.models import EncordBackend, SafetySpec
 from reconciler.config.redact import scrub
 from reconciler.encord.provider_items import RegistrationTally
 from reconciler.engine import ApplyReport, Computed, apply_plan, refuse_if_stale, retry_only
@@ -111,6 +111,7 @@ class Prepared:
     computed: Computed | None = None
     resumed: RegistrationTally = field(default_factory=RegistrationTally)
     notes: list[str] = field(default_factory=list)
+    config_moved: bool = False  # a saved plan's configuration changed since the plan was made
 
 
 def _load(args: argparse.Namespace) -> Prepared:
@@ -121,9 +122,38 @@ def _load(args: argparse.Namespace) -> Prepared:
         if args.retry_failed or args.targets:
             raise ReconcilerError("--retry-failed and --target apply a configuration, not a saved plan")
         plan = load_plan_file(args.target)
-        return Prepared(plan, _config_of(plan), plan.backend, None, saved=True)
+        config = _config_of(plan, args.target)
+        token = config.backend.bearer_token if config and isinstance(config.backend, EncordBackend) else None
+        moved = config is not None and bool(plan.config_digest) and config.digest != plan.config_digest
+        return Prepared(plan, config, plan.backend, token, saved=True, config_moved=moved)
+    _refuse_non_config(args.target)
     config, ref, token = load(args.target, args.domain)
+    if not any(address.startswith("(") for address in config.locations):
+        raise ReconcilerError(
+            f"{args.target} declares nothing (no backend, integrations, schema, folders or datasets): "
+            "nothing to apply; is it the right file?"
+        )
     return Prepared(Plan(backend=ref), config, ref, token, saved=False)
+
+
+def _refuse_non_config(target: str) -> None:
+    """An empty file, or JSON that is no saved plan (an expired CI artefact, the wrong download), is refused:
+    read as a configuration it would apply nothing, or to a sandbox made on the spot."""
+    path = Path(target)
+    if not path.is_file():
+        return
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096).lstrip()
+    except OSError:
+        return  # said by the loader
+    if not head:
+        raise ReconcilerError(f"{target} is empty: neither a saved plan (plan --out) nor a configuration")
+    if head[:1] in (b"{", b"["):
+        raise ReconcilerError(
+            f"{target} is JSON but not a saved plan (it has no format_version): save one with "
+            "`reconciler plan CONFIG --out FILE`"
+        )
 
 
 async def _prepare(args: argparse.Namespace, prepared: Prepared) -> Prepared:
@@ -182,8 +212,14 @@ async def _apply_in(
                 journal=journal_for(ref, config_dir(prepared.config, prepared.plan)),
                 gcs=ws,
                 tick=bar.tick,
-                targets=args.targets,
-                state=state_store_for(ref, config_dir(prepared.config, prepared.plan)),
+                # A saved plan whose configuration moved on (newer merges): checked on its own changes only,
+                # and not recorded, since the newer configuration has not been applied.
+                targets=[c.address for c in prepared.plan.actionable]
+                if prepared.config_moved
+                else args.targets,
+                state=None
+                if prepared.config_moved
+                else state_store_for(ref, config_dir(prepared.config, prepared.plan)),
                 guard=guard,
                 stop=stop,
             )
@@ -256,6 +292,12 @@ def _run_locked(args: argparse.Namespace, prepared: Prepared, lease: Lease) -> i
     _write_report(args.report, tallies)
     if args.retry_failed:
         output.out("[dim]Only the files in the report were registered again; run plan to see the rest.[/]")
+    if prepared.config_moved:
+        output.out(
+            "[yellow]The configuration changed since this plan was made (newer merges):[/] the check after "
+            "apply looked at this plan's own changes, and the recorded state was left for the apply of the "
+            "newer configuration. Run plan to review what the newer configuration changes."
+        )
     return _report(report, args.report)
 
 
@@ -301,14 +343,21 @@ def _progress(address: str, status: str, detail: str) -> None:
         output.out(f"  [yellow]- {escape(address)}[/]: skipped ({escape(detail)})")
 
 
-def _config_of(plan: Plan) -> Config | None:
-    """The saved plan's config, to check convergence afterwards; None when it is gone or no longer loads."""
-    if not plan.config_source or not Path(plan.config_source).exists():
-        return None
-    try:
-        return load_config(plan.config_source)
-    except ConfigError:
-        return None
+def _config_of(plan: Plan, plan_file: str) -> Config | None:
+    """The saved plan's configuration, for the check after apply: found from the plan file (wherever apply
+    runs), else from the directory the plan was made in; None when it is not here or no longer loads."""
+    candidates = []
+    if plan.config_from_plan:
+        candidates.append(Path(plan_file).resolve().parent / plan.config_from_plan)
+    if plan.config_source:
+        candidates.append(Path(plan.config_source))
+    for candidate in candidates:
+        if candidate.exists():
+            try:
+                return load_config(candidate)
+            except ConfigError:
+                return None
+    return None
 
 
 SHOW_ERRORS = 20

@@ -1,10 +1,16 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from reconciler.cli import output
 from reconciler.config.loader import load_config
 from reconciler.config.redact import scrub
+
+
+def relative_to_plan(config_source: str, plan_file: str) -> str:
+    return os.path.relpath(Path(config_source).resolve(), Path(plan_file).resolve().parent)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         output.out(render_text(plan))
     if args.out:
-        output.write_output_file(args.out, render_json(plan) + "\n", "--out")
+        # Found again from the plan file wherever apply runs (a CI job in another directory).
+        saved = plan.model_copy(update={"config_from_plan": relative_to_plan(config.source, args.out)})
+        output.write_output_file(args.out, render_json(saved) + "\n", "--out")
         output.info(f"Saved the plan to {args.out}; apply it with: reconciler apply {args.out}")
     if plan.errors:
         return 1

@@ -6,6 +6,8 @@ each file (`file_problems.py`), then those across files (duplicates, references)
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,6 +62,7 @@ class Config:
     prune: PruneSpec = field(default_factory=PruneSpec)
     safety: SafetySpec = field(default_factory=SafetySpec)
     forget: list[str] = field(default_factory=list)
+    digest: str = ""  # of the configuration's files, by path below the target: tells a newer config apart
     acknowledge: list[str] = field(default_factory=list)  # unsupported changes known and left as they are
     schema_keys: dict[str, KeySpecValue] | None = None
     folders: list[FolderSpec] | None = None
@@ -153,6 +156,18 @@ def config_files(target: Path) -> list[Path]:
     return [target]
 
 
+def config_digest(target: Path, files: list[str]) -> str:
+    """SHA-256 of the configuration's YAML files (their paths below the target, and their bytes)."""
+    base = target if target.is_dir() else target.parent
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(os.path.relpath(Path(path).resolve(), base.resolve()).encode() + b"\0")
+        with contextlib.suppress(OSError):
+            digest.update(Path(path).read_bytes())
+        digest.update(b"\0")
+    return "sha256:" + digest.hexdigest()[:32]
+
+
 def load_config(target: Path | str, env: Mapping[str, str] | None = None) -> Config:
     target = Path(target)
     env = os.environ if env is None else env
@@ -193,6 +208,7 @@ def load_config(target: Path | str, env: Mapping[str, str] | None = None) -> Con
         backend=SandboxBackend(),
         base_dir=base_dir.resolve(),
         files=[str(p[0].file) for p in parsed],
+        digest=config_digest(target, [str(p[0].file) for p in parsed]),
         source=str(target.resolve()),
     )
     _merge(parsed, config, problems)

@@ -97,6 +97,7 @@ def plan_with_work(
         backend=backend,
         config_source=portable(config.source),
         config_files=config.files,
+        config_digest=config.digest or None,
         changes=with_origins(order_changes(changes), recorded),
         renames=renames,
         protected=sorted(protected),

@@ -110,6 +110,8 @@ class Plan(BaseModel):
         None  # the config file or directory, to check convergence after `apply PLANFILE`
     )
     config_files: list[str] = Field(default_factory=list)
+    config_digest: str | None = None  # of the configuration's files when the plan was made
+    config_from_plan: str | None = None  # the configuration's path relative to the saved plan file
     changes: list[Change] = Field(default_factory=list)
     renames: dict[str, str] = Field(default_factory=dict)  # folder: new path -> old path (renamed_from)
     protected: list[str] = Field(default_factory=list)  # addresses under protection when planned
