@@ -47,6 +47,16 @@ def _is_plan_file(target: str) -> bool:
     return isinstance(doc, dict) and "format_version" in doc
 
 
+def refuse_non_plan(path: str) -> None:
+    """For `show`: anything but a saved plan is one clear error."""
+    if not Path(path).is_file():
+        raise ReconcilerError(f"{path}: no such file")
+    if _is_plan_file(path):
+        return
+    _refuse_non_config(path)  # empty, or JSON without format_version: says which
+    raise ReconcilerError(f"{path} is not a saved plan (it has no format_version): see `plan --out`")
+
+
 def load_plan_file(path: str) -> Plan:
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))

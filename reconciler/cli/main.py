@@ -213,6 +213,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", dest="targets", action="append", metavar="ADDRESS", help=TARGET_HELP)
     p.set_defaults(func=_lazy("reconciler.cli.apply_cmd"))
 
+    p = sub.add_parser("show", help="print a saved plan (no network)", parents=[verbose])
+    p.add_argument("planfile", metavar="PLANFILE", help="a plan saved by `plan --out`")
+    p.add_argument(
+        "--format",
+        choices=["text", "json", "markdown"],
+        default="text",
+        help="how to print it, as `plan --format` (default: %(default)s)",
+    )
+    p.set_defaults(func=_lazy("reconciler.cli.show_cmd"))
+
     lock_cmd.add_lock_parser(sub)
     export_cmd.add_export_parser(sub)
 

@@ -79,3 +79,24 @@ def test_a_saved_plan_applied_after_the_configuration_moved_on_says_so_and_succe
     assert "Apply complete: 1 applied" in out and "did not converge" not in out
     assert "The configuration changed since this plan was made" in out
     assert main(["plan", "--detailed-exitcode"]) == 2  # the newer changes wait for their own review
+
+
+def test_show_prints_a_saved_plan_without_reaching_the_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reconciler.yaml").write_text(CONFIG)
+    assert main(["plan", "--out", "plan.json"]) == 0
+    (tmp_path / "s.db").unlink()  # the workspace is gone: show needs none
+    capsys.readouterr()
+    assert main(["show", "plan.json"]) == 0
+    out = capsys.readouterr().out
+    assert "+ folder.raw" in out and "Plan: 1 to create" in out and "apply it with" in out
+    assert main(["show", "plan.json", "--format", "markdown"]) == 0
+    assert "### reconciler plan" in capsys.readouterr().out
+    assert main(["show", "plan.json", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["create"] == 1
+    assert not (tmp_path / "s.db").exists()
+    (tmp_path / "empty.json").write_text("{}")
+    assert main(["show", "empty.json"]) == 1
+    assert "is JSON but not a saved plan" in capsys.readouterr().err
