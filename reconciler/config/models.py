@@ -24,6 +24,12 @@ ENUM_MAX_VALUES = 255  # the SDK refuses 256 or more
 # -- backend ------------------------------------------------------------------------------------
 
 
+# A host name (labels of letters, digits and '-', dot-separated), an IPv4 address, or an IPv6 one in brackets
+# (urlsplit's `hostname` drops the brackets).
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?|[0-9A-Fa-f:.]+(?:%[A-Za-z0-9]+)?")
+
+
 def _lock_location(value: str | None) -> str | None:
     if value is None:
         return value
@@ -115,6 +121,10 @@ class EncordBackend(StrictModel):
             )
         if not parts.hostname:
             raise ValueError("names no host")
+        if not _HOST.fullmatch(parts.hostname):
+            raise ValueError(
+                "has a host that is not a DNS name or an IP address (letters, digits, '-', '.', or [IPv6])"
+            )
         if parts.path not in ("", "/") or parts.query or parts.fragment:
             raise ValueError(
                 "is only scheme, host and port: no path, query or fragment (e.g. https://api.encord.com)"

@@ -26,8 +26,14 @@ class FileLease(Lease):
     def _take_once(self) -> None:
         if self._fd is not None:
             raise LockError(f"the lock {self.location} is already held by this process")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise LockError(
+                f"cannot take the lock {self.location}: {exc.strerror or exc}; set `backend.lock` to a "
+                "writable path (or a gs:// location)"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

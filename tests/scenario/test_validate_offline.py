@@ -78,3 +78,25 @@ def test_validate_needs_no_credential_but_refuses_a_broken_one(
     monkeypatch.setenv("ENCORD_SSH_KEY", "not a key")
     assert main(["validate", str(config)]) == 1  # a credential that is given must be usable
     assert "ENCORD_SSH_KEY" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("domain", ["https://exa mple.com", "https://exa_mple.com", "https://-x.com"])
+def test_a_domain_whose_host_is_no_dns_name_is_refused_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], domain: str
+) -> None:
+    (tmp_path / "reconciler.yaml").write_text(f'backend: {{kind: encord, domain: "{domain}"}}\n')
+    assert main(["validate", str(tmp_path)]) == 1
+    assert (
+        "reconciler.yaml:1:" in (err := capsys.readouterr().err) and "not a DNS name or an IP address" in err
+    )
+
+
+def test_a_lock_path_that_cannot_be_made_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "reconciler.yaml").write_text(
+        "backend: {kind: sandbox, state: s.db, lock: /proc/no-such/apply.lock}\nfolders: [{name: raw}]\n"
+    )
+    assert main(["apply", str(tmp_path), "--auto-approve"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot take the lock /proc/no-such/apply.lock" in err and "Traceback" not in err
