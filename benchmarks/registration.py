@@ -79,9 +79,9 @@ def write_json_sources(directory: Path, n: int) -> list[str]:
 
 async def create_folder(directory: Path) -> None:
     """Apply the config without data: the integration and the (empty) folder exist before measuring."""
+    from reconciler.apply.run import apply_plan
     from reconciler.backend import open_workspace
     from reconciler.cli.common import compute_in, load
-    from reconciler.engine import apply_plan
 
     config, ref, token = load(str(directory), None)
     async with open_workspace(ref, bearer_token=token) as ws:
@@ -162,11 +162,11 @@ async def measure_plan(directory: Path, form: str, n: int) -> dict[str, Any]:
 
 
 async def measure_apply(directory: Path, n: int) -> dict[str, Any]:
+    from reconciler.apply.run import apply_plan
     from reconciler.backend import journal_for, open_workspace
     from reconciler.cli.common import compute_in, concurrency, config_dir, load
     from reconciler.encord.provider_items import RegistrationTally
     from reconciler.encord.registrar import DEFAULT_JOBS_IN_FLIGHT
-    from reconciler.engine import apply_plan
     from reconciler.journal import JobJournal
 
     class CountingJournal(JobJournal):

@@ -21,12 +21,13 @@ from uuid import UUID
 
 import httpx
 
+from reconciler.apply.run import apply_plan
 from reconciler.backend import SANDBOX_DOMAIN, sandbox_key
 from reconciler.config.loader import load_config
 from reconciler.emulator.app import create_app
 from reconciler.encord.auth import SshKeyAuth
 from reconciler.encord.client import EncordClient
-from reconciler.engine import apply_plan, make_plan
+from reconciler.engine import make_plan
 from reconciler.plan.model import BackendRef
 
 T = TypeVar("T")

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from rich.markup import escape
 
+from reconciler.apply.run import ApplyReport, apply_plan, refuse_if_stale, retry_only
 from reconciler.apply.verify import record
 from reconciler.backend import journal_for, open_workspace, state_store_for
 from reconciler.cli import output
@@ -19,7 +20,7 @@ from reconciler.config.loader import Config, load_config
 from reconciler.config.models import EncordBackend, SafetySpec
 from reconciler.config.redact import scrub
 from reconciler.encord.provider_items import RegistrationTally
-from reconciler.engine import ApplyReport, Computed, apply_plan, refuse_if_stale, retry_only
+from reconciler.engine import Computed
 from reconciler.errors import ConfigError, PlanError, ReconcilerError
 from reconciler.interrupt import GracefulStop, StopRequested, stopping_gracefully
 from reconciler.lock import LEASE_TTL_SECONDS, Lease, LeaseLostError, acquire, lock_location

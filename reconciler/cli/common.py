@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from reconciler.apply.run import resume_interrupted
 from reconciler.backend import (
     Workspace,
     backend_ref,
@@ -24,7 +25,7 @@ from reconciler.config.models import EncordBackend
 from reconciler.defaults import DEFAULT_CONCURRENCY
 from reconciler.encord.auth import ENV_KEY_FILE, load_ssh_key, resolve_auth
 from reconciler.encord.provider_items import RegistrationTally
-from reconciler.engine import Computed, compute, resume_interrupted
+from reconciler.engine import Computed, compute
 from reconciler.errors import ConfigError, CredentialsError, NoCredentialsError, ReconcilerError
 from reconciler.plan.model import BackendRef, Plan
 

@@ -12,12 +12,13 @@ from uuid import UUID
 import httpx
 import pytest
 
+from reconciler.apply.run import ApplyReport, apply_plan
 from reconciler.backend import SANDBOX_DOMAIN, sandbox_key
 from reconciler.config.loader import Config, load_config
 from reconciler.emulator.app import create_app
 from reconciler.encord.auth import SshKeyAuth
 from reconciler.encord.client import EncordClient
-from reconciler.engine import ApplyReport, apply_plan, make_plan
+from reconciler.engine import make_plan
 from reconciler.journal import JobJournal
 from reconciler.plan.model import BackendRef, Plan
 from tests.requestlog import writes

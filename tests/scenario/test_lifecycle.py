@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from reconciler.engine import apply_plan
+from reconciler.apply.run import apply_plan
 from reconciler.plan.model import Action, Plan, Risk
 from tests.scenario.conftest import Workspace
 
