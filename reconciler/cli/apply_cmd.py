@@ -139,7 +139,8 @@ def _load(args: argparse.Namespace) -> Prepared:
         return Prepared(plan, config, plan.backend, token, saved=True, config_moved=moved)
     _refuse_non_config(args.target)
     config, ref, token = load(args.target, args.domain)
-    if not any(address.startswith("(") for address in config.locations):
+    declared = (config.integrations, config.schema_keys, config.folders, config.datasets)
+    if all(section is None for section in declared) and "(backend)" not in config.locations:
         raise ReconcilerError(
             f"{args.target} declares nothing (no backend, integrations, schema, folders or datasets): "
             "nothing to apply; is it the right file?"
