@@ -4,9 +4,7 @@ import argparse
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-from pydantic import ValidationError
 from rich.markup import escape
 
 from reconciler.apply.run import ApplyReport, apply_plan, refuse_if_stale, retry_only
@@ -15,68 +13,20 @@ from reconciler.backend import journal_for, open_workspace, state_store_for
 from reconciler.cli import output
 from reconciler.cli.common import compute_in, concurrency, config_dir, load, resume, run_async
 from reconciler.cli.output import check_output_file, read_input_file, write_output_file
+from reconciler.cli.planfile import config_of, is_plan_file, load_plan_file, refuse_non_config
 from reconciler.cli.progress import RegistrationProgress
-from reconciler.config.loader import Config, load_config
+from reconciler.config.loader import Config
 from reconciler.config.models import EncordBackend, SafetySpec
 from reconciler.config.redact import scrub
 from reconciler.encord.provider_items import RegistrationTally
 from reconciler.engine import Computed
-from reconciler.errors import ConfigError, PlanError, ReconcilerError
+from reconciler.errors import PlanError, ReconcilerError
 from reconciler.interrupt import GracefulStop, StopRequested, stopping_gracefully
 from reconciler.lock import LEASE_TTL_SECONDS, Lease, LeaseLostError, acquire, lock_location
 from reconciler.plan.diff import protected_addresses, protecting
-from reconciler.plan.model import FORMAT_VERSION, Action, BackendRef, Plan
+from reconciler.plan.model import Action, BackendRef, Plan
 from reconciler.plan.render import render_text
 from reconciler.plan.safety import refusals
-
-
-def _is_plan_file(target: str) -> bool:
-    """A plan file is known by its content (a JSON object with `format_version`), whatever its name."""
-    path = Path(target)
-    if not path.is_file():
-        return False
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(4096)
-        if not head.lstrip().startswith(b"{"):
-            return False
-        if b'"format_version"' in head:
-            return True  # a plan file, even a damaged one: load_plan_file says what is wrong with it
-        doc = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return False
-    return isinstance(doc, dict) and "format_version" in doc
-
-
-def refuse_non_plan(path: str) -> None:
-    """For `show`: anything but a saved plan is one clear error."""
-    if not Path(path).is_file():
-        raise ReconcilerError(f"{path}: no such file")
-    if _is_plan_file(path):
-        return
-    _refuse_non_config(path)  # empty, or JSON without format_version: says which
-    raise ReconcilerError(f"{path} is not a saved plan (it has no format_version): see `plan --out`")
-
-
-def load_plan_file(path: str) -> Plan:
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ReconcilerError(
-            f"{path}:{exc.lineno}:{exc.colno}: not a readable plan file: {exc.msg}; run plan --out again"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReconcilerError(f"{path}: not a readable plan file: {exc}") from None
-    version = doc.get("format_version") if isinstance(doc, dict) else None
-    if version != FORMAT_VERSION:
-        raise ReconcilerError(
-            f"{path}: plan format_version {version!r} is not {FORMAT_VERSION}; run plan again"
-        )
-    doc.pop("summary", None)
-    try:
-        return Plan.model_validate(doc)
-    except ValidationError as exc:
-        raise ReconcilerError(f"{path}: not a valid plan file ({exc.error_count()} problem(s))") from None
 
 
 def _confirm(args: argparse.Namespace) -> None:
@@ -127,17 +77,17 @@ class Prepared:
 
 def _load(args: argparse.Namespace) -> Prepared:
     """The configuration or the saved plan to apply, and where its backend is."""
-    if _is_plan_file(args.target):
+    if is_plan_file(args.target):
         if args.domain:
             raise ReconcilerError("--domain cannot change the backend of a saved plan")
         if args.retry_failed or args.targets:
             raise ReconcilerError("--retry-failed and --target apply a configuration, not a saved plan")
         plan = load_plan_file(args.target)
-        config = _config_of(plan, args.target)
+        config = config_of(plan, args.target)
         token = config.backend.bearer_token if config and isinstance(config.backend, EncordBackend) else None
         moved = config is not None and bool(plan.config_digest) and config.digest != plan.config_digest
         return Prepared(plan, config, plan.backend, token, saved=True, config_moved=moved)
-    _refuse_non_config(args.target)
+    refuse_non_config(args.target)
     config, ref, token = load(args.target, args.domain)
     declared = (config.integrations, config.schema_keys, config.folders, config.datasets)
     if all(section is None for section in declared) and "(backend)" not in config.locations:
@@ -146,26 +96,6 @@ def _load(args: argparse.Namespace) -> Prepared:
             "nothing to apply; is it the right file?"
         )
     return Prepared(Plan(backend=ref), config, ref, token, saved=False)
-
-
-def _refuse_non_config(target: str) -> None:
-    """An empty file, or JSON that is no saved plan (an expired CI artefact, the wrong download), is refused:
-    read as a configuration it would apply nothing, or to a sandbox made on the spot."""
-    path = Path(target)
-    if not path.is_file():
-        return
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(4096).lstrip()
-    except OSError:
-        return  # said by the loader
-    if not head:
-        raise ReconcilerError(f"{target} is empty: neither a saved plan (plan --out) nor a configuration")
-    if head[:1] in (b"{", b"["):
-        raise ReconcilerError(
-            f"{target} is JSON but not a saved plan (it has no format_version): save one with "
-            "`reconciler plan CONFIG --out FILE`"
-        )
 
 
 async def _prepare(args: argparse.Namespace, prepared: Prepared) -> Prepared:
@@ -353,23 +283,6 @@ def _progress(address: str, status: str, detail: str) -> None:
         output.out(f"  [red]✗ {escape(address)}[/]: {escape(detail)}")
     else:
         output.out(f"  [yellow]- {escape(address)}[/]: skipped ({escape(detail)})")
-
-
-def _config_of(plan: Plan, plan_file: str) -> Config | None:
-    """The saved plan's configuration, for the check after apply: found from the plan file (wherever apply
-    runs), else from the directory the plan was made in; None when it is not here or no longer loads."""
-    candidates = []
-    if plan.config_from_plan:
-        candidates.append(Path(plan_file).resolve().parent / plan.config_from_plan)
-    if plan.config_source:
-        candidates.append(Path(plan.config_source))
-    for candidate in candidates:
-        if candidate.exists():
-            try:
-                return load_config(candidate)
-            except ConfigError:
-                return None
-    return None
 
 
 SHOW_ERRORS = 20

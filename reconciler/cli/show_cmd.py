@@ -11,7 +11,7 @@ from reconciler.cli import output
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler.cli.apply_cmd import load_plan_file, refuse_non_plan
+    from reconciler.cli.planfile import load_plan_file, refuse_non_plan
     from reconciler.plan.markdown import render_markdown
     from reconciler.plan.render import render_json, render_text
 
