@@ -36,6 +36,26 @@ def _lock_location(value: str | None) -> str | None:
     return value
 
 
+# The apply lock's settings, the same for every backend.
+LockLocation = Annotated[
+    str | None,
+    AfterValidator(_lock_location),
+    Field(
+        description="Where apply takes its lock: gs://bucket/path (a lease other runners see) or a local "
+        "file. Default: a local lock beside the sandbox state or in .reconciler/."
+    ),
+]
+LockTtl = Annotated[
+    int,
+    Field(
+        ge=30,
+        le=3600,
+        description="How long a gs:// lock's lease holds without renewal (renewed every third of it). A "
+        "crashed apply blocks others this long; an apply that stalls longer stops before its next write.",
+    ),
+]
+
+
 class SandboxBackend(StrictModel):
     """The embedded Encord emulator: no account, no network, state in a local SQLite file."""
 
@@ -49,18 +69,8 @@ class SandboxBackend(StrictModel):
         description="Sandbox GCS buckets: bucket name -> local directory (relative to the config file) "
         "whose files are the bucket's objects, served by a local GCS emulator.",
     )
-    lock: Annotated[str | None, AfterValidator(_lock_location)] = Field(
-        default=None,
-        description="Where apply takes its lock: gs://bucket/path (a lease other runners see) or a local "
-        "file. Default: a local lock beside the sandbox state or in .reconciler/.",
-    )
-    lock_ttl_seconds: int = Field(
-        default=int(LEASE_TTL_SECONDS),
-        ge=30,
-        le=3600,
-        description="How long a gs:// lock's lease holds without renewal (renewed every third of it). A "
-        "crashed apply blocks others this long; an apply that stalls longer stops before its next write.",
-    )
+    lock: LockLocation = None
+    lock_ttl_seconds: LockTtl = int(LEASE_TTL_SECONDS)
 
 
 class EncordBackend(StrictModel):
@@ -85,18 +95,8 @@ class EncordBackend(StrictModel):
     concurrency: int = Field(
         default=DEFAULT_CONCURRENCY, ge=1, le=64, description="Requests in flight at once."
     )
-    lock: Annotated[str | None, AfterValidator(_lock_location)] = Field(
-        default=None,
-        description="Where apply takes its lock: gs://bucket/path (a lease other runners see) or a local "
-        "file. Default: a local lock beside the sandbox state or in .reconciler/.",
-    )
-    lock_ttl_seconds: int = Field(
-        default=int(LEASE_TTL_SECONDS),
-        ge=30,
-        le=3600,
-        description="How long a gs:// lock's lease holds without renewal (renewed every third of it). A "
-        "crashed apply blocks others this long; an apply that stalls longer stops before its next write.",
-    )
+    lock: LockLocation = None
+    lock_ttl_seconds: LockTtl = int(LEASE_TTL_SECONDS)
 
     @field_validator("domain")
     @classmethod
