@@ -19,8 +19,9 @@ from pathlib import Path
 import httpx
 
 from reconciler.backend import journal_for
+from reconciler.journal import JobJournal
 from reconciler.plan.model import BackendRef
-from tests.fidelity.conftest import REPO_ROOT, running_emulator
+from tests.fidelity.conftest import REPO_ROOT, EmulatorServer, running_emulator
 from tests.fidelity.signing import create_integration
 
 FILES = 1500
@@ -45,6 +46,21 @@ folders:
     return config
 
 
+def journal_of(server: EmulatorServer, config_dir: Path) -> JobJournal:
+    """The journal an apply against `server` (with its key file) keeps beside the config."""
+    ref = BackendRef(
+        kind="encord", location=server.url, options={"ssh_key_file": str(server.private_key_path.resolve())}
+    )
+    return journal_for(ref, config_dir)
+
+
+def wait_for_jobs(journal: JobJournal, count: int) -> None:
+    """Until `count` upload jobs are journaled (an apply is registering), or a minute has passed."""
+    deadline = time.monotonic() + 60
+    while len(journal.pending()) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def reconciler(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "reconciler", *args],
@@ -60,14 +76,7 @@ def test_kill_9_mid_registration_then_apply_registers_every_file_exactly_once(tm
         with httpx.Client(base_url=server.url) as http:
             create_integration(http, server.private_key, "gcs", "gcp")
         config = write_config(tmp_path, server.url, server.private_key_path)
-        journal = journal_for(
-            BackendRef(
-                kind="encord",
-                location=server.url,
-                options={"ssh_key_file": str(server.private_key_path.resolve())},
-            ),
-            tmp_path,
-        )
+        journal = journal_of(server, tmp_path)
 
         first = subprocess.Popen(
             [sys.executable, "-m", "reconciler", "apply", str(config), "--auto-approve"],
@@ -75,9 +84,7 @@ def test_kill_9_mid_registration_then_apply_registers_every_file_exactly_once(tm
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 60
-        while len(journal.pending()) < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_jobs(journal, 4)
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=30)
         interrupted = journal.pending()
@@ -106,14 +113,7 @@ def test_sigterm_mid_registration_stops_after_the_writes_in_flight_and_releases_
         with httpx.Client(base_url=server.url) as http:
             create_integration(http, server.private_key, "gcs", "gcp")
         config = write_config(tmp_path, server.url, server.private_key_path)
-        journal = journal_for(
-            BackendRef(
-                kind="encord",
-                location=server.url,
-                options={"ssh_key_file": str(server.private_key_path.resolve())},
-            ),
-            tmp_path,
-        )
+        journal = journal_of(server, tmp_path)
         first = subprocess.Popen(
             [sys.executable, "-m", "reconciler", "apply", str(config), "--auto-approve"],
             cwd=REPO_ROOT,
@@ -121,9 +121,7 @@ def test_sigterm_mid_registration_stops_after_the_writes_in_flight_and_releases_
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 60
-        while len(journal.pending()) < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_jobs(journal, 4)
         signalled = time.monotonic()
         os.kill(first.pid, signal.SIGTERM)
         out, err = first.communicate(timeout=60)
