@@ -175,8 +175,10 @@ async def measure_apply(directory: Path, n: int) -> dict[str, Any]:
         in_flight = 0
         most = 0
 
-        def started(self, job: str, folder_uuid: str, folder_path: str, units: int) -> None:
-            super().started(job, folder_uuid, folder_path, units)
+        def started(
+            self, job: str, folder_uuid: str, folder_path: str, units: int, intent: str | None = None
+        ) -> None:
+            super().started(job, folder_uuid, folder_path, units, intent)
             self.in_flight += 1
             self.most = max(self.most, self.in_flight)
 
@@ -193,7 +195,7 @@ async def measure_apply(directory: Path, n: int) -> dict[str, Any]:
         opened = time.perf_counter()
         computed = await compute_in(ws, config, ref)
         planned = time.perf_counter()
-        journal = CountingJournal(journal_for(ref, config_dir(config)).path)
+        journal = CountingJournal(journal_for(ref, config_dir(config)).store)
         tally = RegistrationTally()
         report = await apply_plan(
             computed.plan,
