@@ -173,17 +173,23 @@ def process_job(tx: Tx, job: Row, owner: str, buckets: Mapping[str, str] | None 
         tx.set_items_metadata(upserts, now_iso())
 
 
+def unit_count(request: Row) -> int:
+    """How many units a stored job holds: its spec was validated when the job started, so the lists are
+    counted, not parsed again (a poll of a pending job would otherwise validate it each time)."""
+    document: Any = next(iter(request.values()), {})
+    return sum(len(v) for v in document.values() if isinstance(v, list)) if isinstance(document, dict) else 0
+
+
 def job_view(job: Row) -> Row:
     if job["status"] == "PENDING":
-        total = len(parse_upload_request(job["request"])[0].units)
-        state = _result(unitsPendingCount=total)
+        state = _result(unitsPendingCount=unit_count(job["request"]))
     else:
         state = dict(job["result"])
     return {"status": job["status"], **state, "fileName": job["file_name"]}
 
 
 def cancelled_result(job: Row) -> Row:
-    return _result(unitsCancelledCount=len(parse_upload_request(job["request"])[0].units))
+    return _result(unitsCancelledCount=unit_count(job["request"]))
 
 
 @dataclass
