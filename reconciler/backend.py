@@ -11,7 +11,7 @@ import hashlib
 import os
 import re
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,9 +195,43 @@ class Workspace:
         edit_reader_binding(self.storage(), bucket, add, remove)
 
 
+_SHARED_SANDBOX_GCS: str | None = None  # the sandbox's GCS, when `sandbox_lock_gcs` runs it for a command
+
+
+@contextmanager
+def sandbox_lock_gcs(ref: BackendRef) -> Iterator[None]:
+    """On the sandbox, a `gs://` lock in one of its own buckets is served by the sandbox's GCS emulator, so a
+    CI configuration's lock (and the recorded state and job journal beside it) can be tried locally. The
+    emulator then runs for the whole command and every GCS client of this process talks to it. Runs of
+    one sandbox never overlap anyway: its GCS is held by one process at a time."""
+    buckets = sandbox_buckets(ref) if ref.kind == "sandbox" else {}
+    lock = ref.options.get("lock")
+    if not (isinstance(lock, str) and lock.startswith("gs://") and lock[5:].partition("/")[0] in buckets):
+        yield
+        return
+    from reconciler.gcs.sandbox import sandbox_gcs
+
+    global _SHARED_SANDBOX_GCS
+    previous = os.environ.get("STORAGE_EMULATOR_HOST")
+    with sandbox_gcs(Path(ref.location).with_suffix(".gcs"), buckets) as endpoint:
+        _SHARED_SANDBOX_GCS, os.environ["STORAGE_EMULATOR_HOST"] = endpoint, endpoint
+        try:
+            yield
+        finally:
+            _SHARED_SANDBOX_GCS = None
+            if previous is None:
+                os.environ.pop("STORAGE_EMULATOR_HOST", None)
+            else:
+                os.environ["STORAGE_EMULATOR_HOST"] = previous
+
+
 @asynccontextmanager
 async def open_workspace(ref: BackendRef, *, bearer_token: str | None = None) -> AsyncIterator[Workspace]:
     buckets = sandbox_buckets(ref) if ref.kind == "sandbox" else {}
+    if buckets and _SHARED_SANDBOX_GCS is not None:  # already running for this command
+        async with open_client(ref, bearer_token=bearer_token) as client:
+            yield Workspace(client, gcs_endpoint=_SHARED_SANDBOX_GCS)
+        return
     if not buckets:
         async with open_client(ref, bearer_token=bearer_token) as client:
             yield Workspace(client)

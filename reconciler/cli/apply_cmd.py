@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from reconciler.apply.run import ApplyReport, apply_plan, refuse_if_stale, retry_only
 from reconciler.apply.verify import record
-from reconciler.backend import journal_for, open_workspace, state_store_for
+from reconciler.backend import journal_for, open_workspace, sandbox_lock_gcs, state_store_for
 from reconciler.cli import output
 from reconciler.cli.common import compute_in, concurrency, config_dir, load, resume, run_async
 from reconciler.cli.output import check_output_file, read_input_file, write_output_file
@@ -175,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
         prepared.ref, config_dir(prepared.config, prepared.plan), prepared.ref.options.get("lock")
     )
     ttl = float(prepared.ref.options.get("lock_ttl_seconds") or LEASE_TTL_SECONDS)
-    with acquire(where, ttl=ttl) as lease:
+    # A gs:// lock on a sandbox bucket: the sandbox's GCS serves it, for the whole run.
+    with sandbox_lock_gcs(prepared.ref), acquire(where, ttl=ttl) as lease:
         took_over = getattr(lease, "took_over", None)
         if took_over is not None:
             output.info(

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
 from reconciler import lock
 from reconciler.cli import output
 from reconciler.config.loader import DEFAULT_CONFIG, load_config
+
+if TYPE_CHECKING:
+    from reconciler.plan.model import BackendRef
 
 
 def add_lock_parser(subparsers: Any) -> None:
@@ -45,19 +50,33 @@ def _add_location(p: argparse.ArgumentParser) -> None:
     )
 
 
-def location_of(args: argparse.Namespace) -> str:
+def location_of(args: argparse.Namespace) -> tuple[str, BackendRef | None]:
+    """The lock's location, and the config's backend (None with --location)."""
     if args.location:
-        return str(args.location if lock.is_gcs(args.location) else Path(args.location).resolve())
+        return str(args.location if lock.is_gcs(args.location) else Path(args.location).resolve()), None
     config = load_config(args.config)
     from reconciler.backend import backend_ref  # after the config is read: bad input fails fast
 
     ref = backend_ref(config.backend, config.base_dir)
-    return lock.lock_location(ref, config.base_dir, config.backend.lock)
+    return lock.lock_location(ref, config.base_dir, config.backend.lock), ref
+
+
+@contextmanager
+def _served(ref: BackendRef | None) -> Iterator[None]:
+    """A gs:// lock on a sandbox bucket is read through the sandbox's GCS."""
+    if ref is None:
+        yield
+        return
+    from reconciler.backend import sandbox_lock_gcs
+
+    with sandbox_lock_gcs(ref):
+        yield
 
 
 def run_status(args: argparse.Namespace) -> int:
-    location = location_of(args)
-    holder = lock.status(location)
+    location, ref = location_of(args)
+    with _served(ref):
+        holder = lock.status(location)
     if holder is None:
         output.out(f"The apply lock {escape(location)} is [green]free[/].")
     elif holder.expired():
@@ -71,8 +90,9 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_release(args: argparse.Namespace) -> int:
-    location = location_of(args)
-    removed = lock.release(location, force=args.force)
+    location, ref = location_of(args)
+    with _served(ref):
+        removed = lock.release(location, force=args.force)
     if removed is None:
         output.out(f"The apply lock {escape(location)} is free: nothing to release.")
     else:

@@ -17,18 +17,19 @@ def run(args: argparse.Namespace) -> int:
     output.check_output_file(args.out, "--out")
     config = load_config(args.config)
     # Imported once the config has loaded: a bad one is refused before the planner is even read.
-    from reconciler.backend import journal_for
+    from reconciler.backend import journal_for, sandbox_lock_gcs
     from reconciler.cli.common import compute_plan, prepare
     from reconciler.plan.markdown import render_markdown
     from reconciler.plan.render import render_json, render_text
 
     config, ref, token = prepare(config, args.domain)
-    plan = compute_plan(config, ref, token, targets=args.targets)
+    with sandbox_lock_gcs(ref):  # a gs:// lock on a sandbox bucket: the state and journal beside it
+        plan = compute_plan(config, ref, token, targets=args.targets)
+        pending = journal_for(ref, config.base_dir).pending()
     # A value that came from the environment is never echoed in an error or warning.
     plan = plan.model_copy(
         update={"errors": [scrub(e) for e in plan.errors], "warnings": [scrub(w) for w in plan.warnings]}
     )
-    pending = journal_for(ref, config.base_dir).pending()
     if pending:
         output.info(
             f"[yellow]warning:[/] {len(pending)} upload job(s) of an interrupted apply may still be running; "

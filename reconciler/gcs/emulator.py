@@ -8,6 +8,9 @@ A small adapter over gcp-storage-emulator 2026.7 (pinned in pyproject, as it rea
 - `_Handler` makes setIamPolicy honour the policy etag, as GCS does: stock, the emulator stores whatever
   etag the client sends, so a stale read-modify-write silently wins. Now a stale etag gets 412 and every
   accepted write gets a new etag.
+- Object writes and deletes honour `ifGenerationMatch` (0: the object must not exist), and a download
+  reports its generation, as GCS does: stock, preconditions are ignored, so a lease (reconciler.lock)
+  kept in the sandbox's GCS would not be one.
 - We own the server thread: the stock `APIThread.join` shuts the server down but never joins the thread.
 - Request errors go to logging, not a traceback on stderr.
 
@@ -31,8 +34,9 @@ from http import HTTPStatus
 from http.server import HTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
+from gcp_storage_emulator.handlers import objects as stock_objects  # type: ignore[import-untyped]
 from gcp_storage_emulator.server import (  # type: ignore[import-untyped]
     Request,
     RequestHandler,
@@ -44,6 +48,15 @@ from gcp_storage_emulator.storage import Storage  # type: ignore[import-untyped]
 logger = logging.getLogger(__name__)
 
 _IAM_PATH = re.compile(r"(?:/storage/v1)?/b/(?P<bucket_name>[-.\w]+)/iam")
+_UPLOAD_PATH = re.compile(r"/upload/storage/v1/b/(?P<bucket_name>[-.\w]+)/o")
+_OBJECT_PATH = re.compile(r"(?:/storage/v1)?/b/(?P<bucket_name>[-.\w]+)/o/(?P<object_id>.*[^/]+)")
+_DOWNLOAD_PATH = re.compile(r"/download/storage/v1/b/(?P<bucket_name>[-.\w]+)/o/(?P<object_id>.*[^/]+)")
+
+
+class _PreconditionFailed(Exception):
+    """An object write whose `ifGenerationMatch` is not the object's generation."""
+
+
 _INITIAL_ETAG = "CAE="  # what the emulator (and GCS) hands out for a bucket's first policy
 _STOP_TIMEOUT = 10.0
 
@@ -76,6 +89,22 @@ class DurableStorage(Storage):  # type: ignore[misc]
     def save(self) -> None:
         self._write_config_to_file()
 
+    # (bucket, generation) an upload must find; set per request (the server serves one at a time).
+    expected: tuple[str, int] | None = None
+
+    def generation_of(self, bucket: str, name: str) -> int:
+        """The object's generation; 0 when there is no such object."""
+        found = self.objects.get(bucket, {}).get(name)
+        return int(found["generation"]) if found else 0
+
+    def create_file(
+        self, bucket_name: str, file_name: str, content: bytes, file_obj: Any, file_id: Any = None
+    ) -> None:
+        expected, self.expected = self.expected, None
+        if expected is not None and self.generation_of(bucket_name, file_name) != expected[1]:
+            raise _PreconditionFailed
+        super().create_file(bucket_name, file_name, content, file_obj, file_id)
+
     def delete_object(self, bucket: str, name: str) -> None:
         """Delete for good: the stock delete keeps a soft-deleted copy for 7 days, as GCS does."""
         self._hard_delete_file(bucket, name)
@@ -94,7 +123,57 @@ class DurableStorage(Storage):  # type: ignore[misc]
 
 
 class _Handler(RequestHandler):  # type: ignore[misc]
-    """The stock request handler, except setIamPolicy (see the module docstring)."""
+    """The stock request handler, except setIamPolicy and generation preconditions (see the module
+    docstring)."""
+
+    def _expected(self) -> int | None:
+        values = parse_qs(urlsplit(self.path).query).get("ifGenerationMatch")
+        return int(values[0]) if values and values[0].lstrip("-").isdigit() else None
+
+    def do_POST(self) -> None:
+        match = _UPLOAD_PATH.fullmatch(urlsplit(self.path).path)
+        expected = self._expected()
+        if match is None or expected is None:
+            super().do_POST()
+            return
+        request, response = Request(self, "POST"), Response(self)
+        request.set_match(match)
+        self.storage.expected = (match["bucket_name"], expected)
+        try:
+            stock_objects.insert(request, response, self.storage)
+        except _PreconditionFailed:
+            _error(response, HTTPStatus.PRECONDITION_FAILED, "conditionNotMet", "Precondition Failed")
+        finally:
+            self.storage.expected = None
+        response.close()
+
+    def do_DELETE(self) -> None:
+        match = _OBJECT_PATH.fullmatch(urlsplit(self.path).path)
+        expected = self._expected()
+        if match is not None and expected is not None:
+            current = self.storage.generation_of(match["bucket_name"], unquote(match["object_id"]))
+            if current != expected:
+                response = Response(self)
+                if current == 0:
+                    _error(response, HTTPStatus.NOT_FOUND, "notFound", "No such object")
+                else:
+                    _error(response, HTTPStatus.PRECONDITION_FAILED, "conditionNotMet", "Precondition Failed")
+                response.close()
+                return
+        super().do_DELETE()
+
+    def do_GET(self) -> None:
+        match = _DOWNLOAD_PATH.fullmatch(urlsplit(self.path).path)
+        if match is None:
+            super().do_GET()
+            return
+        request, response = Request(self, "GET"), Response(self)
+        request.set_match(match)
+        stock_objects.download(request, response, self.storage)
+        generation = self.storage.generation_of(match["bucket_name"], unquote(match["object_id"]))
+        if response.status == HTTPStatus.OK and generation:
+            response["x-goog-generation"] = str(generation)  # what a client's reload reads
+        response.close()
 
     def do_PUT(self) -> None:
         match = _IAM_PATH.fullmatch(urlsplit(self.path).path)

@@ -7,7 +7,9 @@ bucket that is missing and syncs its objects from the directory: a file is the o
 relative to the directory (with `/`); new or changed files are written, objects whose file is gone are
 deleted. The directory is the truth for objects: one uploaded through the API is gone at the next start.
 Files and directories whose names start with "." (.gitkeep, .DS_Store) are skipped. Buckets no longer
-in the config are left as they are.
+in the config are left as they are. Objects whose path has a part starting with "." (`.reconciler/lock.json`)
+are the sandbox's own, written through the API (a `gs://` lock, and the recorded state and job journal
+beside it): they are neither mirrored nor deleted.
 
 Why gcp-storage-emulator, in-process, seeded through its storage layer: it keeps CORS and IAM policies
 on disk (fake-gcs-server drops both: a CORS patch is accepted and forgotten, and /iam is a 404), and
@@ -102,6 +104,8 @@ def _sync_bucket(storage: DurableStorage, url: str, bucket: str, directory: Path
             continue
         storage.create_file(bucket, name, content, _object_resource(url, bucket, name, content, md5, now))
     for name in sorted(set(live) - wanted):
+        if any(part.startswith(".") for part in name.split("/")):
+            continue  # the sandbox's own objects (a gs:// lock, its state and journal): never files
         storage.delete_object(bucket, name)
 
 
