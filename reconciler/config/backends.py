@@ -21,6 +21,7 @@ ENUM_MAX_VALUES = 255  # the SDK refuses 256 or more
 # A host name (labels of letters, digits and '-', dot-separated), an IPv4 address, or an IPv6 one in brackets
 # (urlsplit's `hostname` drops the brackets).
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_BRACKETED = re.compile(r"\[[0-9A-Fa-f:.]+(?:%[A-Za-z0-9]+)?\](?::[0-9]*)?")
 _HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?|[0-9A-Fa-f:.]+(?:%[A-Za-z0-9]+)?")
 
 
@@ -104,6 +105,8 @@ class EncordBackend(StrictModel):
         # Never echo the value: it may hold a password (https://user:secret@host).
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with https:// (or http:// for a local emulator)")
+        if any(ch.isspace() or not ch.isprintable() for ch in value):  # urlsplit would drop tabs, newlines
+            raise ValueError("must not contain white space or control characters")
         try:
             parts = urlsplit(value)
             parts.port  # noqa: B018 - raises on a port that is not a number
@@ -115,11 +118,14 @@ class EncordBackend(StrictModel):
             )
         if not parts.hostname:
             raise ValueError("names no host")
+        host_and_port = parts.netloc.rpartition("@")[2]
+        if ("[" in host_and_port or "]" in host_and_port) and not _BRACKETED.fullmatch(host_and_port):
+            raise ValueError("has text around its [IPv6] host: write https://[address]:port")
         if not _HOST.fullmatch(parts.hostname):
             raise ValueError(
                 "has a host that is not a DNS name or an IP address (letters, digits, '-', '.', or [IPv6])"
             )
-        if parts.path not in ("", "/") or parts.query or parts.fragment:
+        if parts.path not in ("", "/") or "?" in value or "#" in value:
             raise ValueError(
                 "is only scheme, host and port: no path, query or fragment (e.g. https://api.encord.com)"
             )

@@ -183,7 +183,10 @@ def load_config(target: Path | str, env: Mapping[str, str] | None = None) -> Con
         remember(loaded.written, loaded.variables)
         problems.extend(loaded.problems)
         if loaded.data is None:
-            uncertain = True
+            if () in loaded.locations and not loaded.problems:  # a document that is null (`~`)
+                problems.append(f"{loaded.locate(())}: (top level): expected a mapping of sections, got null")
+            # A file that did not load is uncertain; an empty one declares nothing, for sure.
+            uncertain = uncertain or bool(loaded.problems) or () in loaded.locations
             continue
         if not isinstance(loaded.data, dict):
             problems.append(f"{loaded.locate(())}: (top level): expected a mapping of sections")

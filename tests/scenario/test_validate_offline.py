@@ -80,15 +80,24 @@ def test_validate_needs_no_credential_but_refuses_a_broken_one(
     assert "ENCORD_SSH_KEY" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("domain", ["https://exa mple.com", "https://exa_mple.com", "https://-x.com"])
+@pytest.mark.parametrize(
+    ("domain", "words"),
+    [
+        ("https://exa mple.com", "must not contain white space"),
+        ("https://exa\\tmple.com", "must not contain white space"),
+        ("https://exa_mple.com", "not a DNS name or an IP address"),
+        ("https://-x.com", "not a DNS name or an IP address"),
+        ("https://api.encord.com/?", "no path, query or fragment"),
+        ("https://api[::1]x:8080", "text around its [IPv6] host"),
+    ],
+)
 def test_a_domain_whose_host_is_no_dns_name_is_refused_at_its_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], domain: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], domain: str, words: str
 ) -> None:
     (tmp_path / "reconciler.yaml").write_text(f'backend: {{kind: encord, domain: "{domain}"}}\n')
     assert main(["validate", str(tmp_path)]) == 1
-    assert (
-        "reconciler.yaml:1:" in (err := capsys.readouterr().err) and "not a DNS name or an IP address" in err
-    )
+    err = capsys.readouterr().err
+    assert "reconciler.yaml:1:" in err and words in err
 
 
 def test_a_lock_path_that_cannot_be_made_is_one_line(
