@@ -115,8 +115,9 @@ def config_files(target: Path) -> list[Path]:
             return
         here = above | {(info.st_dev, info.st_ino)}
         for entry in entries:
-            path = Path(entry.path)
-            if path.suffix in YAML_SUFFIXES:
+            name = entry.name
+            if os.path.splitext(name)[1] in YAML_SUFFIXES:
+                path = Path(entry.path)
                 problem = file_problem(path)
                 if problem:
                     problems.append(f"{path}: {problem}")
@@ -124,11 +125,14 @@ def config_files(target: Path) -> list[Path]:
                     files.append(path)
                 continue
             try:
-                sub = path.stat()  # follows symlinks; a dangling one or a loop is not part of the config
+                # The directory entry's own type, not a stat per file: a data directory of a million
+                # files below the config costs one pass over its names.
+                if not entry.is_dir() or name.startswith("."):
+                    continue  # hidden directories (.git, .reconciler, .venv) hold no configuration
+                sub = entry.stat()  # follows symlinks: a directory loop is found by its identity
             except OSError:
-                continue
-            if not stat.S_ISDIR(sub.st_mode):
-                continue
+                continue  # a dangling symlink or a loop is not part of the config
+            path = Path(entry.path)
             if (sub.st_dev, sub.st_ino) in here:
                 problems.append(f"{path}: directory loop (leads back to a directory above it); not followed")
                 continue

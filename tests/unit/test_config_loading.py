@@ -230,3 +230,19 @@ def test_structural_and_cross_reference_problems_come_together_in_file_and_line_
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     assert [p.split(": ", 1)[0] for p in found] == [f"{a}:4:17", f"{b}:3:5"]  # one pass, in order
     assert "colour: unknown key" in found[0] and "declared twice" in found[1]
+
+
+def test_a_config_directory_skips_hidden_directories_and_never_stats_data_files(tmp_path: Path) -> None:
+    """A data directory of many files below the config costs one pass over its names (issue 16, point 4),
+    and hidden directories (.git, .reconciler, .venv) are not configuration."""
+    from reconciler.config.loader import config_files
+
+    (tmp_path / "reconciler.yaml").write_text("folders: [{name: raw}]\n")
+    (tmp_path / "bucket").mkdir()
+    for n in range(200):
+        (tmp_path / "bucket" / f"img_{n:03d}.jpg").write_bytes(b"")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "stray.yaml").write_text("not: [configuration\n")
+    (tmp_path / "team").mkdir()
+    (tmp_path / "team" / "more.yml").write_text("datasets: []\n")
+    assert config_files(tmp_path) == [tmp_path / "reconciler.yaml", tmp_path / "team" / "more.yml"]
