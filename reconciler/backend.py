@@ -10,9 +10,10 @@ import contextlib
 import hashlib
 import os
 import re
-from collections.abc import AsyncIterator, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -159,13 +160,20 @@ class Workspace:
 
     client: EncordClient
     gcs_endpoint: str | None = None  # the sandbox's GCS emulator; None: real GCS (or STORAGE_EMULATOR_HOST)
+    # The sandbox's GCS is started on first use: a plan that lists no bucket and manages no bucket never
+    # pays for syncing the bucket directories into it.
+    start_gcs: Callable[[], str] | None = None
     _storage: Any = None
+    _starting: threading.Lock = field(default_factory=threading.Lock)
 
     def storage(self) -> Any:
-        if self._storage is None:
-            from reconciler.gcs.client import storage_client
+        with self._starting:  # GCS calls run in worker threads: one of them starts it
+            if self._storage is None:
+                from reconciler.gcs.client import storage_client
 
-            self._storage = storage_client(self.gcs_endpoint)
+                if self.gcs_endpoint is None and self.start_gcs is not None:
+                    self.gcs_endpoint = self.start_gcs()
+                self._storage = storage_client(self.gcs_endpoint)
         return self._storage
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[list[str]]:
@@ -241,9 +249,16 @@ async def open_workspace(ref: BackendRef, *, bearer_token: str | None = None) ->
     missing = [f"{name} -> {path}" for name, path in buckets.items() if not path.is_dir()]
     if missing:
         raise ConfigError([f"backend.buckets: not a directory: {m}" for m in missing])
-    with sandbox_gcs(Path(ref.location).with_suffix(".gcs"), buckets) as endpoint:
+    with contextlib.ExitStack() as running:
+
+        def start() -> str:
+            endpoint: str = running.enter_context(
+                sandbox_gcs(Path(ref.location).with_suffix(".gcs"), buckets)
+            )
+            return endpoint
+
         async with open_client(ref, bearer_token=bearer_token) as client:
-            yield Workspace(client, gcs_endpoint=endpoint)
+            yield Workspace(client, start_gcs=start)
 
 
 @asynccontextmanager

@@ -17,7 +17,9 @@ seeding needs no HTTP. Measured on the 2-core workplace machine, 10,000 objects 
 
 - seed cold (empty state_dir) to the URL: 0.9 s on an idle disk; up to 9 s when other work loads it, all
   but half a second of it creating the 10,000 content files (plain Python needed 8 s for that alone then);
-- start warm with nothing changed (every file re-read, compared by size and MD5): 0.35 s;
+- start warm with nothing changed: a file whose size and modification time are those it was synced with
+  is not read again (100,000 empty files: 2.8 s warm, of which 1.5 s is reading and rewriting the index);
+  the sandbox starts its GCS only when a plan lists a bucket, manages one, or holds a gs:// lock on one;
 - list all 10,000 with `iter_objects`: 0.2 s, in one page (this emulator ignores maxResults);
 - a CORS patch or IAM write once 10,000 objects exist: 0.1 s (each rewrites the 7 MB index);
 - for comparison, the stock emulator seeded over HTTP: 1,000 objects in 9.5 s, 2,000 in 32 s; it is
@@ -30,10 +32,13 @@ A lock file (`state_dir / "gcs.lock"`) keeps two processes from running the same
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import hashlib
 import mimetypes
+import os
 import re
+import stat
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -49,6 +54,7 @@ from reconciler.gcs.errors import GcsError
 
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
 _DOWNLOAD_PATH = "/download/storage/v1/"
+_SYNC_STAMP = "x-reconciler-synced"  # custom metadata: "<size>:<mtime ns>" of the file it was synced from
 
 
 @contextmanager
@@ -94,26 +100,47 @@ def _sync_bucket(storage: DurableStorage, url: str, bucket: str, directory: Path
     live: dict[str, dict[str, Any]] = storage.objects.setdefault(bucket, {})
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     wanted: set[str] = set()
-    for path in _files(directory):
-        name = path.relative_to(directory).as_posix()
+    for name, info in _files(directory):
         wanted.add(name)
+        path = directory / name
+        current = live.get(name)
+        # Unchanged since it was synced (same size and modification time): not read again. A sandbox
+        # of 100,000 files starts without reading them; a file edited in place has a new mtime.
+        stamp = f"{info.st_size}:{info.st_mtime_ns}"
+        if current and current.get("metadata", {}).get(_SYNC_STAMP) == stamp:
+            continue
         content = path.read_bytes()
         md5 = _b64(hashlib.md5(content, usedforsecurity=False).digest())
-        current = live.get(name)
         if current and current.get("md5Hash") == md5 and current.get("size") == str(len(content)):
+            current.setdefault("metadata", {})[_SYNC_STAMP] = stamp
+            storage.save()  # deferred by the caller: written once
             continue
-        storage.create_file(bucket, name, content, _object_resource(url, bucket, name, content, md5, now))
+        resource = _object_resource(url, bucket, name, content, md5, now)
+        resource["metadata"] = {_SYNC_STAMP: stamp}
+        storage.create_file(bucket, name, content, resource)
     for name in sorted(set(live) - wanted):
         if any(part.startswith(".") for part in name.split("/")):
             continue  # the sandbox's own objects (a gs:// lock, its state and journal): never files
         storage.delete_object(bucket, name)
 
 
-def _files(directory: Path) -> Iterator[Path]:
-    for path in sorted(directory.rglob("*")):
-        relative = path.relative_to(directory).parts
-        if path.is_file() and not any(part.startswith(".") for part in relative):
-            yield path
+def _files(directory: Path) -> Iterator[tuple[str, os.stat_result]]:
+    """The directory's files (not hidden, not in hidden directories) as object names (`/`-separated paths
+    below it) with their stat, in name order. Plain strings: a Path per file costs seconds at 100,000."""
+    found: list[tuple[str, os.stat_result]] = []
+    top = str(directory)
+    for root, dirs, names in os.walk(top):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        below = os.path.relpath(root, top).replace(os.sep, "/")
+        prefix = "" if below == "." else below + "/"
+        for name in names:
+            if not name.startswith("."):
+                with contextlib.suppress(OSError):
+                    info = os.stat(os.path.join(root, name))
+                    if stat.S_ISREG(info.st_mode):
+                        found.append((prefix + name, info))
+    found.sort(key=lambda pair: pair[0])
+    yield from found
 
 
 def _object_resource(url: str, bucket: str, name: str, content: bytes, md5: str, now: str) -> dict[str, Any]:

@@ -159,3 +159,40 @@ def test_unreadable_state_is_a_gcs_error(tmp_path: Path) -> None:
     _write(tmp_path / "state" / "gcs" / ".cloudstorage" / ".meta", b"{not json")
     with pytest.raises(GcsError, match="cannot be read"), sandbox_gcs(tmp_path / "state", {}):
         pass
+
+
+def test_an_unchanged_file_is_not_synced_again(tmp_path: Path) -> None:
+    """Same size and modification time: not read, not rewritten (its generation stays)."""
+    src = tmp_path / "src"
+    _write(src / "a.jpg", b"first")
+    _write(src / "b.jpg", b"second")
+
+    def generations() -> dict[str, int | None]:
+        with sandbox_gcs(tmp_path / "state", {"photos": src}) as url, closing(storage_client(url)) as client:
+            return {b.name: b.generation for b in client.list_blobs("photos")}
+
+    before = generations()
+    time.sleep(0.01)
+    _write(src / "b.jpg", b"SECOND")  # same size, new content and mtime
+    after = generations()
+    assert after["a.jpg"] == before["a.jpg"] and after["b.jpg"] != before["b.jpg"]
+
+
+def test_a_plan_that_needs_no_bucket_never_starts_the_sandbox_gcs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JSON sources with a sandbox bucket for the objects: the emulator reads the directory itself, so the
+    bucket is not synced into the GCS emulator at all (issue 16, point 4)."""
+    from reconciler.cli.main import main
+
+    monkeypatch.delenv("RECONCILER_SANDBOX_STATE", raising=False)
+    _write(tmp_path / "bucket" / "a.jpg", b"jpg")
+    (tmp_path / "items.json").write_text('{"images": [{"objectUrl": "gs://pics/a.jpg"}]}')
+    (tmp_path / "reconciler.yaml").write_text(
+        "backend: {kind: sandbox, state: .reconciler/sandbox.db, buckets: {pics: bucket}}\n"
+        "integrations: [{title: g, provider: gcp}]\n"
+        "folders: [{name: raw, data: [{integration: g, json: items.json}]}]\n"
+    )
+    assert main(["apply", str(tmp_path), "--auto-approve"]) == 0
+    assert main(["plan", str(tmp_path), "--detailed-exitcode"]) == 0
+    assert not (tmp_path / ".reconciler" / "sandbox.gcs").exists()
