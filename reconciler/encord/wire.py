@@ -179,6 +179,13 @@ class WireFolderPage(_Lean):
     next_page_token: str | None = Field(default=None, validation_alias=_NEXT_PAGE_TOKEN)
 
 
+class WireItemPage(_Lean):
+    """§6.1 — a page of whole items (a managed folder's, compared entry by entry), validated at once."""
+
+    results: list[WireItem]
+    next_page_token: str | None = Field(default=None, validation_alias=_NEXT_PAGE_TOKEN)
+
+
 class ItemRef(_Lean):
     """§6.1 — an item's identity, where it lives, and whether it counts."""
 
