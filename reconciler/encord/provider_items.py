@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
 
+import orjson
+
 from reconciler.encord import upload_wire as upload
 from reconciler.encord.client import EncordClient
 from reconciler.encord.upload_wire import WireModel
@@ -60,9 +62,12 @@ def decode_metadata(raw: str | None) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        return {"_unparsed": raw}
+        value = orjson.loads(raw)  # several times faster: a managed folder may hold a million items
+    except orjson.JSONDecodeError:
+        try:  # what orjson refuses and Python reads (NaN, integers beyond 64 bits)
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            return {"_unparsed": raw}
     return value if isinstance(value, dict) else {"_value": value}
 
 

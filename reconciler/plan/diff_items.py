@@ -13,6 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from reconciler.live import FolderContents, LiveState
 from reconciler.plan.diff_media import media_change, media_differences
 from reconciler.plan.metadata_patch import metadata_patch
@@ -51,7 +53,11 @@ def contents_digest(contents: FolderContents | None) -> str | None:
     digest = hashlib.sha256()
     for key in sorted(contents.items):
         item = contents.items[key]
-        digest.update(json.dumps([key, item.uuid, item.title, item.client_metadata], sort_keys=True).encode())
+        row = [key, item.uuid, item.title, item.client_metadata]
+        try:
+            digest.update(orjson.dumps(row, option=orjson.OPT_SORT_KEYS))
+        except TypeError:  # what orjson cannot write (integers beyond 64 bits)
+            digest.update(json.dumps(row, sort_keys=True).encode())
     digest.update(json.dumps([sorted(contents.unkeyed), sorted(contents.duplicates)]).encode())
     return "sha256:" + digest.hexdigest()[:32]
 
