@@ -5,9 +5,9 @@
 1. Builds the workspace by writing the emulator's SQLite state directly (Store's helpers, the columns of
    its tables): FOLDERS folders in three levels (ROOTS roots x 10 children x G grandchildren, G chosen to
    come closest to FOLDERS; the count is printed), ITEMS images spread evenly over the leaf folders,
-   DATASETS datasets each drawing from a contiguous block of second-level folders with everything below
-   them (so every item is linked into exactly one dataset), KEYS metadata keys of every type in the
-   organisation schema, one integration.
+   DATASETS datasets each drawing from a contiguous block of leaves, named as `--shape` says (the
+   second-level folders over it, the leaves themselves, a mix, or overlapping blocks: see `layout`),
+   KEYS metadata keys of every type in the organisation schema, one integration.
 2. Writes the config that declares exactly that (integrations, metadata_schema, every folder, every
    dataset with `folders:` naming its second-level folders), so the plan must be a no-change plan.
 3. Serves the state with `reconciler emulator serve` (a subprocess), puts benchmarks/latency_proxy.py in
@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import subprocess
 import sys
 import tempfile
@@ -78,10 +79,17 @@ class Layout:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def layout(folders: int, datasets: int, items: int, keys: int) -> Layout:
-    """ROOTS roots x CHILDREN children x G grandchildren (the leaves, which hold the items). Each dataset
-    names a contiguous block of second-level folders, recursively, as a team would declare "everything
-    below these": with the defaults, one dataset per second-level folder."""
+SHAPES = ("parents", "leaves", "mix", "overlap")
+
+
+def layout(folders: int, datasets: int, items: int, keys: int, shape: str = "parents") -> Layout:
+    """ROOTS roots x CHILDREN children x G grandchildren (the leaves, which hold the items). How datasets
+    name their folders (`--shape`), each dataset owning a contiguous block of leaves:
+
+    * parents: the second-level folders over its block, recursively ("everything below these");
+    * leaves: the leaves of its block, shifted half a block so a block often spans two parents;
+    * mix: either of the two, chosen at random per dataset (seeded);
+    * overlap: the leaves of its own block and of the next dataset's, so every leaf is in two datasets."""
     roots = max(1, round(folders / 100))
     grand = max(1, round((folders - roots - roots * CHILDREN) / (roots * CHILDREN)))
     tree: dict[str, list[str]] = {}
@@ -96,10 +104,24 @@ def layout(folders: int, datasets: int, items: int, keys: int) -> Layout:
             for leaf in tree[child]:
                 tree[leaf] = []
                 leaves.append(leaf)
-    blocks = {
-        f"ds-{d:03d}": children[d * len(children) // datasets : (d + 1) * len(children) // datasets]
-        for d in range(datasets)
-    }
+    parent_blocks = [
+        children[d * len(children) // datasets : (d + 1) * len(children) // datasets] for d in range(datasets)
+    ]
+    shift = len(leaves) // datasets // 2
+    rotated = leaves[shift:] + leaves[:shift]
+    leaf_blocks = [
+        rotated[d * len(leaves) // datasets : (d + 1) * len(leaves) // datasets] for d in range(datasets)
+    ]
+    rng = random.Random(16)
+    named: list[list[str]] = []
+    for d in range(datasets):
+        if shape == "parents" or (shape == "mix" and rng.random() < 0.5):
+            named.append(parent_blocks[d])
+        elif shape == "overlap":
+            named.append(leaf_blocks[d] + leaf_blocks[(d + 1) % datasets])
+        else:
+            named.append(leaf_blocks[d])
+    blocks = {f"ds-{d:03d}": sorted(set(paths)) for d, paths in enumerate(named)}
     key_shapes = {f"bench.key{k:03d}": KEY_TYPES[k % len(KEY_TYPES)] for k in range(keys)}
     return Layout(root_paths, tree, leaves, blocks, key_shapes, items)
 
@@ -148,7 +170,7 @@ def build_state(state: Path, lay: Layout) -> None:
                     "synced_dataset_hash": None,
                 }
             )
-        dataset_of: dict[str, str] = {}
+        datasets_of: dict[str, list[str]] = {}  # leaf -> the datasets that draw from it
         for title, subtrees in lay.datasets.items():
             dataset_uuid = str(uuid.uuid4())
             tx.add_dataset(
@@ -161,7 +183,9 @@ def build_state(state: Path, lay: Layout) -> None:
                     "backing_folder": None,
                 }
             )
-            dataset_of.update(dict.fromkeys((leaf for c in subtrees for leaf in lay.tree[c]), dataset_uuid))
+            for named in subtrees:
+                for leaf in lay.tree[named] or [named]:
+                    datasets_of.setdefault(leaf, []).append(dataset_uuid)
     key_names = list(lay.keys)
     per_leaf, extra = divmod(lay.items, len(lay.leaves))
     n = 0
@@ -188,8 +212,7 @@ def build_state(state: Path, lay: Layout) -> None:
             n += 1
         with store.tx() as tx:
             tx.add_items(rows)
-            dataset = dataset_of.get(leaf)
-            if dataset is not None:
+            for dataset in datasets_of.get(leaf, ()):
                 for row in rows:
                     tx.add_data_row(dataset, row["uuid"])
     lay.counts = {
@@ -393,7 +416,7 @@ def table(rows: list[tuple[str, str]]) -> str:
 
 
 def benchmark(args: argparse.Namespace) -> int:
-    lay = layout(args.folders, args.datasets, args.items, args.keys)
+    lay = layout(args.folders, args.datasets, args.items, args.keys, args.shape)
     with tempfile.TemporaryDirectory(prefix="plan-scale-") as tmp:
         work = Path(tmp)
         state = work / "encord.db"
@@ -477,7 +500,7 @@ def measure(
     slow, fast = median_run(runs[latency]), median_run(runs[0.0])
     round_trips = (slow.wall - fast.wall) / (latency / 1000) if latency else float("nan")
     rows = [
-        ("workspace", ", ".join(f"{n:,} {what}" for what, n in lay.counts.items())),
+        ("workspace", ", ".join(f"{n:,} {what}" for what, n in lay.counts.items()) + f"; shape {args.shape}"),
         ("built in", f"{build_seconds:.1f} s (SQLite, written directly)"),
         (f"plan at {latency:g} ms: wall", f"{slow.wall:.2f} s ({spread(runs[latency])}; goal <= 5 s)"),
         (f"plan at {latency:g} ms: peak RSS", f"{slow.peak_mb:.0f} MB (goal <= 250 MB)"),
@@ -534,6 +557,7 @@ def main() -> None:
     parser.add_argument("--folders", type=int, default=2000)
     parser.add_argument("--datasets", type=int, default=200)
     parser.add_argument("--keys", type=int, default=100)
+    parser.add_argument("--shape", choices=SHAPES, default="parents", help="how datasets name their folders")
     parser.add_argument("--latency-ms", type=float, default=25.0)
     parser.add_argument("--repeat", type=int, default=3, help="plan runs at each latency; the median counts")
     parser.add_argument("--skip-sdk", action="store_true", help="do not run the SDK script")

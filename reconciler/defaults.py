@@ -4,9 +4,16 @@
 # latency-bound: 16 keeps a 25 ms round trip from dominating, and 429/503 with Retry-After still back off.
 DEFAULT_CONCURRENCY = 16
 
+# Items or folders a listing asks Encord for per page: the most its listings return (encord-api.md §5).
+DEFAULT_PAGE_SIZE = 1000
+
 # What the emulator's PATCH of clientMetadata does (`emulator serve --metadata-patch`): Encord's own
 # behaviour is unconfirmed, so reconciler's updates must converge under both.
 METADATA_PATCH_MODES = ("replace", "merge")
 
 # How long a gs:// lock's lease holds without renewal (`backend.lock_ttl_seconds`); renewed every third.
 LEASE_TTL_SECONDS = 300
+
+# What the reader assumes a folder holds when it chooses between recursive and single item listings: the
+# live tree carries no item counts, and a wrong guess costs pages, never correctness (encord/listings.py).
+EXPECTED_ITEMS_PER_FOLDER = 100

@@ -17,7 +17,7 @@ from uuid import UUID
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from reconciler.defaults import DEFAULT_CONCURRENCY
+from reconciler.defaults import DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE
 from reconciler.encord._http import AmbiguousFailure, HttpCore, Retry, _new_trace_id
 from reconciler.encord.auth import Auth
 from reconciler.encord.retry import RetryPolicy
@@ -85,14 +85,14 @@ class ClientBase:
         max_retries: int = 3,
         backoff_factor: float = 1.5,
         max_connections: int = DEFAULT_CONCURRENCY,
-        page_size: int = 1000,
+        page_size: int = DEFAULT_PAGE_SIZE,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
         trace_id_factory: Callable[[], str] = _new_trace_id,
         compress: bool = True,
     ) -> None:
-        if not 1 <= page_size <= 1000:
+        if not 1 <= page_size <= DEFAULT_PAGE_SIZE:
             raise EncordInvalidArgumentError(f"page_size must be between 1 and 1000, got {page_size}")
         if max_retries < 0:
             raise EncordInvalidArgumentError("max_retries must be >= 0")
@@ -119,6 +119,10 @@ class ClientBase:
         # Awaited before every request that changes something (apply sets it to its lock's guard): a
         # request that may not be sent raises there, and nothing is written.
         self.write_guard: Callable[[], Awaitable[None]] | None = None
+
+    @property
+    def page_size(self) -> int:
+        return self._page_size
 
     @property
     def domain(self) -> str:

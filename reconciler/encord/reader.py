@@ -5,10 +5,12 @@ Which listing serves what, and why (encord-api.md §5, §6, §8):
 * The folder tree: `GET storage/search/folders` (the SDK's `find_storage_folders`), the recursive search
   from the top level, 1,000 folders a page. Paths are built from the `parent` UUIDs. One chain of pages
   for the whole tree, where listing each folder's children costs a request per folder.
-* Items a dataset draws from: the recursive item listing (`StorageFolder.find_items`, every item type
-  named) at the highest folder whose whole subtree the plan needs, else the folder's own listing; each
-  item is attributed to its folder by its `parent`. Pages are validated as identities only
-  (`wire.ItemRef`), never as whole items, and without client metadata.
+* Items a dataset draws from: the item listings (`StorageFolder.find_items`, every item type named, own
+  or recursive) with the fewest expected pages that cover every folder the plan needs, chosen over the
+  whole tree at once (`listings.py` states the rule), so datasets that share folders share listings and
+  the count of requests follows the pages, not how the config names folders. Each item is attributed to
+  its folder by its `parent`; one of a folder nobody needs is dropped on arrival. Pages are validated as
+  identities only (`wire.ItemRef`), never as whole items, and without client metadata.
 * Folders that declare `data`: their own listing with client metadata, and each group's frames (the
   plan compares titles, metadata and frame URLs there), in `provider_items.read_contents`.
 * Datasets: the list (not paged), then the v1 `dataset` GET of only the datasets whose links the plan
@@ -32,8 +34,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
-from reconciler.defaults import DEFAULT_CONCURRENCY
+from reconciler.defaults import DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE
 from reconciler.encord.client import EncordClient
+from reconciler.encord.listings import choose_listings
 from reconciler.encord.provider_items import decode_metadata, read_contents
 from reconciler.encord.schema_wire import schema_key_from_wire
 from reconciler.encord.wire import WireFolder
@@ -250,32 +253,22 @@ def _live_folder(wire: WireFolder, path: str) -> LiveFolder:
 
 
 def listing_plan(
-    folders: dict[str, LiveFolder], item_folders: Iterable[tuple[str, bool]], skip: Iterable[str]
+    folders: dict[str, LiveFolder],
+    item_folders: Iterable[tuple[str, bool]],
+    skip: Iterable[str],
+    page_size: int = DEFAULT_PAGE_SIZE,
 ) -> tuple[set[str], list[tuple[str, bool]]]:
-    """The folders whose items are needed, and the fewest listings that cover them: a recursive listing
-    at each highest folder whose whole subtree is needed, a folder's own listing otherwise."""
-    index = FolderIndex(folders)
-    subtree = index.subtree
-    needed = index.paths_in(item_folders) - set(skip)
-    listings: list[tuple[str, bool]] = []
-    covered: set[str] = set()
-    for path in sorted(needed):  # parents sort before their children
-        if path in covered:
-            continue
-        whole = subtree[path]
-        if len(whole) > 1 and all(p in needed for p in whole):
-            listings.append((path, True))
-            covered.update(whole)
-        else:
-            listings.append((path, False))
-            covered.add(path)
-    return needed, listings
+    """The folders whose items are needed (less those read whole, `skip`), and the listings with the
+    fewest expected pages that cover them (`listings.choose_listings`)."""
+    skipped = set(skip)
+    needed = FolderIndex(folders).paths_in(item_folders) - skipped
+    return needed, choose_listings(folders.keys(), needed, skipped & folders.keys(), page_size)
 
 
 async def _item_refs(
     client: EncordClient, folders: dict[str, LiveFolder], scope: ReadScope, gate: Gate
 ) -> dict[str, list[str]]:
-    needed, listings = listing_plan(folders, scope.item_folders, scope.content_folders)
+    needed, listings = listing_plan(folders, scope.item_folders, scope.content_folders, client.page_size)
     path_of = {folders[p].uuid: p for p in needed}
     found: dict[str, list[str]] = {p: [] for p in needed}
 
