@@ -69,6 +69,7 @@ endif
 
 # Speed and memory on the sandbox (prints numbers; not part of `make test`).
 bench: $(STAMP)
+	$(BIN)/python benchmarks/plan_scale.py --shape all --items 200000
 	$(BIN)/python benchmarks/sandbox_scale.py --folders 100 --items 20000
 	$(BIN)/python benchmarks/registration.py --sizes 100000 --apply-size 20000
 	$(BIN)/python benchmarks/plan_scale.py --items 20000

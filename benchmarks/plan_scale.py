@@ -478,7 +478,7 @@ def table(rows: list[tuple[str, str]]) -> str:
     return "\n".join(f"  {label:<{width}}  {value}" for label, value in rows)
 
 
-def benchmark(args: argparse.Namespace) -> int:
+def benchmark(args: argparse.Namespace, summary: list[tuple[str, str]]) -> int:
     lay = layout(args.folders, args.datasets, args.items, args.keys, args.shape)
     with tempfile.TemporaryDirectory(prefix="plan-scale-") as tmp:
         work = Path(tmp)
@@ -497,7 +497,7 @@ def benchmark(args: argparse.Namespace) -> int:
         )
         emulator = Emulator(state, public, work)
         try:
-            return measure(args, lay, work, config, private, emulator, build_seconds)
+            return measure(args, lay, work, config, private, emulator, build_seconds, summary)
         finally:
             emulator.stop()
 
@@ -522,6 +522,7 @@ def measure(
     key: Path,
     emulator: Emulator,
     build_seconds: float,
+    summary: list[tuple[str, str]],
 ) -> int:
     latency = args.latency_ms
     plan = [str(BIN / "reconciler"), "plan", str(config), "--detailed-exitcode"]
@@ -620,6 +621,22 @@ def measure(
         "(the handshake); wall times include process start-up:"
     )
     print(table(rows))
+    # the bound: every item in full 1,000-item pages, the folder pages, the datasets read, and 10
+    bound = (
+        -(-lay.items // 1000)
+        + slow.routes["GET /v2/public/storage/search/folders"]
+        + len(lay.datasets)
+        + 1
+        + 10
+    )
+    ratios = ", ".join(f"{n} {p.wall / slow.wall:.1f}x" for n, p in peers.items()) or "peers skipped"
+    summary.append(
+        (
+            args.shape,
+            f"{slow.wall:5.2f} s  {slow.peak_mb:4.0f} MB  {slow.requests:,} requests (bound {bound:,})  "
+            f"CPU {slow.cpu:.1f} s plan + {slow.server_cpu:.1f} s emulator  SDK: {ratios}",
+        )
+    )
     return 0
 
 
@@ -631,7 +648,9 @@ def main() -> None:
     parser.add_argument("--folders", type=int, default=2000)
     parser.add_argument("--datasets", type=int, default=200)
     parser.add_argument("--keys", type=int, default=100)
-    parser.add_argument("--shape", choices=SHAPES, default="parents", help="how datasets name their folders")
+    parser.add_argument(
+        "--shape", choices=(*SHAPES, "all"), default="parents", help="how datasets name their folders"
+    )
     parser.add_argument("--latency-ms", type=float, default=25.0)
     parser.add_argument("--repeat", type=int, default=3, help="plan runs at each latency; the median counts")
     parser.add_argument("--skip-sdk", action="store_true", help="do not run the SDK script")
@@ -644,7 +663,13 @@ def main() -> None:
     if args.sdk_same_reads:
         sdk_same_reads(*args.sdk_same_reads)
         return
-    sys.exit(benchmark(args))
+    summary: list[tuple[str, str]] = []
+    for shape in SHAPES if args.shape == "all" else (args.shape,):
+        args.shape = shape
+        if code := benchmark(args, summary):
+            sys.exit(code)
+    print(f"\nShapes, {args.items:,} items, {args.latency_ms:g} ms a request (SDK: peer wall / plan wall):")
+    print(table(summary))
 
 
 if __name__ == "__main__":
