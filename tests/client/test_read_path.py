@@ -108,6 +108,25 @@ async def test_a_partly_needed_subtree_is_listed_folder_by_folder(
     assert all(len(live.folder_items[f"r1/c0/g{g}"]) == 2 for g in range(3))
 
 
+async def test_leaves_named_without_their_parent_share_its_recursive_listing(
+    workspace: tuple[EncordClient, Counting, dict[str, UUID]],
+) -> None:
+    client, transport, uuids = workspace
+    # two datasets naming two of r1/c0's three leaves, one of them twice: one listing of r1/c0 serves both
+    scope = ReadScope(
+        integrations=False,
+        schema=False,
+        datasets=False,
+        item_folders=(("r1/c0/g0", True), ("r1/c0/g1", False), ("r1/c0/g1", True)),
+    )
+    live = await read_live(client, scope)
+    assert transport.paths[f"/v2/public/storage/folders/{uuids['r1/c0']}/items"] == 1
+    assert transport.total() == 2  # the tree and that listing
+    # g2's items arrived with the listing and were dropped: nobody needs them
+    assert set(live.folder_items) == {"r1/c0/g0", "r1/c0/g1"}
+    assert all(len(live.folder_items[f"r1/c0/g{g}"]) == 2 for g in range(2))
+
+
 @pytest.mark.parametrize(("compress", "encoding"), [(True, "gzip"), (False, None)])
 async def test_answers_are_compressed_over_a_network_and_not_in_process(
     tmp_path: Path, compress: bool, encoding: str | None
