@@ -23,11 +23,11 @@ from reconciler.emulator.specs import (
     UploadSpec,
     guess_mime,
     parse_spec,
-    parse_upload_request,
     split_url,
     unit_problem,
     url_matches_provider,
 )
+from reconciler.emulator.specs_items import parse_upload_request
 from reconciler.emulator.store import Row, Store, Tx, new_uuid, now_iso, url_key
 from reconciler.emulator.views import STORAGE_LOCATION_NAME
 

@@ -1,8 +1,9 @@
 """Registration specs (`externalFiles` / `dataItems`): parsing into units, and the per-unit checks.
 
 A unit is one image, video, audio, text, PDF, NIfTI file, image group, image sequence or DICOM series.
-Structural problems of the request are a 400 (`parse_upload_request`); problems of one unit are found by
-`unit_problem` and become that unit's `unitErrors` entry when the job is processed (`jobs.py`).
+Structural problems of the request are a 400 (`specs_items.parse_upload_request`, which builds on this
+module); problems of one unit are found by `unit_problem` and become that unit's `unitErrors` entry when
+the job is processed (`jobs.py`).
 """
 
 from __future__ import annotations
@@ -237,19 +238,6 @@ def parse_spec(spec: Any) -> UploadSpec:
         else:
             raise bad_request(f"Unknown key {key!r} in the registration spec")
     return parsed
-
-
-def parse_upload_request(body: Any) -> tuple[UploadSpec, Any]:
-    """The job-start body -> (parsed spec, the spec document to store). The body is validated whole
-    (specs_items.py); `dataItems` by the SDK's models, `externalFiles` as a registration file."""
-    from reconciler.emulator.specs_items import parse_job_params, units_from_items
-
-    params = parse_job_params(body)
-    if (params.external_files is None) == (params.data_items is None):
-        raise bad_request("Exactly one of 'externalFiles' and 'dataItems' is required")
-    if params.data_items is not None:
-        return units_from_items(params.data_items), body["dataItems"]
-    return parse_spec(params.external_files), body["externalFiles"]
 
 
 # -- per-unit checks --------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ incomplete media metadata. They also refuse what the SDK could never send: an un
 spelling, a field the models no longer have. Each is a 400 naming the field, as a validation error of the
 service would. So nothing is stored that the SDK could not read back.
 
+This module sits above specs.py (the units, the registration file, the per-unit checks) and imports
+from it, never the other way round.
+
 The models are shared with the client that builds the bodies; what keeps both honest is outside them:
 tests/fidelity/test_upload_parity.py pins the models to the SDK's, and tests/emulator/test_strict_jobs.py
 sends the emulator every shape the SDK produces and a set the SDK's models refuse.
@@ -18,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from reconciler.emulator.errors import bad_request, validation_message
-from reconciler.emulator.specs import Frame, Unit, UploadSpec, item_media
+from reconciler.emulator.specs import Frame, Unit, UploadSpec, item_media, parse_spec
 from reconciler.encord import upload_wire as wire
 
 _NOT_SUPPORTED = {
@@ -26,6 +29,17 @@ _NOT_SUPPORTED = {
     "time_series": "timeSeries",
     "scenes": "scenes",
 }
+
+
+def parse_upload_request(body: Any) -> tuple[UploadSpec, Any]:
+    """The job-start body -> (parsed spec, the spec document to store). The body is validated whole;
+    `dataItems` by the SDK's models, `externalFiles` as a registration file (specs.py)."""
+    params = parse_job_params(body)
+    if (params.external_files is None) == (params.data_items is None):
+        raise bad_request("Exactly one of 'externalFiles' and 'dataItems' is required")
+    if params.data_items is not None:
+        return units_from_items(params.data_items), body["dataItems"]
+    return parse_spec(params.external_files), body["externalFiles"]
 
 
 def parse_job_params(body: Any) -> wire.PostUploadJobParams:
