@@ -177,9 +177,9 @@ class Workspace:
         return self._storage
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[list[str]]:
-        from reconciler.gcs.buckets import iter_objects
+        from reconciler.gcs.listing import iter_objects_parallel
 
-        for page in iter_objects(self.storage(), bucket, prefix):
+        for page in iter_objects_parallel(self.storage(), bucket, prefix):
             yield [info.name for info in page]
 
     def read_bucket(self, bucket: str) -> LiveBucket:

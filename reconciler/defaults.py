@@ -17,3 +17,9 @@ LEASE_TTL_SECONDS = 300
 # What the reader assumes a folder holds when it chooses between recursive and single item listings: the
 # live tree carries no item counts, and a wrong guess costs pages, never correctness (encord/listings.py).
 EXPECTED_ITEMS_PER_FOLDER = 100
+
+# A bucket listing: names per page (the most GCS returns), ranges listed at once, and how many fetched pages
+# may wait for the consumer before only the range it waits for is fetched (reconciler/gcs/listing.py).
+GCS_PAGE_SIZE = 1000
+GCS_LISTING_WORKERS = 16
+GCS_LISTING_BUFFERED_PAGES = 64

@@ -169,10 +169,17 @@ async def compute(
 ) -> Computed:
     """Read the sources and the live workspace, validate every entry, diff. Raises with every problem."""
     data = await asyncio.to_thread(load_files, config)  # before any request
-    if data is not None:
-        await asyncio.to_thread(load_buckets, config, data, gcs.list_objects if gcs is not None else None)
-    scope = read_scope(config, data, sandbox=backend.kind == "sandbox")
-    live = await read_live(client, scope, concurrency=concurrency)
+    scope = read_scope(config, data, sandbox=backend.kind == "sandbox")  # needs no bucket listing
+    # The bucket listings and Encord's reads wait on different networks: run them at once.
+    try:
+        async with asyncio.TaskGroup() as reads:
+            if data is not None:
+                lister = gcs.list_objects if gcs is not None else None
+                reads.create_task(asyncio.to_thread(load_buckets, config, data, lister))
+            reading = reads.create_task(read_live(client, scope, concurrency=concurrency))
+    except BaseExceptionGroup as failed:  # one failed and the other was stopped: report the failure,
+        raise _first_failure(failed) from None  # a mistake in the config before a network error
+    live = reading.result()
     buckets = [i.bucket for i in managed_buckets(config.integrations) if i.bucket]
     if buckets and gcs is None:
         raise PlanError("managing bucket CORS and IAM needs a GCS connection")
@@ -194,6 +201,11 @@ async def compute(
     plan = await with_folder_usage(plan, client, live, concurrency)
     plan = with_threshold_warnings(plan, config.safety)  # folder deletes now count their items
     return Computed(plan=targeted(plan, targets or []), data=data, works=works, live=live)
+
+
+def _first_failure(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    failures = [e for e in group.exceptions if not isinstance(e, asyncio.CancelledError)] or [group]
+    return next((e for e in failures if isinstance(e, ConfigError)), failures[0])
 
 
 async def with_folder_usage(plan: Plan, client: EncordClient, live: LiveState, concurrency: int) -> Plan:

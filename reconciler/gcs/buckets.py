@@ -12,11 +12,15 @@ from typing import Any, TypedDict
 
 from google.cloud import storage
 
+from reconciler.defaults import GCS_PAGE_SIZE
 from reconciler.gcs.client import translate_errors
 from reconciler.gcs.errors import GcsConflictError
 
 # Unconditional bindings only: a member granted under an IAM condition is not granted outright.
 _POLICY_VERSION = 3
+
+# What a listing asks GCS for: only the fields reconciler uses, which keeps pages small.
+LISTING_FIELDS = "items(name,size,contentType),nextPageToken"
 
 _CORS_KEYS = {
     "origins": "origin",
@@ -110,7 +114,7 @@ def remove_iam_member(client: storage.Client, bucket: str, role: str, member: st
 
 
 def iter_objects(
-    client: storage.Client, bucket: str, prefix: str, page_size: int = 1000
+    client: storage.Client, bucket: str, prefix: str, page_size: int = GCS_PAGE_SIZE
 ) -> Iterator[list[ObjectInfo]]:
     """Every object whose name starts with `prefix`, one page (at most `page_size`) at a time.
 
@@ -122,7 +126,7 @@ def iter_objects(
             bucket,
             prefix=prefix or None,
             page_size=page_size,
-            fields="items(name,size,contentType),nextPageToken",
+            fields=LISTING_FIELDS,
         )
         for page in blobs.pages:
             infos = [

@@ -18,6 +18,7 @@ from google.auth import exceptions as auth_exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
+from reconciler.defaults import GCS_LISTING_WORKERS
 from reconciler.gcs.errors import (
     GcsBucketNotFoundError,
     GcsConflictError,
@@ -43,10 +44,12 @@ def storage_client(endpoint: str | None = None) -> storage.Client:
     """
     emulator = endpoint or os.environ.get(EMULATOR_ENV)
     if emulator:
-        return storage.Client(
-            project=EMULATOR_PROJECT,
-            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-            client_options=ClientOptions(api_endpoint=_with_scheme(emulator)),
+        return _pooled(
+            storage.Client(
+                project=EMULATOR_PROJECT,
+                credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+                client_options=ClientOptions(api_endpoint=_with_scheme(emulator)),
+            )
         )
     try:
         credentials, project = google.auth.default(scopes=list(storage.Client.SCOPE))
@@ -55,7 +58,17 @@ def storage_client(endpoint: str | None = None) -> storage.Client:
             f"no Google Application Default Credentials ({_one_line(str(exc))}): {_ADC_HELP}"
         ) from exc
     # Bucket calls need no project; ADC may not name one, and then the client keeps None.
-    return storage.Client(project=project, credentials=credentials)
+    return _pooled(storage.Client(project=project, credentials=credentials))
+
+
+def _pooled(client: storage.Client) -> storage.Client:
+    """Keep a connection per parallel listing worker: requests' default pool of 10 would otherwise open
+    (and pay a handshake for) a new connection for the workers beyond it, and warn each time."""
+    adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=GCS_LISTING_WORKERS)
+    session = client._http  # the client's authorised requests session, created on first use
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return client
 
 
 @contextmanager

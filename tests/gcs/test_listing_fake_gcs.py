@@ -9,6 +9,7 @@ import pytest
 from google.cloud import storage
 
 from reconciler.gcs import GcsBucketNotFoundError, iter_objects, storage_client
+from reconciler.gcs.listing import iter_objects_parallel
 
 from .conftest import FakeGcs
 
@@ -45,3 +46,49 @@ def test_prefix_selects_only_names_that_start_with_it(fake_gcs: FakeGcs, fake_cl
 def test_missing_bucket_on_fake_gcs(fake_client: storage.Client) -> None:
     with pytest.raises(GcsBucketNotFoundError):
         list(iter_objects(fake_client, "no-such-bucket", ""))
+
+
+@pytest.mark.parametrize("workers", [1, 4, 16])
+@pytest.mark.parametrize("page_size", [1000, 137])
+def test_parallel_listing_yields_every_name_once_in_name_order(
+    fake_gcs: FakeGcs, fake_client: storage.Client, workers: int, page_size: int
+) -> None:
+    sequential = [
+        i.name for page in iter_objects(fake_client, fake_gcs.bucket, fake_gcs.prefix) for i in page
+    ]
+    pages = list(
+        iter_objects_parallel(
+            fake_client, fake_gcs.bucket, fake_gcs.prefix, workers=workers, page_size=page_size
+        )
+    )
+    names = [info.name for page in pages for info in page]
+    assert names == sequential
+    assert all(page for page in pages)
+    assert {info.size for page in pages for info in page} == {1}
+
+
+def test_parallel_listing_of_the_whole_bucket_and_of_a_small_prefix(
+    fake_gcs: FakeGcs, fake_client: storage.Client
+) -> None:
+    everything = [i.name for page in iter_objects_parallel(fake_client, fake_gcs.bucket, "") for i in page]
+    assert len(everything) == fake_gcs.under_prefix + len(fake_gcs.other)
+    assert everything == sorted(everything)
+    other = [i.name for page in iter_objects_parallel(fake_client, fake_gcs.bucket, "other/") for i in page]
+    assert other == ["other/a.txt", "other/b.txt"]
+    assert list(iter_objects_parallel(fake_client, fake_gcs.bucket, "nothing-here/")) == []
+
+
+def test_parallel_listing_keeps_few_pages_waiting_for_a_slow_consumer(
+    fake_gcs: FakeGcs, fake_client: storage.Client
+) -> None:
+    listing = iter_objects_parallel(
+        fake_client, fake_gcs.bucket, fake_gcs.prefix, workers=8, page_size=100, buffered_pages=3
+    )
+    first = next(listing)
+    listing.close()  # the consumer stops early: the workers are let go
+    assert first[0].name == f"{fake_gcs.prefix}img-00000.jpg"
+
+
+def test_parallel_listing_on_a_missing_bucket(fake_client: storage.Client) -> None:
+    with pytest.raises(GcsBucketNotFoundError):
+        list(iter_objects_parallel(fake_client, "no-such-bucket", ""))

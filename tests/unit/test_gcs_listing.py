@@ -1,0 +1,155 @@
+"""The parallel bucket listing (reconciler/gcs/listing.py) over an in-memory bucket that pages like GCS and
+honours startOffset/endOffset: every name once, in order, for key spaces of several shapes, and with
+requests spread over the workers."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from reconciler.gcs.listing import cut_names, iter_objects_parallel
+
+
+@dataclass
+class _Blob:
+    name: str
+    size: int = 1
+    content_type: str | None = None
+
+
+class _Listing:
+    """What `list_blobs` returns: pages fetched one by one, following the token, like HTTPIterator."""
+
+    def __init__(self, bucket: MemoryBucket, query: dict[str, Any]) -> None:
+        self.next_page_token: str | None = query.get("page_token")
+        self.pages = self._pages(bucket, query)
+
+    def _pages(self, bucket: MemoryBucket, query: dict[str, Any]) -> Iterator[list[_Blob]]:
+        while True:
+            page, self.next_page_token = bucket.page({**query, "page_token": self.next_page_token})
+            yield page
+            if self.next_page_token is None:
+                return
+
+
+class MemoryBucket:
+    """`list_blobs` over sorted names; `offsets=False` plays a server that ignores startOffset/endOffset."""
+
+    def __init__(self, names: list[str], *, offsets: bool = True, empty_pages: int = 0) -> None:
+        self.names = sorted(names)
+        self.offsets = offsets
+        self.empty_pages = empty_pages  # answer this many first requests with no names but a token
+        self.requests = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self._lock = threading.Lock()
+
+    def list_blobs(self, bucket: str, **query: Any) -> _Listing:
+        return _Listing(self, query)
+
+    def page(self, query: dict[str, Any]) -> tuple[list[_Blob], str | None]:
+        with self._lock:
+            self.requests += 1
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            empty = self.empty_pages > 0
+            self.empty_pages -= 1
+        time.sleep(0.002)  # let other workers overlap
+        with self._lock:
+            self.in_flight -= 1
+        prefix = query.get("prefix") or ""
+        start = query.get("page_token") or (query.get("start_offset") if self.offsets else None) or prefix
+        end = query.get("end_offset") if self.offsets else None
+        at = bisect_left(self.names, start)
+        if empty:
+            return [], self.names[at] if at < len(self.names) else None
+        page: list[_Blob] = []
+        while at < len(self.names) and len(page) < query["page_size"]:
+            name = self.names[at]
+            if (name > prefix and not name.startswith(prefix)) or (end is not None and name >= end):
+                break
+            if name.startswith(prefix):
+                page.append(_Blob(name))
+            at += 1
+        more = at < len(self.names) and self.names[at].startswith(prefix)
+        more = more and (end is None or self.names[at] < end)
+        return page, self.names[at] if more else None
+
+
+def _shapes() -> dict[str, list[str]]:
+    n = 20_000
+    return {
+        "numbered": [f"img/{i:07d}.jpg" for i in range(n)],
+        "unpadded": [f"img/frame_{i}.png" for i in range(n)],
+        "hashed": [f"img/{hashlib.sha1(str(i).encode()).hexdigest()}.jpg" for i in range(n)],
+        "nested": [
+            f"img/cam{c}/2024-05-{d:02d}/{i:05d}.jpg"
+            for c in range(4)
+            for d in range(1, 26)
+            for i in range(200)
+        ],
+        "skewed": [f"img/a{i}" for i in range(50)] + [f"img/zz/deep/{i:06d}" for i in range(n)] + ["img/zzz"],
+        "unicode": [f"img/é{i:05d}-ü.jpg" for i in range(n // 2)] + [f"img/~{i}" for i in range(100)],
+    }
+
+
+@pytest.mark.parametrize("shape", sorted(_shapes()))
+def test_every_name_once_in_order_and_spread_over_the_workers(shape: str) -> None:
+    names = _shapes()[shape]
+    bucket = MemoryBucket([*names, "im", "img", "imh/other", "zzz"])  # neighbours outside the prefix
+    pages = list(iter_objects_parallel(bucket, "b", "img/", workers=16, page_size=1000))  # type: ignore[arg-type]
+    listed = [info.name for page in pages for info in page]
+    assert listed == sorted(names)
+    assert all(pages)
+    # Requests stay within a small multiple of the pages the names need (each range ends on a part page,
+    # and cuts may land in empty ranges: most between "directories", which are cut by value, not by
+    # name), and overlap.
+    allowance = 5 if shape == "nested" else 2
+    assert bucket.requests <= len(names) / 1000 * allowance + 3 * 16, bucket.requests
+    assert bucket.most_in_flight >= 4
+
+
+def test_a_server_that_ignores_offsets_falls_back_to_one_cursor() -> None:
+    names = [f"p/{i:05d}" for i in range(5_000)]
+    bucket = MemoryBucket(names, offsets=False)
+    listed = [i.name for page in iter_objects_parallel(bucket, "b", "p/", page_size=500) for i in page]  # type: ignore[arg-type]
+    assert listed == names
+
+
+def test_a_page_with_no_names_but_more_to_come_is_followed_by_its_token() -> None:
+    names = [f"p/{i:05d}" for i in range(3_000)]
+    bucket = MemoryBucket(names, empty_pages=1)
+    listed = [i.name for page in iter_objects_parallel(bucket, "b", "p/", page_size=500) for i in page]  # type: ignore[arg-type]
+    assert listed == names
+
+
+def test_a_slow_consumer_keeps_only_a_few_pages_waiting() -> None:
+    bucket = MemoryBucket([f"p/{i:06d}" for i in range(50_000)])
+    listing = iter_objects_parallel(bucket, "b", "p/", workers=8, page_size=100, buffered_pages=5)  # type: ignore[arg-type]
+    consumed = 0
+    for _page in listing:
+        consumed += 1
+        if consumed == 20:
+            break
+        time.sleep(0.01)
+    listing.close()
+    time.sleep(0.05)
+    # What was asked for: the pages consumed, at most `buffered_pages` waiting, and one batch in flight.
+    assert bucket.requests <= consumed + 5 + 8 + 8
+
+
+def test_cut_names_fall_strictly_between_and_in_order() -> None:
+    alphabet = "".join(sorted(set("0123456789.jpg")))
+    cuts = cut_names("img/001000.jpg", None, alphabet, 8, prefix="img/")
+    assert len(cuts) == 7
+    assert cuts == sorted(cuts) and cuts[0] > "img/001000.jpg"
+    assert all(c.startswith("img/") for c in cuts)
+    assert cut_names("a", "a\x00", "ab", 4) == []  # nothing fits between neighbours
+    assert cut_names("a", "b", "", 4) == []
