@@ -122,19 +122,44 @@ def iter_objects(
     caller may hand each `next()` to a worker thread, one at a time.
     """
     with translate_errors(bucket, "list objects in"):
-        blobs = client.list_blobs(
-            bucket,
-            prefix=prefix or None,
-            page_size=page_size,
-            fields=LISTING_FIELDS,
-        )
-        for page in blobs.pages:
-            infos = [
-                ObjectInfo(name=blob.name, size=int(blob.size or 0), content_type=blob.content_type)
-                for blob in page
-            ]
+        for page in object_pages(client, bucket, prefix, page_size=page_size).pages:
+            infos = list(page)
             if infos:
                 yield infos
+
+
+def object_pages(
+    client: storage.Client,
+    bucket: str,
+    prefix: str,
+    *,
+    page_size: int = GCS_PAGE_SIZE,
+    start: str | None = None,
+    end: str | None = None,
+    token: str | None = None,
+) -> Any:
+    """GCS's object listing (names from `start` inclusive to `end` exclusive) as pages of `ObjectInfo`.
+
+    Through the library's own list helper, so paging, retries and errors are its own, but without the
+    `Blob` it builds per object in `list_blobs`: half the CPU of listing a million objects. Returns its
+    page iterator (`.pages`, `.next_page_token`). Errors surface while iterating: wrap in translate_errors.
+    """
+    params = {"projection": "noAcl", "fields": LISTING_FIELDS}
+    if prefix:
+        params["prefix"] = prefix
+    if start is not None:
+        params["startOffset"] = start
+    if end is not None:
+        params["endOffset"] = end
+    return client._list_resource(
+        f"/b/{bucket}/o", _object_info, page_token=token, extra_params=params, page_size=page_size
+    )
+
+
+def _object_info(_iterator: object, item: dict[str, Any]) -> ObjectInfo:
+    return ObjectInfo(
+        name=item["name"], size=int(item.get("size") or 0), content_type=item.get("contentType")
+    )
 
 
 def _edit_iam_member(client: storage.Client, bucket: str, role: str, member: str, *, add: bool) -> None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from google.cloud import storage
 
 from reconciler.defaults import GCS_LISTING_BUFFERED_PAGES, GCS_LISTING_WORKERS, GCS_PAGE_SIZE
-from reconciler.gcs.buckets import LISTING_FIELDS, ObjectInfo, iter_objects
+from reconciler.gcs.buckets import ObjectInfo, iter_objects, object_pages
 from reconciler.gcs.client import translate_errors
 
 # Characters of the interpolated cut names after their common stem: enough to place a cut precisely in
@@ -245,18 +245,14 @@ def _fetch(
 ) -> tuple[list[ObjectInfo], str | None]:
     """One page of one range: its objects and whether (the token by which) more follow."""
     with translate_errors(bucket, "list objects in"):
-        blobs = client.list_blobs(
+        listing = object_pages(
+            client,
             bucket,
-            prefix=prefix or None,
-            start_offset=wanted.start,
-            end_offset=wanted.end,
+            prefix,
             page_size=page_size,
-            page_token=wanted.token,
-            fields=LISTING_FIELDS,
+            start=wanted.start,
+            end=wanted.end,
+            token=wanted.token,
         )
-        page = next(blobs.pages)
-        infos = [
-            ObjectInfo(name=blob.name, size=int(blob.size or 0), content_type=blob.content_type)
-            for blob in page
-        ]
-        return infos, blobs.next_page_token
+        infos = list(next(listing.pages))
+        return infos, listing.next_page_token

@@ -25,16 +25,16 @@ class _Blob:
 
 
 class _Listing:
-    """What `list_blobs` returns: pages fetched one by one, following the token, like HTTPIterator."""
+    """What the client's list helper returns: pages fetched one by one, following the token."""
 
-    def __init__(self, bucket: MemoryBucket, query: dict[str, Any]) -> None:
-        self.next_page_token: str | None = query.get("page_token")
-        self.pages = self._pages(bucket, query)
+    def __init__(self, bucket: MemoryBucket, query: dict[str, Any], item_to_value: Any) -> None:
+        self.next_page_token: str | None = query.get("pageToken")
+        self.pages = self._pages(bucket, query, item_to_value)
 
-    def _pages(self, bucket: MemoryBucket, query: dict[str, Any]) -> Iterator[list[_Blob]]:
+    def _pages(self, bucket: MemoryBucket, query: dict[str, Any], item_to_value: Any) -> Iterator[list[Any]]:
         while True:
-            page, self.next_page_token = bucket.page({**query, "page_token": self.next_page_token})
-            yield page
+            page, self.next_page_token = bucket.page({**query, "pageToken": self.next_page_token})
+            yield [item_to_value(self, {"name": blob.name, "size": "1"}) for blob in page]
             if self.next_page_token is None:
                 return
 
@@ -51,8 +51,18 @@ class MemoryBucket:
         self.most_in_flight = 0
         self._lock = threading.Lock()
 
-    def list_blobs(self, bucket: str, **query: Any) -> _Listing:
-        return _Listing(self, query)
+    def _list_resource(
+        self,
+        path: str,
+        item_to_value: Any,
+        *,
+        page_token: str | None,
+        extra_params: dict[str, str],
+        page_size: int,
+    ) -> _Listing:
+        return _Listing(
+            self, {**extra_params, "pageToken": page_token, "maxResults": page_size}, item_to_value
+        )
 
     def page(self, query: dict[str, Any]) -> tuple[list[_Blob], str | None]:
         with self._lock:
@@ -65,13 +75,13 @@ class MemoryBucket:
         with self._lock:
             self.in_flight -= 1
         prefix = query.get("prefix") or ""
-        start = query.get("page_token") or (query.get("start_offset") if self.offsets else None) or prefix
-        end = query.get("end_offset") if self.offsets else None
+        start = query.get("pageToken") or (query.get("startOffset") if self.offsets else None) or prefix
+        end = query.get("endOffset") if self.offsets else None
         at = bisect_left(self.names, start)
         if empty:
             return [], self.names[at] if at < len(self.names) else None
         page: list[_Blob] = []
-        while at < len(self.names) and len(page) < query["page_size"]:
+        while at < len(self.names) and len(page) < query["maxResults"]:
             name = self.names[at]
             if (name > prefix and not name.startswith(prefix)) or (end is not None and name >= end):
                 break
