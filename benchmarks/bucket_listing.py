@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.latency_proxy import ProxyOptions, ProxyThread
-from benchmarks.listing_server import ListingServer
+from benchmarks.listing_server import listing_process
 
 BUCKET = "bench-bucket"
 PREFIX = "img/"
@@ -162,13 +162,13 @@ def plan_row(objects: int, latency_ms: float, shape: str) -> str:
 
     from benchmarks.registration import config_text, create_folder
 
-    with tempfile.TemporaryDirectory() as scratch, ListingServer(names(shape, objects), BUCKET) as server:
+    with tempfile.TemporaryDirectory() as scratch, listing_process(names(shape, objects), BUCKET) as url:
         directory = Path(scratch)
         (directory / "reconciler.yaml").write_text(config_text([]), encoding="utf-8")
         asyncio.run(create_folder(directory))
         source = f"bucket: gs://{BUCKET}/{PREFIX}"
         (directory / "reconciler.yaml").write_text(config_text([source]), encoding="utf-8")
-        with quiet_proxy(server.url, latency_ms) as proxy:
+        with quiet_proxy(url, latency_ms) as proxy:
             env = {**os.environ, "STORAGE_EMULATOR_HOST": proxy.url}
             command = [sys.executable, "-m", "reconciler", "plan", "--detailed-exitcode", str(directory)]
             run = measured(command, env=env, cwd=directory)
@@ -205,11 +205,11 @@ def main() -> None:
             for how in ("sequential", "parallel"):
                 print(listing_row("fake-gcs-server", url, args.latency_ms, how, args.fake_gcs), flush=True)
     for shape in args.shapes.split(","):
-        with ListingServer(names(shape, args.objects), BUCKET) as server:
+        with listing_process(names(shape, args.objects), BUCKET) as url:
             hows = ["parallel"] + (["sequential"] if args.objects <= args.sequential_max else [])
             for how in hows:
                 print(
-                    listing_row(f"stand-in, {shape}", server.url, args.latency_ms, how, args.objects),
+                    listing_row(f"stand-in, {shape}", url, args.latency_ms, how, args.objects),
                     flush=True,
                 )
             if "sequential" not in hows:

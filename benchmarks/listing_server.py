@@ -14,9 +14,11 @@ million-object listing is served by this: the names of a generated bucket kept s
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Self
@@ -31,6 +33,10 @@ class ListingServer:
         self.bucket = bucket
         self.size = size
         self.requests = 0
+        self._items = [
+            json.dumps({"name": name, "size": str(size), "contentType": "image/jpeg"}).encode()
+            for name in self.names
+        ]
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -40,25 +46,24 @@ class ListingServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def page(self, query: dict[str, str]) -> dict[str, object]:
-        """One page of the listing, as GCS's JSON API answers it."""
+    def page(self, query: dict[str, str]) -> bytes:
+        """One page of the listing, as GCS's JSON API answers it (items pre-encoded: the stand-in should
+        cost next to nothing, so that what is measured is the client)."""
         prefix = query.get("prefix", "")
         start = max(prefix, query.get("pageToken") or query.get("startOffset") or "")
         end = query.get("endOffset")
         limit = min(int(query.get("maxResults", MAX_RESULTS)), MAX_RESULTS)
         at = bisect_left(self.names, start)
-        items = []
-        while at < len(self.names) and len(items) < limit:
-            name = self.names[at]
-            if not name.startswith(prefix) or (end is not None and name >= end):
-                break
-            items.append({"name": name, "size": str(self.size), "contentType": "image/jpeg"})
-            at += 1
-        more = at < len(self.names) and self.names[at].startswith(prefix)
-        body: dict[str, object] = {"kind": "storage#objects", "items": items}
-        if more and (end is None or self.names[at] < end):
-            body["nextPageToken"] = self.names[at]  # like fake-gcs-server: the next name (opaque to clients)
-        return body
+        stop = min(
+            len(self.names), at + limit, bisect_left(self.names, end) if end is not None else len(self.names)
+        )
+        if prefix:
+            stop = min(stop, bisect_left(self.names, prefix + "\U0010ffff", at, stop))
+        body = b'{"kind":"storage#objects","items":[' + b",".join(self._items[at:stop]) + b"]"
+        more = stop < len(self.names) and self.names[stop].startswith(prefix)
+        if more and (end is None or self.names[stop] < end):
+            body += b',"nextPageToken":' + json.dumps(self.names[stop]).encode()  # like fake-gcs-server
+        return body + b"}"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -82,8 +87,8 @@ class ListingServer:
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 self._send(200, server.page(query))
 
-            def _send(self, status: int, body: dict[str, object]) -> None:
-                data = json.dumps(body).encode()
+            def _send(self, status: int, body: dict[str, object] | bytes) -> None:
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -95,6 +100,9 @@ class ListingServer:
 
         return Handler
 
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
     def __enter__(self) -> Self:
         self._thread.start()
         return self
@@ -105,3 +113,24 @@ class ListingServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+
+
+@contextmanager
+def listing_process(names: Sequence[str], bucket: str = "bench-bucket") -> Iterator[str]:
+    """A `ListingServer` in a process of its own (forked: the names are not pickled), so that it shares
+    no interpreter lock with the proxy or the driver; yields its URL."""
+    context = multiprocessing.get_context("fork")
+    receiving, sending = context.Pipe(duplex=False)
+
+    def serve() -> None:
+        server = ListingServer(names, bucket)
+        sending.send(server.url)
+        server.serve_forever()
+
+    process = context.Process(target=serve, daemon=True)
+    process.start()
+    try:
+        yield receiving.recv()
+    finally:
+        process.terminate()
+        process.join()

@@ -177,10 +177,9 @@ class Workspace:
         return self._storage
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[list[str]]:
-        from reconciler.gcs.listing import iter_objects_parallel
+        from reconciler.gcs.listing import iter_names_parallel
 
-        for page in iter_objects_parallel(self.storage(), bucket, prefix):
-            yield [info.name for info in page]
+        yield from iter_names_parallel(self.storage(), bucket, prefix)
 
     def read_bucket(self, bucket: str) -> LiveBucket:
         from reconciler.gcs.buckets import read_cors, read_iam_bindings

@@ -46,6 +46,19 @@ from reconciler.errors import ConfigError
 DEFAULT_CONFIG = "reconciler.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
 
+
+def _may_hold_config(entry: os.DirEntry[str]) -> bool:
+    """A YAML file or a directory, told by the directory entry's own type (no stat per data file)."""
+    try:
+        return entry.name.endswith(YAML_SUFFIXES) or entry.is_dir()
+    except OSError:
+        return False
+
+
+def _entry_name(entry: os.DirEntry[str]) -> str:
+    return entry.name
+
+
 KeySpecValue = ScalarKeySpec | EnumKeySpec | EmbeddingKeySpec
 
 
@@ -109,14 +122,15 @@ def config_files(target: Path) -> list[Path]:
     def walk(directory: Path, above: frozenset[tuple[int, int]]) -> None:
         try:
             info = directory.stat()
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            entries = list(os.scandir(directory))
         except OSError as exc:
             problems.append(f"{directory}: cannot read directory: {exc.strerror or exc}")
             return
         here = above | {(info.st_dev, info.st_ino)}
-        for entry in entries:
+        # Files are sorted at the end; directories in name order, so problems come in a stable order.
+        for entry in sorted(filter(_may_hold_config, entries), key=_entry_name):
             name = entry.name
-            if os.path.splitext(name)[1] in YAML_SUFFIXES:
+            if name.endswith(YAML_SUFFIXES):
                 path = Path(entry.path)
                 problem = file_problem(path)
                 if problem:

@@ -7,6 +7,7 @@ in ../shared/encord-api.md (sections noted per model).
 from __future__ import annotations
 
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -63,6 +64,10 @@ MEDIA_FIELDS = (
 )
 
 
+_MEDIA_NAMES = tuple(name for name, _ in MEDIA_FIELDS)
+_media_values = attrgetter(*(field for _, field in MEDIA_FIELDS))  # one C call per item, not ten getattr
+
+
 class WireItem(WireModel):
     """§6.1 — only the fields reconciler reads; the rest are ignored."""
 
@@ -91,7 +96,11 @@ class WireItem(WireModel):
 
     def media(self) -> dict[str, Any]:
         """The reported fields under their media-metadata names (fileSize, sampleRate, ...)."""
-        return {name: value for name, field in MEDIA_FIELDS if (value := getattr(self, field)) is not None}
+        return {
+            name: value
+            for name, value in zip(_MEDIA_NAMES, _media_values(self), strict=True)
+            if value is not None
+        }
 
 
 class WireUnitError(WireModel):

@@ -10,7 +10,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+import orjson
 from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
 
 from reconciler.defaults import GCS_PAGE_SIZE
 from reconciler.gcs.client import translate_errors
@@ -21,6 +23,7 @@ _POLICY_VERSION = 3
 
 # What a listing asks GCS for: only the fields reconciler uses, which keeps pages small.
 LISTING_FIELDS = "items(name,size,contentType),nextPageToken"
+NAME_FIELDS = "items(name),nextPageToken"
 
 _CORS_KEYS = {
     "origins": "origin",
@@ -118,17 +121,19 @@ def iter_objects(
 ) -> Iterator[list[ObjectInfo]]:
     """Every object whose name starts with `prefix`, one page (at most `page_size`) at a time.
 
-    Follows page tokens to the end; empty pages are skipped. Each page is fetched when asked for, so a
-    caller may hand each `next()` to a worker thread, one at a time.
+    Follows page tokens to the end (one cursor); empty pages are skipped. Each page is fetched when asked
+    for. `reconciler.gcs.listing` lists the same names faster, as ranges side by side.
     """
-    with translate_errors(bucket, "list objects in"):
-        for page in object_pages(client, bucket, prefix, page_size=page_size).pages:
-            infos = list(page)
-            if infos:
-                yield infos
+    token: str | None = None
+    while True:
+        items, token = list_page(client, bucket, prefix, page_size=page_size, token=token)
+        if items:
+            yield [object_info(item) for item in items]
+        if token is None:
+            return
 
 
-def object_pages(
+def list_page(
     client: storage.Client,
     bucket: str,
     prefix: str,
@@ -137,26 +142,27 @@ def object_pages(
     start: str | None = None,
     end: str | None = None,
     token: str | None = None,
-) -> Any:
-    """GCS's object listing (names from `start` inclusive to `end` exclusive) as pages of `ObjectInfo`.
+    fields: str = LISTING_FIELDS,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of GCS's object listing (names from `start` inclusive to `end` exclusive), as GCS's own
+    JSON items, and the token of the next page (None: this was the last).
 
-    Through the library's own list helper, so paging, retries and errors are its own, but without the
-    `Blob` it builds per object in `list_blobs`: half the CPU of listing a million objects. Returns its
-    page iterator (`.pages`, `.next_page_token`). Errors surface while iterating: wrap in translate_errors.
+    Through the client's own connection, so credentials, retries (the library's default: 429, 5xx,
+    resets) and errors are the library's, but without the `Blob` `list_blobs` builds per object, which
+    was most of the CPU of listing a million objects.
     """
-    params = {"projection": "noAcl", "fields": LISTING_FIELDS}
-    if prefix:
-        params["prefix"] = prefix
-    if start is not None:
-        params["startOffset"] = start
-    if end is not None:
-        params["endOffset"] = end
-    return client._list_resource(
-        f"/b/{bucket}/o", _object_info, page_token=token, extra_params=params, page_size=page_size
-    )
+    params: dict[str, Any] = {"projection": "noAcl", "fields": fields, "maxResults": page_size}
+    optional = {"prefix": prefix or None, "startOffset": start, "endOffset": end, "pageToken": token}
+    params.update({key: value for key, value in optional.items() if value is not None})
+    with translate_errors(bucket, "list objects in"):
+        raw = client._connection.api_request(
+            method="GET", path=f"/b/{bucket}/o", query_params=params, retry=DEFAULT_RETRY, expect_json=False
+        )
+    answer = orjson.loads(raw) if raw else {}  # orjson: a third of json's time on a million names
+    return list(answer.get("items", ())), answer.get("nextPageToken")
 
 
-def _object_info(_iterator: object, item: dict[str, Any]) -> ObjectInfo:
+def object_info(item: dict[str, Any]) -> ObjectInfo:
     return ObjectInfo(
         name=item["name"], size=int(item.get("size") or 0), content_type=item.get("contentType")
     )

@@ -23,20 +23,21 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
 
 from google.cloud import storage
 
 from reconciler.defaults import GCS_LISTING_BUFFERED_PAGES, GCS_LISTING_WORKERS, GCS_PAGE_SIZE
-from reconciler.gcs.buckets import ObjectInfo, iter_objects, object_pages
-from reconciler.gcs.client import translate_errors
+from reconciler.gcs.buckets import LISTING_FIELDS, NAME_FIELDS, ObjectInfo, list_page, object_info
 
 # Characters of the interpolated cut names after their common stem: enough to place a cut precisely in
 # any realistic key space, short enough to be a cheap offset.
 _CUT_DIGITS = 12
 _MAX_CUT_DIGITS = 40
+_SAMPLE_EVERY = 25
 
 
-@dataclass
+@dataclass(eq=False)  # ranges are found by identity
 class _Range:
     """Names in [start, end) under the prefix, `after` excluded (already listed); None: unbounded."""
 
@@ -45,8 +46,12 @@ class _Range:
     after: str | None = None
     first: str | None = None  # the first name of the full page this range is the rest of (cuttable)
     token: str | None = None  # continue this very range (a page with no names but more to come)
-    page: list[ObjectInfo] | None = None  # fetched: its names, in order
-    future: Future[tuple[list[ObjectInfo], str | None]] | None = None
+    page: list[str] | None = None  # fetched: its names, in order
+    values: list[Any] | None = None  # ... and what the caller gets for them (the names, or ObjectInfo)
+    future: Future[_Fetched] | None = None
+
+
+_Fetched = tuple[list[str], list[Any], str | None]  # names, values, the token of more
 
 
 class _OffsetsIgnored(Exception):
@@ -64,16 +69,54 @@ def iter_objects_parallel(
 ) -> Iterator[list[ObjectInfo]]:
     """Every object whose name starts with `prefix`, in name order, in non-empty pages, listed by up to
     `workers` requests at once."""
+    yield from _listed(client, bucket, prefix, workers, page_size, buffered_pages, object_info)
+
+
+def iter_names_parallel(
+    client: storage.Client, bucket: str, prefix: str, *, workers: int = GCS_LISTING_WORKERS
+) -> Iterator[list[str]]:
+    """The names alone, as `iter_objects_parallel` lists them (what a registration plan needs; only the
+    names are asked for, and held)."""
+    yield from _listed(client, bucket, prefix, workers, GCS_PAGE_SIZE, GCS_LISTING_BUFFERED_PAGES, None)
+
+
+def _listed(
+    client: storage.Client,
+    bucket: str,
+    prefix: str,
+    workers: int,
+    page_size: int,
+    buffered_pages: int,
+    convert: Callable[[dict[str, Any]], Any] | None,
+) -> Iterator[list[Any]]:
+    def fetch(wanted: _Range) -> _Fetched:
+        items, token = list_page(
+            client,
+            bucket,
+            prefix,
+            page_size=page_size,
+            start=wanted.start,
+            end=wanted.end,
+            token=wanted.token,
+            fields=LISTING_FIELDS if convert is not None else NAME_FIELDS,
+        )
+        names = [item["name"] for item in items]  # converted here, in the worker: the consumer only merges
+        return names, names if convert is None else [convert(item) for item in items], token
+
     last: str | None = None
     try:
-        for page in _ranges(client, bucket, prefix, workers, page_size, buffered_pages):
-            last = page[-1].name
-            yield page
+        for names, values in _ranges(fetch, prefix, workers, buffered_pages):
+            last = names[-1]
+            yield values
     except _OffsetsIgnored:
-        for page in iter_objects(client, bucket, prefix, page_size):
-            rest = page if last is None else [info for info in page if info.name > last]
-            if rest:
-                yield rest
+        rest = _Range(token=None)
+        while True:
+            names, values, rest.token = fetch(rest)
+            kept = [v for n, v in zip(names, values, strict=True) if last is None or n > last]
+            if kept:
+                yield kept
+            if rest.token is None:
+                return
 
 
 def cut_names(
@@ -139,21 +182,17 @@ def _common_prefix(a: str, b: str) -> str:
 
 
 def _ranges(
-    client: storage.Client, bucket: str, prefix: str, workers: int, page_size: int, buffered_pages: int
-) -> Iterator[list[ObjectInfo]]:
+    fetch: Callable[[_Range], _Fetched], prefix: str, workers: int, buffered_pages: int
+) -> Iterator[tuple[list[str], list[Any]]]:
     ranges = [_Range()]  # in name order, disjoint, covering what is not yet yielded
     seen: set[str] = set()  # the characters of the names listed so far, after the prefix
-
-    def fetch(wanted: _Range) -> tuple[list[ObjectInfo], str | None]:
-        return _fetch(client, bucket, prefix, wanted, page_size)
-
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gcs-listing")
     try:
         while ranges:
             while ranges and ranges[0].page is not None:
                 done = ranges.pop(0)
                 if done.page:
-                    yield done.page
+                    yield done.page, done.values or []
             if not ranges:
                 return
             _launch(pool, ranges, workers, buffered_pages, fetch, prefix, "".join(sorted(seen)))
@@ -162,12 +201,15 @@ def _ranges(
             for future in finished:
                 fetched = flying[future]
                 fetched.future = None
-                infos, token = future.result()
-                page = fetched.page = _within(fetched, infos, prefix)
-                seen.update("".join(info.name[len(prefix) :] for info in page))
+                names, values, token = future.result()
+                skip = _skipped(fetched, names, prefix)
+                page = fetched.page = names[skip:]
+                fetched.values = values[skip:]
+                # The characters names use, from a sample: enough to place cuts, cheap per page.
+                seen.update("".join(name[len(prefix) :] for name in page[::_SAMPLE_EVERY]))
                 if token is not None:  # the rest of the range, to be cut when it is launched
                     rest = (
-                        _Range(page[-1].name, fetched.end, after=page[-1].name, first=page[0].name)
+                        _Range(page[-1], fetched.end, after=page[-1], first=page[0])
                         if page
                         else _Range(fetched.start, fetched.end, after=fetched.after, token=token)
                     )
@@ -181,23 +223,24 @@ def _launch(
     ranges: list[_Range],
     workers: int,
     buffered_pages: int,
-    fetch: Callable[[_Range], tuple[list[ObjectInfo], str | None]],
+    fetch: Callable[[_Range], _Fetched],
     prefix: str,
     alphabet: str,
 ) -> None:
     """Start the earliest ranges not yet asked for, up to `workers` in flight, first cutting the rests
-    of full pages so that no worker idles; past `buffered_pages` waiting pages, only ranges before the
-    first of them: what the consumer waits for."""
+    of full pages so that no worker idles. Past `buffered_pages` pages held, only ranges before the first
+    waiting page, still with every worker: that is what the consumer waits for, and holding back there
+    (one cursor on a long range while the pages after it wait) would make the listing sequential."""
     flying = sum(1 for r in ranges if r.future is not None)
     held = flying + sum(1 for r in ranges if r.page)  # pages fetched or on their way, not yet consumed
+    reach = len(ranges)
     if held >= buffered_pages:  # only what the consumer waits for: what comes before every waiting page
         reach = next((i for i, r in enumerate(ranges) if r.page is not None), len(ranges))
-        room = buffered_pages + workers - held
-    else:
-        reach, room = len(ranges), workers
     pending = [r for r in ranges[:reach] if r.future is None and r.page is None]
-    rests = [r for r in pending if r.first is not None]
-    spare = min(workers - flying, room) - len(pending)
+    # The rests of full pages, cut where that page says names are; and, when workers would idle, any
+    # other unstarted range with an end (cut evenly): the range the consumer waits for may be long.
+    rests = [r for r in pending if r.first is not None or (r.end is not None and r.token is None)]
+    spare = workers - flying - len(pending)
     before = len(ranges)
     for n, rest in enumerate(rests):
         if spare <= 0:
@@ -208,17 +251,17 @@ def _launch(
         ranges[at : at + 1] = pieces
         spare -= len(pieces) - 1
     for candidate in ranges[: reach + len(ranges) - before]:  # the cuts added ranges before `reach`
-        if flying >= workers or (room <= 0 and candidate is not ranges[0]):
+        if flying >= workers:
             return
         if candidate.future is None and candidate.page is None:
             candidate.future = pool.submit(fetch, candidate)
             flying += 1
-            room -= 1
 
 
 def _cut(rest: _Range, prefix: str, alphabet: str, pieces: int) -> list[_Range]:
     """The rest of a range after a full page, cut into up to `pieces` ranges about a page wide each."""
-    assert rest.start is not None
+    if rest.start is None:  # the very first range: nothing known yet to cut by
+        return [rest]
     cuts = cut_names(rest.start, rest.end, alphabet, pieces, prefix=prefix, first=rest.first)
     bounds = [rest.start, *cuts, rest.end]
     return [
@@ -226,33 +269,17 @@ def _cut(rest: _Range, prefix: str, alphabet: str, pieces: int) -> list[_Range]:
     ]
 
 
-def _within(fetched: _Range, infos: list[ObjectInfo], prefix: str) -> list[ObjectInfo]:
-    """The page's names that belong to the range; a name before or past it means offsets are ignored."""
-    kept = []
-    for info in infos:
-        name = info.name
-        if (fetched.start is not None and name < fetched.start) or (
-            fetched.end is not None and name >= fetched.end
-        ):
-            raise _OffsetsIgnored
-        if name != fetched.after and name.startswith(prefix):
-            kept.append(info)
-    return kept
-
-
-def _fetch(
-    client: storage.Client, bucket: str, prefix: str, wanted: _Range, page_size: int
-) -> tuple[list[ObjectInfo], str | None]:
-    """One page of one range: its objects and whether (the token by which) more follow."""
-    with translate_errors(bucket, "list objects in"):
-        listing = object_pages(
-            client,
-            bucket,
-            prefix,
-            page_size=page_size,
-            start=wanted.start,
-            end=wanted.end,
-            token=wanted.token,
-        )
-        infos = list(next(listing.pages))
-        return infos, listing.next_page_token
+def _skipped(fetched: _Range, names: list[str], prefix: str) -> int:
+    """How many names at the page's head are not the range's (the name it starts after, listed already).
+    A page is in name order, so its ends tell: a name before or past the range (or outside the prefix)
+    means the server ignores the offsets."""
+    if not names:
+        return 0
+    first, last = names[0], names[-1]
+    if (
+        (fetched.start is not None and first < fetched.start)
+        or (fetched.end is not None and last >= fetched.end)
+        or not (first.startswith(prefix) and last.startswith(prefix))
+    ):
+        raise _OffsetsIgnored
+    return 1 if first == fetched.after else 0
