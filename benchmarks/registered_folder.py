@@ -125,7 +125,9 @@ def main() -> None:
                 quiet_proxy(f"http://127.0.0.1:{emulator.port}", args.encord_ms) as encord_proxy,
             ):
                 env = {**os.environ, "STORAGE_EMULATOR_HOST": gcs_proxy.url}
-                command = [sys.executable, "-m", "reconciler", "plan", "--detailed-exitcode"]
+                # e.g. BENCH_PLAN_PREFIX="py-spy record -f raw -o plan.txt --" to see where the time goes
+                command = os.environ.get("BENCH_PLAN_PREFIX", "").split()
+                command += [sys.executable, "-m", "reconciler", "plan", "--detailed-exitcode"]
                 command += ["--domain", encord_proxy.url, str(work / "reconciler.yaml")]
                 server_before = cpu_seconds(emulator.process.pid)
                 run = measured(command, env=env, cwd=work)

@@ -22,6 +22,7 @@ from reconciler.encord import upload_wire as upload
 from reconciler.encord.client import EncordClient
 from reconciler.encord.upload_wire import WireModel
 from reconciler.encord.wire import WireItem, WireUploadJob
+from reconciler.encord.wire_content import content_media
 from reconciler.errors import (
     EncordAmbiguousError,
     EncordNotFoundError,
@@ -86,16 +87,16 @@ async def read_contents(client: EncordClient, folder_uuid: str, semaphore: Slot)
     contents = FolderContents(folder_uuid=folder_uuid)
     groups: list[WireItem] = []
     async with semaphore:
-        async for page in client.iter_items(UUID(folder_uuid)):
+        async for page in client.iter_content_items(UUID(folder_uuid)):
             for item in page:
-                if item.is_tombstone or item.is_placeholder:
+                if item.get("isTombstone") or item.get("isPlaceholder"):
                     continue
-                if item.item_type in GROUP_ITEM_TYPES:
-                    groups.append(item)
-                elif item.url:
-                    _add(contents, (item.url,), item)
+                if item["itemType"] in GROUP_ITEM_TYPES:
+                    groups.append(WireItem.model_validate(item))  # few: each costs a request anyway
+                elif url := item.get("url"):
+                    _add(contents, (url,), item)
                 else:
-                    contents.unkeyed.append(str(item.uuid))
+                    contents.unkeyed.append(item["uuid"])
 
     async def frames(item: WireItem) -> tuple[WireItem, tuple[str, ...]]:
         urls: list[str] = []
@@ -106,24 +107,25 @@ async def read_contents(client: EncordClient, folder_uuid: str, semaphore: Slot)
 
     for start in range(0, len(groups), GROUP_BATCH):  # a bounded number of tasks at a time
         batch = groups[start : start + GROUP_BATCH]
-        for item, urls in await asyncio.gather(*(frames(g) for g in batch)):
+        for group, urls in await asyncio.gather(*(frames(g) for g in batch)):
             if urls and all(urls):
-                _add(contents, urls, item)
+                _add(contents, urls, group.model_dump(by_alias=True, mode="json"))
             else:
-                contents.unkeyed.append(str(item.uuid))
+                contents.unkeyed.append(str(group.uuid))
     return contents
 
 
-def _add(contents: FolderContents, key: tuple[str, ...], item: WireItem) -> None:
+def _add(contents: FolderContents, key: tuple[str, ...], item: dict[str, Any]) -> None:
+    """One live entry from a checked camelCase item (`wire_content`)."""
     if key in contents.items:
-        contents.duplicates.append(str(item.uuid))
+        contents.duplicates.append(item["uuid"])
         return
     contents.items[key] = LiveEntry(
-        uuid=str(item.uuid),
-        item_type=item.item_type,
-        title=item.name,
-        client_metadata=decode_metadata(item.client_metadata),
-        media=item.media() or None,
+        uuid=item["uuid"],
+        item_type=item["itemType"],
+        title=item["name"],
+        client_metadata=decode_metadata(item.get("clientMetadata")),
+        media=content_media(item) or None,
     )
 
 

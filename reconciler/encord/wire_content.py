@@ -1,0 +1,70 @@
+"""A managed folder's items as the plan compares them: plain dicts, checked, not a model per item.
+
+A registered folder may hold a million items, and validating each into `WireItem` cost more than twice
+decoding the page (8.5 ms against 3 ms a page of 1,000, measured). So a page is decoded with orjson and
+each item checked for the fields the plan reads, with their types; anything else about the item is
+ignored, as the models ignore it. Keys are Encord's camelCase; an item that comes snake_case (the models
+accept both) goes through `WireItem` and comes out camelCase, so both spellings still read the same.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from reconciler.encord.wire import MEDIA_FIELDS, WireItem
+
+# Media-metadata name -> the item's camelCase wire key (fileSize -> fileSize, sampleRate -> audioSampleRate).
+MEDIA_WIRE_KEYS = tuple((name, WireItem.model_fields[field].alias or field) for name, field in MEDIA_FIELDS)
+_TEXT = ("uuid", "itemType", "name")  # must be strings
+_OPTIONAL_TEXT = ("url", "clientMetadata", "parent")  # strings or null
+_FLAGS = ("isTombstone", "isPlaceholder")  # booleans when present
+
+
+@dataclass(frozen=True, slots=True)
+class WireContentPage:
+    """§6.1 — a page of whole items, each a dict with camelCase keys, checked as described above."""
+
+    results: list[dict[str, Any]]
+    next_page_token: str | None
+
+    @classmethod
+    def model_validate_json(cls, json_data: bytes) -> WireContentPage:
+        """Decode and check a page; a wrong shape is a ValueError naming the item and the field."""
+        try:
+            page = orjson.loads(json_data)
+        except orjson.JSONDecodeError:
+            page = json.loads(
+                json_data
+            )  # what orjson refuses and Python reads (NaN, integers beyond 64 bits)
+        if not isinstance(page, dict) or not isinstance(page.get("results"), list):
+            raise ValueError("expected a page object with a `results` list")
+        token = page.get("nextPageToken", page.get("next_page_token"))
+        if token is not None and not isinstance(token, str):
+            raise ValueError("nextPageToken: expected a string")
+        return cls([_checked(item, at) for at, item in enumerate(page["results"])], token)
+
+
+def content_media(item: dict[str, Any]) -> dict[str, Any]:
+    """What Encord reports of the item's media, under the media-metadata names (fileSize, sampleRate...)."""
+    return {name: value for name, key in MEDIA_WIRE_KEYS if (value := item.get(key)) is not None}
+
+
+def _checked(item: Any, at: int) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise ValueError(f"results[{at}]: expected an object")
+    if "itemType" not in item and "item_type" in item:  # snake_case: the models' lenient reading
+        return WireItem.model_validate(item).model_dump(by_alias=True, mode="json")
+    for key in _TEXT:
+        if not isinstance(item.get(key), str):
+            raise ValueError(f"results[{at}].{key}: expected a string")
+    for key in _OPTIONAL_TEXT:
+        if not isinstance(item.get(key, ""), str | None):
+            raise ValueError(f"results[{at}].{key}: expected a string or null")
+    for key in _FLAGS:
+        if not isinstance(item.get(key, False), bool):
+            raise ValueError(f"results[{at}].{key}: expected true or false")
+    return item
