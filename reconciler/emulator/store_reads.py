@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 from reconciler.emulator.store_sql import ITEM_COLUMNS, Row, json_list, load_json
@@ -187,8 +188,7 @@ class Reads:
         cursor.row_factory = None
         cursor.execute(sql, (*args, limit, offset))
         page = ItemPage([d[0] for d in cursor.description], cursor.fetchall())
-        positions = [page.columns.index(k) for k in keys]
-        page.rows.sort(key=lambda r: [r[i] for i in positions], reverse=desc)
+        page.rows.sort(key=itemgetter(*(page.columns.index(k) for k in keys)), reverse=desc)
         return page
 
     def list_folders(

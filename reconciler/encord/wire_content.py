@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -19,6 +20,8 @@ from reconciler.encord.wire import MEDIA_FIELDS, WireItem
 
 # Media-metadata name -> the item's camelCase wire key (fileSize -> fileSize, sampleRate -> audioSampleRate).
 MEDIA_WIRE_KEYS = tuple((name, WireItem.model_fields[field].alias or field) for name, field in MEDIA_FIELDS)
+_MEDIA_NAMES = tuple(name for name, _ in MEDIA_WIRE_KEYS)
+_media_values = itemgetter(*(key for _, key in MEDIA_WIRE_KEYS))
 _TEXT = ("uuid", "itemType", "name")  # must be strings
 _OPTIONAL_TEXT = ("url", "clientMetadata", "parent")  # strings or null
 _FLAGS = ("isTombstone", "isPlaceholder")  # booleans when present
@@ -50,7 +53,13 @@ class WireContentPage:
 
 def content_media(item: dict[str, Any]) -> dict[str, Any]:
     """What Encord reports of the item's media, under the media-metadata names (fileSize, sampleRate...)."""
-    return {name: value for name, key in MEDIA_WIRE_KEYS if (value := item.get(key)) is not None}
+    try:
+        values = _media_values(item)  # one C call when every key is there, as Encord sends them (null or not)
+    except KeyError:
+        values = tuple(item.get(key) for _, key in MEDIA_WIRE_KEYS)
+    if values.count(None) == len(values):
+        return {}
+    return {name: value for name, value in zip(_MEDIA_NAMES, values, strict=True) if value is not None}
 
 
 def _checked(item: Any, at: int) -> dict[str, Any]:
