@@ -135,6 +135,8 @@ def main() -> None:
                 encord_requests, gcs_requests = encord_proxy.stats.requests, gcs_proxy.stats.requests
         finally:
             emulator.stop()
+    if os.environ.get("BENCH_PLAN_PREFIX"):
+        sys.stderr.write(str(run["err"])[-3000:])
     if run["code"] != 0:
         raise SystemExit(f"not a no-change plan (exit {run['code']}):\n{str(run['out'])[-2000:]}{run['err']}")
     pages = -(-args.objects // PAGE)
