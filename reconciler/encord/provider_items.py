@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -122,7 +123,7 @@ def _add(contents: FolderContents, key: tuple[str, ...], item: dict[str, Any]) -
         return
     contents.items[key] = LiveEntry(
         uuid=item["uuid"],
-        item_type=item["itemType"],
+        item_type=sys.intern(item["itemType"]),  # a handful of values, a million times
         title=item["name"],
         client_metadata=decode_metadata(item.get("clientMetadata")),
         media=content_media(item) or None,

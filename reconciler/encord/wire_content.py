@@ -22,6 +22,8 @@ from reconciler.encord.wire import MEDIA_FIELDS, WireItem
 MEDIA_WIRE_KEYS = tuple((name, WireItem.model_fields[field].alias or field) for name, field in MEDIA_FIELDS)
 _MEDIA_NAMES = tuple(name for name, _ in MEDIA_WIRE_KEYS)
 _media_values = itemgetter(*(key for _, key in MEDIA_WIRE_KEYS))
+_SHARED_MEDIA: dict[tuple[Any, ...], dict[str, Any]] = {}  # distinct media reports -> their one dict
+_SHARED_MEDIA_LIMIT = 4096  # beyond it (sizes or durations that differ per item), each item its own
 _TEXT = ("uuid", "itemType", "name")  # must be strings
 _OPTIONAL_TEXT = ("url", "clientMetadata", "parent")  # strings or null
 _FLAGS = ("isTombstone", "isPlaceholder")  # booleans when present
@@ -52,13 +54,28 @@ class WireContentPage:
 
 
 def content_media(item: dict[str, Any]) -> dict[str, Any]:
-    """What Encord reports of the item's media, under the media-metadata names (fileSize, sampleRate...)."""
+    """What Encord reports of the item's media, under the media-metadata names (fileSize, sampleRate...).
+
+    Read-only: items that report the same media share one dict (most of a folder's images report just
+    their MIME type), which at a million items saves about 300 MB."""
     try:
         values = _media_values(item)  # one C call when every key is there, as Encord sends them (null or not)
     except KeyError:
         values = tuple(item.get(key) for _, key in MEDIA_WIRE_KEYS)
     if values.count(None) == len(values):
         return {}
+    try:
+        shared = _SHARED_MEDIA.get(values)
+    except TypeError:  # a value that is not a JSON scalar cannot be a key: this item's own dict
+        return _media_dict(values)
+    if shared is None:
+        shared = _media_dict(values)
+        if len(_SHARED_MEDIA) < _SHARED_MEDIA_LIMIT:
+            _SHARED_MEDIA[values] = shared
+    return shared
+
+
+def _media_dict(values: tuple[Any, ...]) -> dict[str, Any]:
     return {name: value for name, value in zip(_MEDIA_NAMES, values, strict=True) if value is not None}
 
 

@@ -2,15 +2,19 @@
 
 One cursor pays a round trip per 1,000 names: a million objects at 50 ms a page take 50 s. GCS lists in
 name order and accepts `startOffset` (inclusive) and `endOffset` (exclusive), so any range of the key
-space can be listed on its own. The listing starts as one range; when a page comes back full, the rest
-of its range (after the page's last name) is cut into as many ranges as there are idle workers, at names
-interpolated between that last name and the range's end over the characters seen so far. A range that
-turns out dense is cut again when its page returns, so the cuts follow the real distribution of names
-whatever their shape (numbered, hashed, nested in "directories", skewed), without a delimiter listing.
+space can be listed on its own. The listing starts as one range. When a page comes back full, the rest
+of its range (after the page's last name) is cut, once there are idle workers, at names placed by value
+over the characters seen so far: about one page apart up to the range's end, as dense as that page was;
+from one page's span to everything, in log steps, up to the end of the prefix, where anything may follow.
+A piece that turns out dense is cut again when its page returns, so the cuts follow the real
+distribution of names whatever their shape (numbered, hashed, nested in "directories", skewed), without
+a delimiter listing. Nested names cost the most requests: many cuts land between "directories".
 
-Each request is one page of one range, and pages are yielded strictly in name order. At most
-`GCS_LISTING_BUFFERED_PAGES` fetched pages wait for the consumer: beyond that only the range the consumer
-waits for is fetched, so memory stays bounded however slow the consumer is.
+Each request is one page of one range, and pages are yielded strictly in name order. Past
+`GCS_LISTING_BUFFERED_PAGES` pages held, only the ranges before the first held page are fetched (what
+the consumer waits for), still with every worker, so a slow consumer holds about that many pages and
+what the workers fetch ahead inside the range it waits for. Holding back harder (one cursor on the range
+the consumer waits for) made a million names three times slower.
 
 A server that ignores the offsets (an emulator) is noticed by a name outside its range; the listing then
 falls back to one cursor, skipping what was already yielded. One that does not page (gcp-storage-emulator)
