@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from reconciler.config.file_problems import (
@@ -88,6 +89,32 @@ class Config:
         return str(loc) if loc else "(config)"
 
 
+def _sandbox_bucket_dirs(target: Path) -> frozenset[tuple[int, int]]:
+    """The directories the sandbox serves as buckets (`backend.buckets` in a YAML file directly in
+    `target`): data, never configuration, so the walk does not enter them. A YAML object in a bucket is
+    an object, not part of the config; and a bucket of a million files is not listed for nothing. A file
+    that does not parse is skipped here and reported by the real load."""
+    found: set[tuple[int, int]] = set()
+    for entry in os.scandir(target):
+        if not entry.name.endswith(YAML_SUFFIXES) or not entry.is_file():
+            continue
+        try:
+            with open(entry.path, encoding="utf-8") as handle:
+                document = yaml.safe_load(handle)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        backend = document.get("backend") if isinstance(document, dict) else None
+        buckets = backend.get("buckets") if isinstance(backend, dict) else None
+        for directory in buckets.values() if isinstance(buckets, dict) else ():
+            if isinstance(directory, str):
+                try:
+                    info = (target / directory).stat()
+                except OSError:
+                    continue
+                found.add((info.st_dev, info.st_ino))
+    return frozenset(found)
+
+
 def config_files(target: Path) -> list[Path]:
     """The files of a config: `target` itself, or every .yaml/.yml below a directory (sorted).
 
@@ -146,6 +173,8 @@ def config_files(target: Path) -> list[Path]:
                 sub = entry.stat()  # follows symlinks: a directory loop is found by its identity
             except OSError:
                 continue  # a dangling symlink or a loop is not part of the config
+            if (sub.st_dev, sub.st_ino) in buckets:
+                continue  # a sandbox bucket: data, not configuration
             path = Path(entry.path)
             if (sub.st_dev, sub.st_ino) in here:
                 problems.append(f"{path}: directory loop (leads back to a directory above it); not followed")
@@ -155,6 +184,7 @@ def config_files(target: Path) -> list[Path]:
     if target.is_dir():
         problems: list[str] = []
         files: list[Path] = []
+        buckets = _sandbox_bucket_dirs(target)
         walk(target, frozenset())
         if problems:
             raise ConfigError(sorted(problems))

@@ -246,3 +246,18 @@ def test_a_config_directory_skips_hidden_directories_and_never_stats_data_files(
     (tmp_path / "team").mkdir()
     (tmp_path / "team" / "more.yml").write_text("datasets: []\n")
     assert config_files(tmp_path) == [tmp_path / "reconciler.yaml", tmp_path / "team" / "more.yml"]
+
+
+def test_a_sandbox_bucket_directory_is_data_and_the_walk_does_not_enter_it(tmp_path: Path) -> None:
+    """A YAML object in a sandbox bucket is an object, not configuration (issue 16, point 4: the loader
+    does not descend into data directories)."""
+    from reconciler.config.loader import config_files
+
+    (tmp_path / "reconciler.yaml").write_text(
+        "backend: {kind: sandbox, buckets: {pics: data/pics}}\nfolders: [{name: raw}]\n"
+    )
+    (tmp_path / "data" / "pics" / "labels").mkdir(parents=True)
+    (tmp_path / "data" / "pics" / "labels" / "frame-1.yaml").write_text("boxes: [1, 2, 3]\n")
+    (tmp_path / "data" / "notes.yml").write_text("datasets: []\n")  # beside the bucket: still config
+    assert config_files(tmp_path) == [tmp_path / "data" / "notes.yml", tmp_path / "reconciler.yaml"]
+    load_config(tmp_path / "reconciler.yaml")  # the root file alone loads as before
