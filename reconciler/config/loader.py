@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,14 +96,16 @@ def _sandbox_bucket_dirs(target: Path) -> frozenset[tuple[int, int]]:
     an object, not part of the config; and a bucket of a million files is not listed for nothing. A file
     that does not parse is skipped here and reported by the real load."""
     found: set[tuple[int, int]] = set()
-    for entry in os.scandir(target):
-        if not entry.name.endswith(YAML_SUFFIXES) or not entry.is_file():
-            continue
+    with os.scandir(target) as entries:
+        tops = [entry.path for entry in entries if entry.name.endswith(YAML_SUFFIXES)]
+    for top in tops:
         try:
-            with open(entry.path, encoding="utf-8") as handle:
+            if not stat.S_ISREG(os.stat(top).st_mode):
+                continue  # a fifo would block the open; the real load reports what it is
+            with open(top, encoding="utf-8") as handle:
                 document = yaml.safe_load(handle)
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            continue
+            continue  # not a readable YAML file (a loop, a directory...): the real load says so
         backend = document.get("backend") if isinstance(document, dict) else None
         buckets = backend.get("buckets") if isinstance(backend, dict) else None
         for directory in buckets.values() if isinstance(buckets, dict) else ():
