@@ -120,6 +120,12 @@ _CHECKS: dict[str, Callable[[Any, Mapping[str, Any]], str | None]] = {
 }
 
 
+def value_problem(value: Any, shape: Mapping[str, Any]) -> str | None:
+    """What is wrong with `value` for a key of this schema shape ("must be a number, got 'x'"), or None."""
+    check = _CHECKS.get(str(shape.get("type")))
+    return check(value, shape) if check is not None else None
+
+
 class MetadataChecker:
     """Checks clientMetadata objects against one schema; built once per run."""
 
