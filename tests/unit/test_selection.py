@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from reconciler.selection.conditions import parse_conditions
+from reconciler.selection.rules import Candidate, parse_rule, select
 from reconciler.selection.split import Split, moves, split_problems
 
 SCHEMA: dict[str, dict[str, Any]] = {
@@ -124,3 +125,89 @@ def test_split_problems() -> None:
         "datasets.c: the weight must be a positive number, got 'x'",
     ]
     assert split_problems("s", {"only": 1}) == ["datasets: a split needs at least two parts"]
+
+
+# -- rules ----------------------------------------------------------------------------------------------
+
+
+ITEMS = [
+    Candidate(
+        "1",
+        "driving/front",
+        "2024-05-01-0001.jpg",
+        "gs://d/front/2024-05-01/1.jpg",
+        "image",
+        {"camera": "front", "scene.weather": "rain"},
+    ),
+    Candidate(
+        "2",
+        "driving/front",
+        "2024-06-01-0002.jpg",
+        "gs://d/front/2024-06-01/2.jpg",
+        "image",
+        {"camera": "front", "scene.weather": "sun"},
+    ),
+    Candidate(
+        "3",
+        "driving/rear",
+        "clip-3.mp4",
+        "gs://d/rear/clip-3.mp4",
+        "video",
+        {"camera": "rear", "clip.duration_s": 12},
+    ),
+    Candidate(
+        "4", "driving/rear/old", "clip-4.mp4", "gs://d/rear/old/clip-4.mp4", "video", {"clip.duration_s": 4}
+    ),
+    Candidate("5", "driving/seq", "drive-9", None, "imageSequence", {"camera": "front"}),
+    Candidate(
+        "6", "other", "x.jpg", "gs://d/other/x.jpg", "image", {"camera": "front", "scene.weather": "rain"}
+    ),
+]
+
+
+def chosen(*specs: dict[str, Any]) -> dict[str, str]:
+    rules = []
+    for at, spec in enumerate(specs):
+        rule, problems = parse_rule(f"select[{at}]", spec, SCHEMA)
+        assert problems == [] and rule is not None
+        rules.append(rule)
+    return select(rules, ITEMS)
+
+
+def test_folders_are_recursive_unless_said_otherwise() -> None:
+    assert set(chosen({"folders": ["driving/rear"]})) == {"3", "4"}
+    assert set(chosen({"folders": [{"path": "driving/rear", "recursive": False}]})) == {"3"}
+
+
+def test_path_and_url_globs_include_and_exclude() -> None:
+    assert set(chosen({"folders": ["driving"], "paths": {"include": ["driving/front/2024-05-*"]}})) == {"1"}
+    # an exclude alone keeps a group (it has no URL to exclude); an include never takes one
+    excluded = chosen({"folders": ["driving"], "urls": {"exclude": ["gs://d/rear/old/**"]}})
+    assert set(excluded) == {"1", "2", "3", "5"}
+    assert "5" not in chosen({"folders": ["driving"], "urls": {"include": ["**"]}})
+
+
+def test_types_and_conditions_narrow_and_rules_are_a_union_citing_the_first() -> None:
+    assert set(
+        chosen({"folders": ["driving"], "types": ["video"], "where": {"clip.duration_s": {"gt": 10}}})
+    ) == {"3"}
+    assert set(chosen({"folders": ["driving"], "types": ["image_sequence"]})) == {"5"}
+    both = chosen(
+        {"folders": ["driving"], "where": {"scene.weather": "rain"}},
+        {"folders": ["driving", "other"], "where": {"camera": "front"}},
+    )
+    assert both == {"1": "select[0]", "2": "select[1]", "5": "select[1]", "6": "select[1]"}
+
+
+def test_rule_problems_are_all_reported_with_the_rule_and_field() -> None:
+    rule, problems = parse_rule(
+        "datasets.x.select[0]",
+        {"paths": {"include": ["a[z-a]"]}, "types": ["photo"], "where": {"colour": "red"}, "size": 1},
+        SCHEMA,
+    )
+    assert rule is None
+    assert problems[0] == "datasets.x.select[0].folders: a rule takes items from at least one folder"
+    assert problems[1].startswith("datasets.x.select[0].paths.include: 'a[z-a]': ")
+    assert problems[2].startswith("datasets.x.select[0].types: 'photo' is not a data type")
+    assert problems[3] == "datasets.x.select[0].where.colour: not a key of the metadata schema"
+    assert problems[4] == "datasets.x.select[0].size: not a rule field (folders, paths, urls, types, where)"
