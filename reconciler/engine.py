@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Awaitable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -170,16 +171,7 @@ async def compute(
     """Read the sources and the live workspace, validate every entry, diff. Raises with every problem."""
     data = await asyncio.to_thread(load_files, config)  # before any request
     scope = read_scope(config, data, sandbox=backend.kind == "sandbox")  # needs no bucket listing
-    # The bucket listings and Encord's reads wait on different networks: run them at once.
-    try:
-        async with asyncio.TaskGroup() as reads:
-            if data is not None:
-                lister = gcs.list_objects if gcs is not None else None
-                reads.create_task(asyncio.to_thread(load_buckets, config, data, lister))
-            reading = reads.create_task(read_live(client, scope, concurrency=concurrency))
-    except BaseExceptionGroup as failed:  # one failed and the other was stopped: report the failure,
-        raise _first_failure(failed) from None  # a mistake in the config before a network error
-    live = reading.result()
+    live = await _read_both(config, data, gcs, read_live(client, scope, concurrency=concurrency))
     buckets = [i.bucket for i in managed_buckets(config.integrations) if i.bucket]
     if buckets and gcs is None:
         raise PlanError("managing bucket CORS and IAM needs a GCS connection")
@@ -203,9 +195,48 @@ async def compute(
     return Computed(plan=targeted(plan, targets or []), data=data, works=works, live=live)
 
 
-def _first_failure(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    failures = [e for e in group.exceptions if not isinstance(e, asyncio.CancelledError)] or [group]
-    return next((e for e in failures if isinstance(e, ConfigError)), failures[0])
+class _ListingStopped(Exception):
+    """The bucket listing was told to stop: the read beside it failed."""
+
+
+async def _read_both(
+    config: Config, data: DesiredData | None, gcs: GcsAccess | None, reading: Awaitable[LiveState]
+) -> LiveState:
+    """Encord's reads and the bucket listings at once: they wait on different networks. When one fails
+    the other stops (a listing within the pages in flight: a thread cannot be cancelled, so it is told),
+    and a mistake in the config is reported before a network error."""
+    read_task = asyncio.ensure_future(reading)
+    if data is None or not data.has_buckets:
+        return await read_task
+    stop = threading.Event()
+
+    def lister(bucket: str, prefix: str) -> Iterator[list[str]]:
+        if gcs is None:
+            return
+        for page in gcs.list_objects(bucket, prefix):
+            if stop.is_set():
+                raise _ListingStopped
+            yield page
+
+    listing = asyncio.ensure_future(
+        asyncio.to_thread(load_buckets, config, data, lister if gcs is not None else None)
+    )
+    try:
+        await asyncio.wait({read_task, listing}, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        if not (read_task.done() and listing.done()):
+            stop.set()
+            read_task.cancel()
+            await asyncio.wait({read_task, listing})  # the listing ends within the pages in flight
+    listed = listing.exception()
+    read = None if read_task.cancelled() else read_task.exception()
+    if isinstance(listed, ConfigError):
+        raise listed  # a mistake in the config first
+    if read is not None:
+        raise read
+    if listed is not None and not isinstance(listed, _ListingStopped):
+        raise listed
+    return read_task.result()
 
 
 async def with_folder_usage(plan: Plan, client: EncordClient, live: LiveState, concurrency: int) -> Plan:

@@ -140,8 +140,11 @@ def cut_names(
     # Enough characters to tell `first` from `low`, and a few more to place cuts between them.
     digits = _CUT_DIGITS
     if first is not None:
-        digits = max(digits, len(_common_prefix(first, low)) - len(stem) + _CUT_DIGITS // 2)
-        digits = min(digits, _MAX_CUT_DIGITS)  # beyond it, names differ too late to cut between
+        shared = len(_common_prefix(first, low))
+        digits = max(digits, shared - len(stem) + _CUT_DIGITS // 2)
+        if digits > _MAX_CUT_DIGITS:  # a long shared run (`.../session-12345/frame_00`): place the cuts
+            stem = low[: shared + _CUT_DIGITS // 2 - _MAX_CUT_DIGITS]  # near it, within a longer stem
+            digits = _MAX_CUT_DIGITS
     base = len(alphabet)
 
     def value(name: str) -> int:
@@ -152,7 +155,8 @@ def cut_names(
         return number * int(base ** (digits - len(tail)))
 
     lo = value(low)
-    hi = int(base**digits) if high is None else value(high)
+    # Past the stem's own names when `high` lies beyond them (a stem moved forward, above).
+    hi = int(base**digits) if high is None or not high.startswith(stem) else value(high)
     step = lo - value(first) if first is not None else 0  # what one page spans, near `low`
     span = hi - lo
     if step > 0 and high is not None:  # as dense as that page: about as many pieces as pages

@@ -91,6 +91,9 @@ def _shapes() -> dict[str, list[str]]:
             for i in range(200)
         ],
         "skewed": [f"img/a{i}" for i in range(50)] + [f"img/zz/deep/{i:06d}" for i in range(n)] + ["img/zzz"],
+        "long-stem": [
+            f"img/datasets/customer-abc/2024-05-01/session-12345/frame_{i:07d}.jpg" for i in range(n)
+        ],
         "unicode": [f"img/é{i:05d}-ü.jpg" for i in range(n // 2)] + [f"img/~{i}" for i in range(100)],
     }
 
