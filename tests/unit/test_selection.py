@@ -211,3 +211,38 @@ def test_rule_problems_are_all_reported_with_the_rule_and_field() -> None:
     assert problems[2].startswith("datasets.x.select[0].types: 'photo' is not a data type")
     assert problems[3] == "datasets.x.select[0].where.colour: not a key of the metadata schema"
     assert problems[4] == "datasets.x.select[0].size: not a rule field (folders, paths, urls, types, where)"
+
+
+# -- membership and split placement ----------------------------------------------------------------------
+
+
+def test_membership_counts_and_cites_the_rule() -> None:
+    from reconciler.selection.membership import membership
+
+    selected = {f"u{i}": "select[0]" if i % 2 else "select[1]" for i in range(10)}
+    result = membership(selected, linked=["u0", "u1", "gone-1", "gone-2"], titles={"u2": "img-2.jpg"})
+    assert result.link == [f"u{i}" for i in range(2, 10)] and result.unlink == ["gone-1", "gone-2"]
+    assert result.unchanged == 2
+    assert result.link_examples[0] == ("img-2.jpg", "select[1]") and len(result.link_examples) == 5
+    assert result.unlink_examples == [
+        ("gone-1", "selected by no rule now"),
+        ("gone-2", "selected by no rule now"),
+    ]
+
+
+def test_a_grouped_split_places_by_the_group_and_names_items_without_it() -> None:
+    from reconciler.selection.membership import split_items
+
+    split = Split("s", (("train", 50), ("test", 50)))
+    items = [
+        Candidate(f"{d}-{f}", "drives", f"{f}.jpg", f"gs://b/{d}/{f}.jpg", "image", {"drive": d})
+        for d in ("d1", "d2", "d3", "d4")
+        for f in range(10)
+    ]
+    items.append(Candidate("lost", "drives", "x.jpg", "gs://b/x.jpg", "image", {}))
+    parts, unplaced = split_items(split, items, group_by="drive")
+    assert unplaced == ["lost"]
+    for d in ("d1", "d2", "d3", "d4"):
+        assert len({parts[f"{d}-{f}"] for f in range(10)}) == 1
+    ungrouped, _ = split_items(split, items)
+    assert ungrouped["d1-0"] == split.part_of("gs://b/d1/0.jpg")  # without group_by: the object URL
