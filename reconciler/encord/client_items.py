@@ -3,7 +3,7 @@ every operation follows (SDK-exact requests, paging, retries, errors)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -40,11 +40,7 @@ class ItemsClient(ClientBase):
     """Storage items (§6) and data-upload jobs (§7)."""
 
     # -- items (§6) -------------------------------------------------------------------------------
-    async def iter_items(
-        self, folder_uuid: UUID, *, recursive: bool = False
-    ) -> AsyncIterator[list[WireItem]]:
-        """Items of a folder, one page at a time."""
-
+    def _items_query(self, recursive: bool) -> Callable[[str | None], list[tuple[str, Any]]]:
         def query(token: str | None) -> list[tuple[str, Any]]:
             # ListItemsParams field order, as StorageFolder.list_items (0.1.211) sends it.
             return [
@@ -58,28 +54,22 @@ class ItemsClient(ClientBase):
                 ("clientMetadataAsSignedUrl", False),
             ]
 
+        return query
+
+    async def iter_items(
+        self, folder_uuid: UUID, *, recursive: bool = False
+    ) -> AsyncIterator[list[WireItem]]:
+        """Items of a folder, one page at a time."""
         # One validation per page, straight from the bytes: a managed folder may hold a million items.
-        async for page in self._lean_pages(f"storage/folders/{seg(folder_uuid)}/items", query, WireItemPage):
+        path = f"storage/folders/{seg(folder_uuid)}/items"
+        async for page in self._lean_pages(path, self._items_query(recursive), WireItemPage):
             yield page.results
 
     async def iter_content_items(self, folder_uuid: UUID) -> AsyncIterator[list[dict[str, Any]]]:
         """A folder's own items, as `iter_items` reads them (the same request), each a checked camelCase
         dict (`wire_content`): what the plan compares with declared entries, a million at a time."""
-
-        def query(token: str | None) -> list[tuple[str, Any]]:
-            return [
-                ("isRecursive", False),
-                ("order", "name"),
-                ("desc", False),
-                ("pageToken", token),
-                ("pageSize", self._page_size),
-                ("signUrls", False),
-                ("includeClientMetadata", True),
-                ("clientMetadataAsSignedUrl", False),
-            ]
-
         path = f"storage/folders/{seg(folder_uuid)}/items"
-        async for page in self._lean_pages(path, query, WireContentPage):
+        async for page in self._lean_pages(path, self._items_query(False), WireContentPage):
             yield page.results
 
     async def iter_item_refs(

@@ -74,3 +74,19 @@ async def test_the_lean_dataset_read_sends_what_the_sdk_sends(
     parity.assert_same("get_dataset", theirs, mine)
     rows = await ours.dataset_rows(dataset)
     assert sorted(r.backing_item_uuid or "" for r in rows.data_rows) == sorted(str(u) for u in world.items)
+
+
+async def test_the_content_listing_of_a_managed_folder_sends_what_the_sdk_sends(
+    parity: Parity, sdk: Any, ours: EncordClient, world: World
+) -> None:
+    """A managed folder's items, read as checked dicts for the plan (`iter_content_items`): on the wire,
+    the SDK's `list_items` with client metadata, exactly; and the items the SDK sees."""
+    folder = sdk.get_storage_folder(world.items_folder)
+    theirs = parity.sdk(lambda: list(folder.list_items(page_size=1000)))
+
+    async def contents() -> list[str]:
+        return [i["uuid"] async for page in ours.iter_content_items(world.items_folder) for i in page]
+
+    mine = await parity.ours(contents())
+    parity.assert_same("iter_content_items", theirs, mine)
+    assert set(await contents()) == {str(u) for u in world.items}
