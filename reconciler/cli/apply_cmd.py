@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from reconciler.apply.run import ApplyReport, apply_plan, refuse_if_stale, retry_only
 from reconciler.apply.verify import record
-from reconciler.backend import journal_for, open_workspace, sandbox_lock_gcs, state_store_for
+from reconciler.backend import Workspace, journal_for, open_workspace, sandbox_lock_gcs, state_store_for
 from reconciler.cli import output
 from reconciler.cli.common import compute_in, concurrency, config_dir, load, resume, run_async
 from reconciler.cli.output import check_output_file, read_input_file, write_output_file
@@ -122,49 +122,81 @@ def _stopping(name: str) -> None:
     output.info(f"[yellow]{name}: stopping after the writes in flight[/] (send it again to stop at once)")
 
 
-async def _carry_out(
-    args: argparse.Namespace, prepared: Prepared, lease_guard: Callable[[], Awaitable[None]]
-) -> ApplyReport:
+async def _carry_out(args: argparse.Namespace, prepared: Prepared, lease: Lease) -> ApplyReport:
     with stopping_gracefully(_stopping) as stop:
 
         async def guard() -> None:  # before every write: not stopping, and the lock still ours
             stop.check()
-            await lease_guard()
+            await lease.guard()
 
-        return await _apply_in(args, prepared, guard, stop)
+        return await _apply_in(args, prepared, guard, stop, lease)
 
 
 async def _apply_in(
-    args: argparse.Namespace, prepared: Prepared, guard: Callable[[], Awaitable[None]], stop: GracefulStop
+    args: argparse.Namespace,
+    prepared: Prepared,
+    guard: Callable[[], Awaitable[None]],
+    stop: GracefulStop,
+    lease: Lease,
+) -> ApplyReport:
+    async with open_workspace(prepared.ref, bearer_token=prepared.token) as ws:
+        try:
+            return await _apply_with(args, prepared, guard, stop, ws)
+        except Exception as exc:
+            if not lease.lost:
+                raise
+            # A create on the wire when the run stalled can land after the lock passed on: Encord has no
+            # fencing, so look (reads only) and name any object that now exists twice.
+            try:
+                twins = await ws.client.twins_since(lease.confirmed_at)
+            except ReconcilerError as err:
+                twins = [f"(could not look for objects created twice: {err})"]
+            lost = (
+                exc
+                if isinstance(exc, LeaseLostError)
+                else LeaseLostError(f"lost the lock: {lease.lost_reason}")
+            )
+            if not twins:
+                raise lost from None
+            raise LeaseLostError(
+                f"{lost}. A create that was on the wire when this run stalled landed after the lock had "
+                f"passed on: {'; '.join(twins)}. Keep the one the other apply uses (plan shows it) and "
+                "delete the other by hand"
+            ) from None
+
+
+async def _apply_with(
+    args: argparse.Namespace,
+    prepared: Prepared,
+    guard: Callable[[], Awaitable[None]],
+    stop: GracefulStop,
+    ws: Workspace,
 ) -> ApplyReport:
     ref = prepared.ref
-    async with open_workspace(ref, bearer_token=prepared.token) as ws:
-        if prepared.saved:
-            await refuse_if_stale(prepared.plan, ws.client, concurrency=concurrency(ref), gcs=ws)
-        output.out("")
-        with RegistrationProgress() as bar:
-            return await apply_plan(
-                prepared.plan,
-                ws.client,
-                # a retry does only part of the config: no convergence check against all of it
-                config=None if args.retry_failed else prepared.config,
-                concurrency=concurrency(ref),
-                progress=_progress,
-                computed=prepared.computed,
-                journal=journal_for(ref, config_dir(prepared.config, prepared.plan)),
-                gcs=ws,
-                tick=bar.tick,
-                # A saved plan whose configuration moved on (newer merges): checked on its own changes only,
-                # and not recorded, since the newer configuration has not been applied.
-                targets=[c.address for c in prepared.plan.actionable]
-                if prepared.config_moved
-                else args.targets,
-                state=None
-                if prepared.config_moved
-                else state_store_for(ref, config_dir(prepared.config, prepared.plan)),
-                guard=guard,
-                stop=stop,
-            )
+    if prepared.saved:
+        await refuse_if_stale(prepared.plan, ws.client, concurrency=concurrency(ref), gcs=ws)
+    output.out("")
+    with RegistrationProgress() as bar:
+        return await apply_plan(
+            prepared.plan,
+            ws.client,
+            # a retry does only part of the config: no convergence check against all of it
+            config=None if args.retry_failed else prepared.config,
+            concurrency=concurrency(ref),
+            progress=_progress,
+            computed=prepared.computed,
+            journal=journal_for(ref, config_dir(prepared.config, prepared.plan)),
+            gcs=ws,
+            tick=bar.tick,
+            # A saved plan whose configuration moved on (newer merges): checked on its own changes only,
+            # and not recorded, since the newer configuration has not been applied.
+            targets=[c.address for c in prepared.plan.actionable] if prepared.config_moved else args.targets,
+            state=None
+            if prepared.config_moved
+            else state_store_for(ref, config_dir(prepared.config, prepared.plan)),
+            guard=guard,
+            stop=stop,
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -197,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
             return 130
         except LeaseLostError as exc:
             raise LeaseLostError(
-                f"apply stopped: {exc}. Nothing more was written after that; the changes before it stay. "
+                f"apply stopped: {exc}. No write was started after that; the changes before it stay. "
                 "Another apply may hold the lock now: plan again once it is done"
             ) from None
 
@@ -230,7 +262,7 @@ def _run_locked(args: argparse.Namespace, prepared: Prepared, lease: Lease) -> i
     if not prepared.saved:  # a saved plan is the approval, as in Terraform
         _confirm(args)  # outside the event loop, so Ctrl-C and Ctrl-D act at once
     lease.confirm()  # still ours after the prompt, or stop before writing anything
-    report = run_async(_carry_out(args, prepared, lease.guard))
+    report = run_async(_carry_out(args, prepared, lease))
     tallies = [prepared.resumed] + ([report.registration] if report.registration else [])
     _write_report(args.report, tallies)
     if args.retry_failed:

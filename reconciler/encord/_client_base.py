@@ -10,7 +10,9 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, Self, TypeVar
 from uuid import UUID
 
@@ -70,8 +72,21 @@ def _next_token(path: str, token: Any, seen: set[str]) -> str | None:
     return token
 
 
+@dataclass
+class SentCreate:
+    """A create this client sent: if the run stalls with it on the wire and loses its lock meanwhile, it may
+    land after another apply created the same thing (no fencing on Encord's side), so it is checked."""
+
+    what: str
+    started: float  # time.monotonic() before its first attempt
+    count_same: Callable[[], Awaitable[int]]  # how many objects now carry its parent and name
+    finished: float | None = None
+
+
 # v2 requests that are POSTs but only read.
 _READS_BY_POST = frozenset({"storage/items/get-bulk"})
+# The creates remembered for `twins_since`: only those of the last seconds before a stall matter.
+_SENT_CREATES_KEPT = 1024
 
 
 class ClientBase:
@@ -119,6 +134,7 @@ class ClientBase:
         # Awaited before every request that changes something (apply sets it to its lock's guard): a
         # request that may not be sent raises there, and nothing is written.
         self.write_guard: Callable[[], Awaitable[None]] | None = None
+        self._sent_creates: deque[SentCreate] = deque(maxlen=_SENT_CREATES_KEPT)
 
     @property
     def page_size(self) -> int:
@@ -142,22 +158,19 @@ class ClientBase:
 
     # -- plumbing ---------------------------------------------------------------------------------
     async def _v2(self, method: str, path: str, **kwargs: Any) -> Any:
-        if method != "GET" and path not in _READS_BY_POST and self.write_guard is not None:
-            await self.write_guard()
+        guard = self.write_guard if method != "GET" and path not in _READS_BY_POST else None
         async with self._slots:
-            return await self._http.v2(method, path, **kwargs)
+            return await self._http.v2(method, path, guard=guard, **kwargs)
 
     async def _signed(self, method: str, path: str, **kwargs: Any) -> Any:
-        if method != "GET" and self.write_guard is not None:
-            await self.write_guard()
+        guard = self.write_guard if method != "GET" else None
         async with self._slots:
-            return await self._http.signed(method, path, **kwargs)
+            return await self._http.signed(method, path, guard=guard, **kwargs)
 
     async def _v1(self, query_type: str, query_method: str, **kwargs: Any) -> Any:
-        if query_method != "GET" and self.write_guard is not None:
-            await self.write_guard()
+        guard = self.write_guard if query_method != "GET" else None
         async with self._slots:
-            return await self._http.v1(query_type, query_method, **kwargs)
+            return await self._http.v1(query_type, query_method, guard=guard, **kwargs)
 
     async def _pages(
         self, path: str, query: Callable[[str | None], list[tuple[str, Any]]]
@@ -193,8 +206,19 @@ class ClientBase:
         path: str,
         body: dict[str, Any],
         read_back: Callable[[], Awaitable[Any | None]],
+        count_same: Callable[[], Awaitable[int]],
     ) -> Any:
         """POST a create; after each ambiguous failure, read back and repeat only if it did not happen."""
+        sent = SentCreate(what, time.monotonic(), count_same)
+        self._sent_creates.append(sent)
+        try:
+            return await self._create_rounds(what, path, body, read_back)
+        finally:
+            sent.finished = time.monotonic()
+
+    async def _create_rounds(
+        self, what: str, path: str, body: dict[str, Any], read_back: Callable[[], Awaitable[Any | None]]
+    ) -> Any:
         rounds = self._policy.max_retries + 1
         for round_ in range(1, rounds + 1):
             try:
@@ -210,3 +234,15 @@ class ClientBase:
         raise EncordAmbiguousError(
             f"creating {what} failed {rounds} times and it was not found afterwards; last error: {last}"
         )
+
+    async def twins_since(self, confirmed_at: float) -> list[str]:
+        """After the lock was lost: the creates that may have landed after it passed on (not finished when the
+        lease was last confirmed ours) and whose object now exists more than once. Reads only."""
+        found = []
+        for sent in list(self._sent_creates):
+            if sent.finished is not None and sent.finished <= confirmed_at:
+                continue
+            count = await sent.count_same()
+            if count > 1:
+                found.append(f"{sent.what} now exists {count} times")
+        return found

@@ -19,7 +19,7 @@ import importlib.metadata
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +29,7 @@ from reconciler.encord import signing
 from reconciler.encord._answers import Decode, Outcome, Where, parse_v1, parse_v2
 from reconciler.encord.auth import Auth, BearerAuth, SshKeyAuth
 from reconciler.encord.retry import RetryPolicy
+from reconciler.encord.whole_requests import request_guard, whole_request_transport
 from reconciler.errors import (
     EncordError,
     EncordInvalidArgumentError,
@@ -38,6 +39,9 @@ from reconciler.errors import (
 )
 
 _log = logging.getLogger("reconciler.encord")
+
+# Awaited before each attempt of a write; raises when the write may not be sent (lock lost, stopping).
+Guard = Callable[[], Awaitable[None]]
 
 V2_PREFIX = "/v2/public/"
 V1_PATH = "/public"
@@ -107,7 +111,10 @@ class HttpCore:
         self._timeout = httpx.Timeout(timeout_seconds)
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._client = httpx.AsyncClient(
-            transport=transport, limits=limits, timeout=self._timeout, follow_redirects=False
+            transport=transport or whole_request_transport(limits),
+            limits=limits,
+            timeout=self._timeout,
+            follow_redirects=False,
         )
         # In process (the sandbox) compressing answers costs CPU on both sides and saves nothing.
         self._accept_encoding = None if compress else "identity"
@@ -129,6 +136,7 @@ class HttpCore:
         gone_ok_after_retry: bool = False,
         read_timeout: float | None = None,
         decode: Decode | None = None,
+        guard: Guard | None = None,
     ) -> Any:
         """A v2 REST call; `path` is relative to `/v2/public/`. Returns decoded JSON (None for 204), or
         `decode(body bytes)` of a 200 when given (a lean model validated straight from the bytes)."""
@@ -141,6 +149,7 @@ class HttpCore:
             gone_ok_after_retry=gone_ok_after_retry,
             read_timeout=read_timeout,
             decode=decode,
+            guard=guard,
         )
 
     async def signed(
@@ -154,6 +163,7 @@ class HttpCore:
         gone_ok_after_retry: bool = False,
         read_timeout: float | None = None,
         decode: Decode | None = None,
+        guard: Guard | None = None,
     ) -> Any:
         """Any request signed the v2 way; `path` is absolute below the domain (e.g. `/sandbox/...`)."""
         target = signing.request_target(self._prefix + path, signing.encode_query(query))
@@ -181,7 +191,7 @@ class HttpCore:
         def parse(response: httpx.Response, where: Where) -> Outcome:
             return parse_v2(response, where, self._policy, decode)
 
-        return await self._run(method, target, build, parse, retry, gone_ok_after_retry)
+        return await self._run(method, target, build, parse, retry, gone_ok_after_retry, guard)
 
     async def v1(
         self,
@@ -195,6 +205,7 @@ class HttpCore:
         retry: Retry = Retry.SAFE,
         gone_ok_after_retry: bool = False,
         decode: Decode | None = None,
+        guard: Guard | None = None,
     ) -> Any:
         """A v1 RPC call (`POST {domain}/public`); returns the envelope's `response`.
 
@@ -233,7 +244,7 @@ class HttpCore:
             return parse_v1(response, where, self._policy)
 
         label = f"{query_type}/{query_method}"
-        return await self._run(label, target, build, parse, retry, gone_ok_after_retry)
+        return await self._run(label, target, build, parse, retry, gone_ok_after_retry, guard)
 
     # -- machinery --------------------------------------------------------------------------------
     def _common_headers(self, trace_id: str) -> dict[str, str]:
@@ -260,14 +271,23 @@ class HttpCore:
         parse: Callable[[httpx.Response, Where], Outcome],
         retry: Retry,
         gone_ok_after_retry: bool,
+        guard: Guard | None = None,
     ) -> Any:
         path = target.split("?", 1)[0]
         previous_ambiguous = False
         attempt = 0
         while True:
             attempt += 1
+            if guard is not None:
+                # Right before each attempt, after any wait for a slot or a retry's pause: a runner
+                # that stalled there must find out it lost the lock before it writes, not after.
+                await guard()
             trace_id = self._trace_id_factory()
-            outcome = await self._attempt(label, path, build(trace_id), trace_id, attempt, parse)
+            token = request_guard.set(guard)
+            try:
+                outcome = await self._attempt(label, path, build(trace_id), trace_id, attempt, parse)
+            finally:
+                request_guard.reset(token)
             if outcome.error is None:
                 return outcome.value
             error = outcome.error

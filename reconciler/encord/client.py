@@ -187,7 +187,13 @@ class EncordClient(ItemsClient):
                 )
             return next(iter(new.values()), None)
 
-        data = await self._create_once(f"folder {name!r}", "storage/folders", body, read_back)
+        async def count_same() -> int:
+            return len(await self._named_folders(parent, name))
+
+        where = f" in folder {parent}" if parent is not None else " at the top of Files"
+        data = await self._create_once(
+            f"folder {name!r}{where}", "storage/folders", body, read_back, count_same
+        )
         return data if isinstance(data, WireFolder) else parse_wire(WireFolder, data, "folder")
 
     async def update_folder(
@@ -241,7 +247,10 @@ class EncordClient(ItemsClient):
                 )
             return next(iter(new), None)
 
-        data = await self._create_once(f"dataset {title!r}", "datasets", body, read_back)
+        async def count_same() -> int:
+            return len([d for d in await self.list_datasets(title_eq=title) if d.title == title])
+
+        data = await self._create_once(f"dataset {title!r}", "datasets", body, read_back, count_same)
         if isinstance(data, UUID):
             return data
         if not isinstance(data, dict):

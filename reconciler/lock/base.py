@@ -167,6 +167,12 @@ class Lease(ABC):
     def lost_reason(self) -> str | None:
         return self._lost
 
+    @property
+    def confirmed_at(self) -> float:
+        """time.monotonic() when the lease was last known ours by a request sent then; a write that ended
+        before it landed while the lease was ours. 0.0: this kind of lease does not say."""
+        return 0.0
+
     def check(self) -> None:
         """Raise `LeaseLostError` if the lease is known to be lost (no I/O)."""
         if self._lost is not None:

@@ -128,7 +128,10 @@ class GcsLease(Lease):
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
         self._mutex = threading.Lock()  # a renewal and a confirmation never interleave
-        self._confirmed_at = 0.0  # time.monotonic() when the lease was last seen ours
+        # time.monotonic() when the request that last saw the lease ours was sent (not answered: a run can
+        # stall in between, and the lease may have been lost during the stall)
+        self._confirmed_at = 0.0
+        self._asked = 0.0
         self.took_over: LeaseInfo | None = None  # the expired lease this one replaced, if any
 
     def _poll(self) -> float:
@@ -149,6 +152,7 @@ class GcsLease(Lease):
     def _take_once(self) -> None:
         assert self._object is not None
         mine = LeaseInfo.new(self.owner_info, self.ttl)
+        self._asked = time.monotonic()
         replacing = 0  # first: create only if absent
         for _attempt in range(_TAKE_ATTEMPTS):
             generation = self._object.write(mine, if_generation_match=replacing)
@@ -169,6 +173,10 @@ class GcsLease(Lease):
             self.took_over = holder
         raise LockError(f"could not take the lock {self.location}: it kept changing; try again")
 
+    @property
+    def confirmed_at(self) -> float:
+        return self._confirmed_at
+
     def needs_confirming(self) -> bool:
         return self._lost is None and time.monotonic() - self._confirmed_at >= CONFIRM_AFTER_SECONDS
 
@@ -181,6 +189,7 @@ class GcsLease(Lease):
         elif self.needs_confirming():
             assert self._object is not None
             with self._mutex:
+                asked = time.monotonic()  # not the answer's time: a run may stall between the two
                 try:
                     found = self._object.read()
                 except ReconcilerError as exc:
@@ -188,7 +197,7 @@ class GcsLease(Lease):
                     found = None
                 else:
                     if found is not None and found[0].lease_id == self.info.lease_id:
-                        self._confirmed_at = time.monotonic()
+                        self._confirmed_at = asked
                     elif found is not None:
                         self._lose(f"taken over by {found[0].describe()}")
                     else:
@@ -197,7 +206,7 @@ class GcsLease(Lease):
 
     def _held(self, info: LeaseInfo, generation: int) -> None:
         self._info, self._generation, self._lost = info, generation, None
-        self._confirmed_at = time.monotonic()
+        self._confirmed_at = self._asked  # when the write that made it ours was sent
         self._stop.clear()
         self._renewer = threading.Thread(target=self._renew_loop, name=f"lease {self.location}", daemon=True)
         self._renewer.start()
@@ -220,15 +229,16 @@ class GcsLease(Lease):
             if self._lost is not None:
                 return
             renewed = replace(self.info, expires_at=now() + timedelta(seconds=self.ttl))
+            asked = time.monotonic()
             generation = self._object.write(renewed, if_generation_match=self._generation)
             if generation is not None:
                 self._info, self._generation = renewed, generation
-                self._confirmed_at = time.monotonic()
+                self._confirmed_at = asked
                 return
             found = self._object.read()
             if found is not None and found[0].lease_id == renewed.lease_id:
                 self._info, self._generation = found  # our renewal landed; its answer was lost
-                self._confirmed_at = time.monotonic()
+                self._confirmed_at = asked
                 return
             self._lose(f"taken over by {found[0].describe()}" if found else "its lease object was deleted")
 
