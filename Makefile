@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := examples/quickstart
 REGISTRATION := examples/registration
+RULES := examples/datasets-by-rule
 
 .PHONY: demo test lint typecheck fidelity schema bench clean
 
@@ -45,6 +46,11 @@ demo: $(STAMP)
 	$(BIN)/reconciler plan $(REGISTRATION)
 	$(BIN)/reconciler apply $(REGISTRATION) --auto-approve --report $(REGISTRATION)/.reconciler/report.json
 	$(BIN)/reconciler plan $(REGISTRATION) --detailed-exitcode
+	rm -rf $(RULES)/.reconciler
+	$(BIN)/reconciler validate $(RULES)
+	$(BIN)/reconciler plan $(RULES)
+	$(BIN)/reconciler apply $(RULES) --auto-approve
+	$(BIN)/reconciler plan $(RULES) --detailed-exitcode
 
 lint: $(STAMP)
 	$(BIN)/ruff check reconciler tests benchmarks
@@ -73,10 +79,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/sandbox_scale.py --folders 100 --items 20000
 	$(BIN)/python benchmarks/registration.py --sizes 100000 --apply-size 20000
 	$(BIN)/python benchmarks/bucket_listing.py --objects 1000000 --fake-gcs 20000
+	$(BIN)/python benchmarks/rules_scale.py --items 200000
 	$(BIN)/python benchmarks/plan_scale.py --items 20000
 
 schema: $(STAMP)
 	$(BIN)/reconciler schema > schema.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(DEMO)/.reconciler $(REGISTRATION)/.reconciler
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(DEMO)/.reconciler $(REGISTRATION)/.reconciler $(RULES)/.reconciler

@@ -39,6 +39,14 @@ def read_scope(config: Config, data: DesiredData | None = None, *, sandbox: bool
         if ds.folders is not None:
             titles.add(ds.title)
             item_folders += [(r.path.strip("/"), r.recursive) for r in ds.folder_refs()]
+    selection = config.selection
+    candidate_folders = sorted({f for rule in selection.all_rules() for f in rule.folders})
+    metadata_folders = sorted(
+        {f for rule in selection.all_rules() if rule.conditions for f in rule.folders}
+        | {f for split in selection.splits if split.group_by for rule in split.rules for f in rule.folders}
+    )
+    item_folders += candidate_folders
+    titles |= set(selection.datasets) | {title for s in selection.splits for title, _ in s.split.parts}
     content = frozenset(data.folders) if data is not None else frozenset()
     # A folder declared with `renamed_from` is still at its old path: read it there too.
     olds = renamed_paths(config.folders)
@@ -52,6 +60,8 @@ def read_scope(config: Config, data: DesiredData | None = None, *, sandbox: bool
         item_folders=tuple(sorted(set(item_folders))),
         dataset_items_for=frozenset(titles),
         content_folders=content,
+        candidate_folders=tuple(candidate_folders),
+        metadata_folders=tuple(metadata_folders),
         # the sandbox deletes undeclared datasets: their rows tell what a folder delete may then take
         pruned_datasets_except=(
             frozenset(d.title for d in config.datasets or [])

@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
+from reconciler.selection.rules import Candidate
+
 
 class LiveModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -103,6 +105,8 @@ class LiveState(LiveModel):
     datasets: dict[str, LiveDataset] = Field(default_factory=dict)
     # folder path -> its items, for folders that declare `data`
     contents: SkipValidation[dict[str, FolderContents]] = Field(default_factory=dict)
+    # folder path -> its items as membership rules see them (only for folders some rule draws from)
+    candidates: SkipValidation[dict[str, list[Candidate]]] = Field(default_factory=dict)
     buckets: dict[str, LiveBucket] = Field(default_factory=dict)
     # problems found while reading (e.g. two live folders with one path) that the plan must surface
     ambiguities: list[str] = Field(default_factory=list)

@@ -61,7 +61,9 @@ def retry_only(computed: Computed, only: dict[str, set[tuple[str, ...]]]) -> tup
                     update={"reason": reason, "diff": [], "payload": {**change.payload, "update": 0}}
                 )
             )
-        elif change.kind == Kind.DATASET_ITEMS and change.payload.get("link_registered_in"):
+        elif change.kind == Kind.DATASET_ITEMS and (
+            change.payload.get("link_registered_in") or change.payload.get("select_registered_in")
+        ):
             payload = {**change.payload, "link": [], "unlink": []}
             changes.append(change.model_copy(update={"payload": payload, "risk": Risk.SAFE}))
     plan = computed.plan.model_copy(update={"changes": changes})
@@ -154,7 +156,7 @@ async def apply_plan(
     writes; when it raises, nothing more is written and the error propagates."""
     client.write_guard = guard
     provider = EncordProvider(client)
-    ctx = ApplyContext(gcs=gcs)
+    ctx = ApplyContext(gcs=gcs, selection=config.selection if config is not None else None)
     needs_items = any(
         c.kind in (Kind.FOLDER_ITEMS, Kind.FOLDER_ITEMS_PRUNE) and c.executable for c in plan.changes
     )

@@ -39,9 +39,11 @@ from reconciler.config.models import (
     SafetySpec,
     SandboxBackend,
     ScalarKeySpec,
+    SplitSpec,
     metadata_key_problem,
 )
 from reconciler.config.redact import redactor, remember
+from reconciler.config.selection_check import Selection, check_selection, locate_rules
 from reconciler.config.yamlpos import LoadedYaml, Location, Path_, load_yaml
 from reconciler.errors import ConfigError
 
@@ -82,6 +84,8 @@ class Config:
     schema_keys: dict[str, KeySpecValue] | None = None
     folders: list[FolderSpec] | None = None
     datasets: list[DatasetSpec] | None = None
+    splits: list[SplitSpec] | None = None
+    selection: Selection = field(default_factory=Selection)  # datasets' and splits' rules, parsed
     locations: dict[str, Location] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -340,6 +344,17 @@ def _merge(parsed: list[tuple[LoadedYaml, ConfigFile]], config: Config, problems
                     config.locations[f"dataset.{ds.title}.folders[{ref.path}]"] = loaded.locate(
                         ("datasets", i, "folders", j)
                     )
+                locate_rules(loaded, ("datasets", i), f"dataset.{ds.title}", ds.select, config.locations)
+        if file.splits is not None:
+            config.splits = config.splits or []
+            for i, split in enumerate(file.splits):
+                if claim(f"split.{split.name}", loaded.locate(("splits", i)), f"split {split.name!r}"):
+                    config.splits.append(split)
+                locate_rules(loaded, ("splits", i), f"split.{split.name}", split.select, config.locations)
+                for title in split.datasets:
+                    config.locations[f"split.{split.name}.datasets.{title}"] = loaded.locate(
+                        ("splits", i, "datasets", title)
+                    )
 
 
 def _merge_schema(
@@ -383,6 +398,7 @@ def _claim_folder_tree(
 
 
 def _cross_check(config: Config, problems: list[str]) -> None:
+    check_selection(config, problems)
     owners: dict[str, str] = {}
     for integ in config.integrations or []:
         if integ.bucket is None:

@@ -13,6 +13,10 @@ from reconciler.config.backends import Backend as Backend  # the backends, re-ex
 from reconciler.config.backends import EncordBackend as EncordBackend
 from reconciler.config.backends import SandboxBackend as SandboxBackend
 from reconciler.config.models_base import StrictModel
+from reconciler.config.models_datasets import DatasetFolderRef as DatasetFolderRef  # re-exported
+from reconciler.config.models_datasets import DatasetSpec as DatasetSpec
+from reconciler.config.models_datasets import SelectRule as SelectRule
+from reconciler.config.models_datasets import SplitSpec as SplitSpec
 from reconciler.config.sources import CorsRule, DataSourceSpec, IamBindingSpec
 
 SCALAR_TYPES = ("boolean", "datetime", "number", "uuid", "varchar", "text", "geospatial")
@@ -235,37 +239,6 @@ class FolderSpec(StrictModel):
         return value
 
 
-class DatasetFolderRef(StrictModel):
-    path: str = Field(min_length=1, description="Folder path, e.g. `raw/cameras/front`.")
-    recursive: bool = Field(default=True, description="Also link items of the folder's subfolders.")
-
-
-class DatasetSpec(StrictModel):
-    """A dataset, matched by title, holding the items of the listed folders."""
-
-    title: str = Field(min_length=1)
-    description: str = ""
-    folders: list[str | DatasetFolderRef] | None = Field(
-        default=None,
-        description=(
-            "Folders whose items the dataset holds; items added to them later are linked on every apply, "
-            "and linked items from elsewhere are unlinked. Absent: the dataset's items are not managed."
-        ),
-    )
-
-    @field_validator("folders")
-    @classmethod
-    def _no_empty_path(
-        cls, value: list[str | DatasetFolderRef] | None
-    ) -> list[str | DatasetFolderRef] | None:
-        if any(isinstance(ref, str) and not ref for ref in value or ()):
-            raise ValueError("a folder path must not be empty")
-        return value
-
-    def folder_refs(self) -> list[DatasetFolderRef]:
-        return [DatasetFolderRef(path=f) if isinstance(f, str) else f for f in self.folders or []]
-
-
 class PruneSpec(StrictModel):
     """What reconciler deletes when it is live but not declared (in a declared section)."""
 
@@ -337,3 +310,8 @@ class ConfigFile(StrictModel):
     metadata_schema: MetadataSchemaSpec | None = None
     folders: list[FolderSpec] | None = None
     datasets: list[DatasetSpec] | None = None
+    splits: list[SplitSpec] | None = Field(
+        default=None,
+        description="Stable splits: each item the split's rules select goes to one of its datasets, by a "
+        "hash of the item's identity and the seed; new items land in a split without moving the old.",
+    )

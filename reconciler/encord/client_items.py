@@ -10,7 +10,15 @@ from uuid import UUID
 from reconciler.encord._client_base import ClientBase, parse_uuid, parse_wire, seg
 from reconciler.encord._http import AmbiguousFailure, Retry
 from reconciler.encord.upload_wire import DataUploadItems, PostUploadJobParams, wire_body
-from reconciler.encord.wire import ItemRef, ItemRefPage, WireItem, WireItemPage, WireUploadJob
+from reconciler.encord.wire import (
+    ItemFacts,
+    ItemFactsPage,
+    ItemRef,
+    ItemRefPage,
+    WireItem,
+    WireItemPage,
+    WireUploadJob,
+)
 from reconciler.encord.wire_content import WireContentPage
 from reconciler.errors import EncordAmbiguousError, EncordInvalidArgumentError
 
@@ -82,6 +90,20 @@ class ItemsClient(ClientBase):
         every item type is named, so nothing is filtered out. One chain of pages for a subtree, where
         listing each folder would cost a request per folder; items are attributed by their `parent`."""
 
+        path = f"storage/folders/{seg(folder_uuid)}/items"
+        async for page in self._lean_pages(path, self._refs_query(recursive, False), ItemRefPage):
+            yield page.results
+
+    async def iter_item_facts(
+        self, folder_uuid: UUID, *, recursive: bool = False, metadata: bool = False
+    ) -> AsyncIterator[list[ItemFacts]]:
+        """As `iter_item_refs`, with what membership rules look at: title, type, object URL, and the
+        clientMetadata only when `metadata` (the one listing flag that changes: the rest is the same)."""
+        path = f"storage/folders/{seg(folder_uuid)}/items"
+        async for page in self._lean_pages(path, self._refs_query(recursive, metadata), ItemFactsPage):
+            yield page.results
+
+    def _refs_query(self, recursive: bool, metadata: bool) -> Callable[[str | None], list[tuple[str, Any]]]:
         def query(token: str | None) -> list[tuple[str, Any]]:
             return [  # ListItemsParams field order
                 ("isRecursive", recursive),
@@ -91,14 +113,12 @@ class ItemsClient(ClientBase):
                 ("pageToken", token),
                 ("pageSize", self._page_size),
                 ("signUrls", False),
-                ("includeClientMetadata", False),
+                ("includeClientMetadata", metadata),
                 # As the SDK's `list_items(include_client_metadata=False)` sends it; `find_items` does not.
                 ("clientMetadataAsSignedUrl", None if recursive else False),
             ]
 
-        path = f"storage/folders/{seg(folder_uuid)}/items"
-        async for page in self._lean_pages(path, query, ItemRefPage):
-            yield page.results
+        return query
 
     async def list_items(self, folder_uuid: UUID, *, recursive: bool = False) -> list[WireItem]:
         items: list[WireItem] = []

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from reconciler.config.selection_check import Selection
 from reconciler.encord.client import EncordClient
 from reconciler.encord.provider_items import unlinked_items
+from reconciler.encord.provider_selection import selected_new_items
 from reconciler.encord.registrar import Registrar
 from reconciler.encord.schema_wire import apply_schema_changes
 from reconciler.errors import EncordError, PartialFailure
@@ -37,6 +39,7 @@ class ApplyContext:
     data: DesiredData | None = None
     works: dict[str, FolderWork] = field(default_factory=dict)
     gcs: Any = None  # engine.GcsAccess: the bucket side of integrations
+    selection: Selection | None = None  # datasets' and splits' rules, for the items registered here
 
 
 class EncordProvider:
@@ -156,6 +159,12 @@ class EncordProvider:
                 pruned = {uuid for uuid, _ in ctx.works[path].delete} if path in ctx.works else set()
                 if folder_uuid is not None:
                     link += [u for u in await unlinked_items(self.client, folder_uuid) if u not in pruned]
+        for path in p.get("select_registered_in") or []:
+            folder_uuid = ctx.folder_uuids.get(path)
+            if ctx.selection is None or folder_uuid is None:
+                continue  # a retry of failed files: the next plan matches them
+            gone = frozenset(u for u, _ in ctx.works[path].delete) if path in ctx.works else frozenset()
+            link += await selected_new_items(self.client, ctx.selection, p["title"], path, folder_uuid, gone)
         if link:
             await self.client.link_items(dataset, [UUID(u) for u in dict.fromkeys(link)])
 

@@ -41,8 +41,12 @@ from reconciler.encord.provider_items import decode_metadata, read_contents
 from reconciler.encord.schema_wire import schema_key_from_wire
 from reconciler.encord.wire import WireFolder
 from reconciler.live import FolderContents, FolderIndex, LiveDataset, LiveFolder, LiveIntegration, LiveState
+from reconciler.registration.entry import GROUP_TYPES, ITEM_TYPES
+from reconciler.selection.rules import Candidate
 
 T = TypeVar("T")
+
+GROUP_ITEM_TYPES = frozenset(ITEM_TYPES[t] for t in GROUP_TYPES)  # Encord's names
 
 # Who goes first when the gate is full: listings that may run to many pages, then single reads.
 CHAINS, SINGLES = 0, 1
@@ -58,6 +62,10 @@ class ReadScope:
     datasets: bool = True
     item_folders: tuple[tuple[str, bool], ...] = ()  # (path, recursive)
     content_folders: frozenset[str] = frozenset()  # folders whose items are declared: read with metadata
+    # folders membership rules draw from: their items are read as candidates (title, type, URL), and with
+    # clientMetadata only below `metadata_folders` (a rule's `where`, a split's `group_by`)
+    candidate_folders: tuple[tuple[str, bool], ...] = ()
+    metadata_folders: tuple[tuple[str, bool], ...] = ()
     dataset_items_for: frozenset[str] = frozenset()  # dataset titles whose linked items matter
     # when set, every dataset not titled in it is pruned: its links are read too
     pruned_datasets_except: frozenset[str] | None = None
@@ -165,24 +173,26 @@ async def read_live(
         return found
 
     async def tree_and_items() -> tuple[
-        dict[str, LiveFolder], dict[str, list[str]], dict[str, FolderContents]
+        dict[str, LiveFolder], dict[str, list[str]], dict[str, FolderContents], dict[str, list[Candidate]]
     ]:
         if not (scope.folders or scope.item_folders or scope.content_folders):
-            return {}, {}, {}
+            return {}, {}, {}, {}
         async with gate.hold(CHAINS):
             wire = [f async for page in client.iter_folder_tree() for f in page]
         folders = build_tree(wire, ambiguities)
         managed = sorted(p for p in scope.content_folders if p in folders)
-        read, items = await asyncio.gather(
+        read, (items, candidates) = await asyncio.gather(
             asyncio.gather(*(_contents(client, folders[p], gate) for p in managed)),
             _item_refs(client, folders, scope, gate),
         )
         contents = dict(read)
         for path, c in contents.items():
             items[path] = sorted([i.uuid for i in c.items.values()] + c.unkeyed + c.duplicates)
-        return folders, items, contents
+        for path in FolderIndex(folders).paths_in(scope.candidate_folders) & contents.keys():
+            candidates[path] = content_candidates(path, contents[path])
+        return folders, items, contents, candidates
 
-    (integ, schema_doc, found_datasets, (folders, folder_items, contents)) = await asyncio.gather(
+    (integ, schema_doc, found_datasets, (folders, folder_items, contents, candidates)) = await asyncio.gather(
         integrations(), schema(), datasets(), tree_and_items()
     )
     return LiveState(
@@ -192,6 +202,7 @@ async def read_live(
         folders=folders,
         folder_items=folder_items,
         contents=contents,
+        candidates=candidates,
         datasets=found_datasets,
         ambiguities=sorted(ambiguities),  # the reads ran side by side: an order that does not vary
     )
@@ -267,22 +278,53 @@ def listing_plan(
 
 async def _item_refs(
     client: EncordClient, folders: dict[str, LiveFolder], scope: ReadScope, gate: Gate
-) -> dict[str, list[str]]:
+) -> tuple[dict[str, list[str]], dict[str, list[Candidate]]]:
+    """Each needed folder's item uuids; and, for folders membership rules draw from, their candidates."""
     needed, listings = listing_plan(folders, scope.item_folders, scope.content_folders, client.page_size)
+    index = FolderIndex(folders)
+    wanted = index.paths_in(scope.candidate_folders) & needed
+    with_metadata = index.paths_in(scope.metadata_folders) & wanted
     path_of = {folders[p].uuid: p for p in needed}
     found: dict[str, list[str]] = {p: [] for p in needed}
+    candidates: dict[str, list[Candidate]] = {p: [] for p in wanted}
+
+    def serves(path: str, recursive: bool, among: set[str]) -> bool:
+        return path in among or (recursive and any(p.startswith(path + "/") for p in among))
 
     async def listing(path: str, recursive: bool) -> None:
         async with gate.hold(CHAINS):
-            async for page in client.iter_item_refs(UUID(folders[path].uuid), recursive=recursive):
-                for item in page:
-                    if item.is_tombstone or item.is_placeholder:
+            if not serves(path, recursive, wanted):
+                async for page in client.iter_item_refs(UUID(folders[path].uuid), recursive=recursive):
+                    for item in page:
+                        owner = path_of.get(item.parent)
+                        if owner is not None and not (item.is_tombstone or item.is_placeholder):
+                            found[owner].append(item.uuid)
+                return
+            metadata = serves(path, recursive, with_metadata)
+            uuid = UUID(folders[path].uuid)
+            async for facts in client.iter_item_facts(uuid, recursive=recursive, metadata=metadata):
+                for fact in facts:
+                    owner = path_of.get(fact.parent)
+                    if owner is None or fact.is_tombstone or fact.is_placeholder:
                         continue
-                    owner = path_of.get(item.parent)
-                    if owner is not None:
-                        found[owner].append(item.uuid)
+                    found[owner].append(fact.uuid)
+                    if owner in wanted:
+                        parsed = decode_metadata(fact.client_metadata) if owner in with_metadata else {}
+                        candidates[owner].append(
+                            Candidate(fact.uuid, owner, fact.name, fact.url, fact.item_type, parsed)
+                        )
 
     await asyncio.gather(*(listing(p, rec) for p, rec in listings))
     for uuids in found.values():
         uuids.sort()
-    return found
+    return found, candidates
+
+
+def content_candidates(path: str, contents: FolderContents) -> list[Candidate]:
+    """A managed folder's items as rules see them (read whole already, metadata included). Items with no
+    URL to key them by are not candidates: the plan counts them apart."""
+    out = []
+    for key, entry in contents.items.items():
+        url = key[0] if len(key) == 1 and entry.item_type not in GROUP_ITEM_TYPES else None
+        out.append(Candidate(entry.uuid, path, entry.title, url, entry.item_type, entry.client_metadata))
+    return out

@@ -91,7 +91,7 @@ def plan_with_work(
         changes += item_changes
         errors += item_errors
     if config.datasets is not None:
-        datasets = dataset_changes(config, live, created_folders, works, sandbox)
+        datasets = dataset_changes(config, live, created_folders, works, sandbox, kept)
         changes = _after_unlinks(changes, datasets) + datasets
     plan = Plan(
         backend=backend,

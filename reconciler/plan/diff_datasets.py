@@ -5,6 +5,7 @@ from __future__ import annotations
 from reconciler.config.loader import Config
 from reconciler.live import FolderIndex, LiveState
 from reconciler.plan.diff_items import FolderWork
+from reconciler.plan.diff_selection import incoming_selected, item_paths, ruled_memberships
 from reconciler.plan.model import (
     Action,
     Change,
@@ -14,6 +15,7 @@ from reconciler.plan.model import (
     address_of,
 )
 from reconciler.plan.snapshots import ENCORD_UI, make_change, snapshot
+from reconciler.selection.membership import EXAMPLES
 
 
 def _in_refs(folder_path: str, refs: list[tuple[str, bool]]) -> bool:
@@ -34,16 +36,29 @@ def desired_items(
     return items - pruned
 
 
+def _ruled_registering(config: Config, title: str, works: dict[str, FolderWork]) -> list[str]:
+    """Folders a dataset's rules (or its split's) draw from where this apply registers new items."""
+    rules, _split = config.selection.rules_for(title)
+    refs = [f for rule in rules for f in rule.folders]
+    return sorted(path for path, w in works.items() if w.register and _in_refs(path, refs))
+
+
 def dataset_changes(
     config: Config,
     live: LiveState,
     created_folders: set[str],
     works: dict[str, FolderWork],
     sandbox: bool = False,
+    warnings: list[str] | None = None,
 ) -> list[Change]:
     out: list[Change] = []
     declared = {d.title: d for d in config.datasets or []}
     index = FolderIndex(live.folder_items)
+    all_pruned = frozenset(uuid for w in works.values() for uuid, _ in w.delete)
+    ruled = ruled_memberships(config, live, all_pruned) if config.selection else {}
+    paths = item_paths(live) if ruled else {}
+    for membership in ruled.values():
+        (warnings if warnings is not None else []).extend(membership.warnings)
     for title, spec in declared.items():
         address = address_of(Kind.DATASET, title)
         current = live.datasets.get(title)
@@ -90,36 +105,65 @@ def dataset_changes(
                         after=after,
                     )
                 )
-        if spec.folders is None:
+        rules = ruled.get(title)
+        if spec.folders is None and rules is None:
             continue
         refs = [(r.path.strip("/"), r.recursive) for r in spec.folder_refs()]
         pruned = frozenset(uuid for path, w in works.items() if _in_refs(path, refs) for uuid, _ in w.delete)
-        wanted = desired_items(live, refs, pruned, index)
+        wanted = desired_items(live, refs, pruned, index) if refs else set()
+        cite = dict.fromkeys(wanted, "folders")
+        if rules is not None:
+            cite = {**rules.chosen, **cite}
+            wanted |= rules.chosen.keys()
         linked = dict(current.linked_items) if current else {}
         to_link = sorted(wanted - linked.keys())
         to_unlink = sorted(set(linked) - wanted)
         # Items registered by this apply are linked once their jobs finish.
         registering = sorted(path for path, w in works.items() if w.register and _in_refs(path, refs))
         incoming = sum(len(works[path].register) for path in registering)
-        if not to_link and not to_unlink and not registering:
+        ruled_registering = _ruled_registering(config, title, works) if rules is not None else []
+        arriving = (
+            incoming_selected(config, title, works, ruled_registering, warnings) if ruled_registering else {}
+        )
+        if not arriving:
+            ruled_registering = []  # none of them is for this dataset
+        notes = rules.notes if rules is not None else []
+        if not to_link and not to_unlink and not registering and not ruled_registering and not notes:
             continue
         folder_deps = [
             address_of(Kind.FOLDER, p) for p, _ in refs if address_of(Kind.FOLDER, p) in created_folders
-        ] + [address_of(Kind.FOLDER_ITEMS, p) for p in registering]
+        ] + [address_of(Kind.FOLDER_ITEMS, p) for p in dict.fromkeys(registering + ruled_registering)]
         reasons = []
-        if to_link:
+        if to_link and rules is not None:
+            reasons.append(f"links {len(to_link)} item(s) its rules select")
+        elif to_link:
             reasons.append(f"links {len(to_link)} item(s) from {', '.join(p for p, _ in refs)}")
         if incoming:
             reasons.append(f"links the {incoming} item(s) registered in {', '.join(registering)}")
-        leaving = [u for u in to_unlink if u in pruned]
+        leaving = [u for u in to_unlink if u in pruned or u in all_pruned]
         if len(leaving) < len(to_unlink):
-            reasons.append(f"unlinks {len(to_unlink) - len(leaving)} item(s) that are not in its folders")
+            what = "no rule selects" if rules is not None else "are not in its folders"
+            reasons.append(f"unlinks {len(to_unlink) - len(leaving)} item(s) that {what}")
         if leaving:
             reasons.append(f"unlinks {len(leaving)} item(s) that prune deletes from its folders")
         if to_unlink:
             reasons.append(
                 "their data units leave the dataset, with any labels on them in projects that use it"
             )
+        if ruled_registering:
+            count = sum(len(works[path].register) for path in ruled_registering)
+            reasons.append(
+                f"links {len(arriving)} of the {count} item(s) this apply registers in "
+                f"{', '.join(ruled_registering)}: those its rules select (matched again once they exist)"
+            )
+            incoming += len(arriving)
+        reasons += notes
+        gone = "selected by no rule now" if rules is not None else "not in its folders"
+        examples = [f"+ {paths.get(u, u)} ({cite[u]})" for u in to_link[:EXAMPLES]]
+        examples += [f"+ {shown} (registered now; {why})" for shown, why in list(arriving.items())[:EXAMPLES]]
+        examples += [
+            f"- {paths.get(u, u)} ({'pruned' if u in all_pruned else gone})" for u in to_unlink[:EXAMPLES]
+        ]
         out.append(
             make_change(
                 live,
@@ -138,6 +182,11 @@ def dataset_changes(
                     "link": to_link,
                     "unlink": sorted(linked[u] for u in to_unlink),
                     "link_registered_in": registering,
+                    **(
+                        {"membership_examples": examples, "select_registered_in": ruled_registering}
+                        if rules is not None
+                        else {}
+                    ),
                 },
             )
         )

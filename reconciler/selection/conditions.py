@@ -1,6 +1,6 @@
 """Conditions on an item's clientMetadata, typed by the metadata schema (issue 17, the core of selectors).
 
-Groundwork: pure functions, no I/O, not yet reachable from the configuration. A condition names a schema
+Pure functions, no I/O. A condition names a schema
 key and says what its value must be:
 
     camera: front                          equal

@@ -1,6 +1,6 @@
 """What a dataset by rule must link and unlink, and which part of a split each item goes to (issue 17).
 
-Groundwork: pure functions, not yet reachable from the configuration. The plan will show, per dataset,
+Pure functions. The plan shows, per dataset,
 the items to link and to unlink with counts and up to `EXAMPLES` of each, every example citing the rule
 that selects it (or that no longer does).
 """

@@ -1,6 +1,6 @@
 """Membership rules: which items of which folders a dataset takes (issue 17).
 
-Groundwork: pure functions, not yet reachable from the configuration. A rule takes items from folders
+Pure functions. A rule takes items from folders
 (their subtrees by default) and narrows them, each narrowing optional:
 
 - `paths`: include/exclude globs over the item's path in Files (`folder/path/title`), the glob grammar

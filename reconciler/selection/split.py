@@ -1,6 +1,6 @@
 """Stable splits: each item to one of several named parts by a hash of its identity and a seed (issue 17).
 
-Groundwork: pure functions, not yet reachable from the configuration. An item's place on [0, 1) is
+Pure functions. An item's place on [0, 1) is
 SHA-256 of the seed and its identity (its object URL, a group's key, or, with `group_by`, the value of a
 metadata key, so that all frames of one drive land together), read as a fraction. The parts take
 consecutive intervals in the order they are written, sized by their weights. So:

@@ -29,6 +29,13 @@ ALLOWED_DIFFERENCES: dict[str, dict[str, str]] = {
             "unset); reader.py"
         ),
     },
+    "iter_item_facts": {
+        "query:includeClientMetadata": (
+            "a rule's `where` needs the items' client metadata, so the recursive listing asks for it "
+            "(`includeClientMetadata=True`, the ListItemsParams field the SDK's find_items leaves unset); "
+            "reader.py"
+        ),
+    },
     "delete_folder": {
         "header:content-length": (
             "requests adds `Content-Length: 0` to a body-less DELETE, httpx sends no Content-Length; both "

@@ -4,6 +4,7 @@ what "the same" means, and parity.py for the one written-down difference)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -62,6 +63,46 @@ async def test_the_lean_listing_of_one_folder_sends_what_the_sdk_sends(
     mine = await parity.ours(refs())
     parity.assert_same("iter_item_refs_of_one_folder", theirs, mine)
     assert set(await refs()) == {str(u) for u in world.items}
+
+
+async def test_the_rule_listing_of_one_folder_with_metadata_sends_what_the_sdk_sends(
+    parity: Parity, sdk: Any, ours: EncordClient, world: World
+) -> None:
+    """What membership rules read of a folder a `where` needs: the SDK's `list_items` with client metadata,
+    exactly; title, type, URL and the metadata string come back in the lean model."""
+    folder = sdk.get_storage_folder(world.items_folder)
+    theirs = parity.sdk(lambda: list(folder.list_items(include_client_metadata=True, page_size=1000)))
+
+    async def facts() -> list[Any]:
+        return [f async for page in ours.iter_item_facts(world.items_folder, metadata=True) for f in page]
+
+    mine = await parity.ours(facts())
+    parity.assert_same("iter_item_facts_of_one_folder", theirs, mine)
+    found = await facts()
+    assert {f.uuid for f in found} == {str(u) for u in world.items}
+    by_uuid = {str(i.uuid): i for i in folder.list_items(include_client_metadata=True, page_size=1000)}
+    for fact in found:
+        item = by_uuid[fact.uuid]
+        assert (fact.name, fact.item_type, fact.url) == (item.name, item.item_type.value, item.url)
+        assert fact.client_metadata is not None and json.loads(fact.client_metadata) == item.client_metadata
+
+
+async def test_the_recursive_rule_listing_sends_what_the_sdk_sends(
+    parity: Parity, sdk: Any, ours: EncordClient, world: World
+) -> None:
+    """A rule over a subtree whose metadata a `where` needs: the SDK's `find_items` over every item type,
+    with `includeClientMetadata=True` (the field its find_items leaves unset; see parity.py)."""
+    folder = sdk.get_storage_folder(world.shared)
+    every_type = [StorageItemType(t) for t in ITEM_TYPES]
+    theirs = parity.sdk(lambda: list(folder.find_items(item_types=every_type, page_size=1000)))
+
+    async def facts() -> list[str]:
+        pages = ours.iter_item_facts(world.shared, recursive=True, metadata=True)
+        return [f.uuid async for page in pages for f in page]
+
+    mine = await parity.ours(facts())
+    parity.assert_same("iter_item_facts", theirs, mine)
+    assert set(await facts()) >= {str(u) for u in world.items}
 
 
 async def test_the_lean_dataset_read_sends_what_the_sdk_sends(

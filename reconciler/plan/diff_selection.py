@@ -1,0 +1,131 @@
+"""Pure: which items each dataset by rule, and each part of a split, should hold now.
+
+The candidates are the live items of the folders the rules draw from (`LiveState.candidates`), read once;
+each dataset's rules and each split's rules are evaluated in one pass over them. Every chosen item carries
+its citation, the rule (and split part) that selects it, which the plan shows beside its examples.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from reconciler.config.loader import Config
+from reconciler.config.selection_check import SplitRules
+from reconciler.live import FolderIndex, LiveState
+from reconciler.plan.diff_items import FolderWork
+from reconciler.selection.membership import EXAMPLES, split_items
+from reconciler.selection.rules import Candidate, Rule, select
+
+
+@dataclass
+class RuledMembership:
+    """What a dataset's rules (or its split) choose: item uuid -> citation, and what the plan should say."""
+
+    chosen: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # said with its change, if it has one
+    warnings: list[str] = field(default_factory=list)  # said once in the plan, change or not
+
+
+def item_paths(live: LiveState) -> dict[str, str]:
+    """uuid -> `folder/title`, for the examples the plan shows."""
+    return {c.uuid: f"{c.folder}/{c.title}" for items in live.candidates.values() for c in items}
+
+
+def ruled_memberships(config: Config, live: LiveState, pruned: frozenset[str]) -> dict[str, RuledMembership]:
+    """Dataset title -> its ruled membership, for datasets with `select` and the parts of every split."""
+    index = FolderIndex(live.candidates)
+    out: dict[str, RuledMembership] = {}
+    for title, rules in config.selection.datasets.items():
+        chosen = select(rules, _candidates(live, index, rules, pruned))
+        out[title] = RuledMembership(chosen)
+    for split in config.selection.splits:
+        out.update(_split_memberships(live, index, split, pruned))
+    return out
+
+
+def _candidates(
+    live: LiveState, index: FolderIndex, rules: tuple[Rule, ...], pruned: frozenset[str]
+) -> Iterator[Candidate]:
+    for path in sorted(index.paths_in({f for rule in rules for f in rule.folders})):
+        for item in live.candidates.get(path, ()):
+            if item.uuid not in pruned:
+                yield item
+
+
+def _split_memberships(
+    live: LiveState, index: FolderIndex, split: SplitRules, pruned: frozenset[str]
+) -> dict[str, RuledMembership]:
+    items = list(_candidates(live, index, split.rules, pruned))
+    cited = select(split.rules, items)
+    parts, unplaced = split_items(split.split, (i for i in items if i.uuid in cited), split.group_by)
+    total = sum(weight for _, weight in split.split.parts)
+    out = {title: RuledMembership(notes=[]) for title, _ in split.split.parts}
+    shares = {title: f"{weight / total:.0%}" for title, weight in split.split.parts}
+    for uuid, title in parts.items():
+        out[title].chosen[uuid] = _split_cite(split, shares[title], cited[uuid])
+    # where each item is linked now, among the split's datasets: a changed seed or weight shows as moves
+    linked_in = {
+        uuid: title
+        for title, _ in split.split.parts
+        if (ds := live.datasets.get(title)) is not None
+        for uuid in ds.linked_items
+    }
+    moves: Counter[tuple[str, str]] = Counter(
+        (linked_in[uuid], title) for uuid, title in parts.items() if linked_in.get(uuid, title) != title
+    )
+    for (was, now), count in sorted(moves.items()):
+        out[now].notes.append(f"{count} item(s) move here from {was!r} (the split's seed or weights changed)")
+    if unplaced:
+        paths = item_paths(live)
+        shown = [paths.get(u, u) for u in unplaced[:EXAMPLES]]
+        out[split.split.parts[0][0]].warnings.append(_unplaced_warning(split, len(unplaced), shown))
+    return out
+
+
+def incoming_selected(
+    config: Config,
+    title: str,
+    works: dict[str, FolderWork],
+    paths: list[str],
+    warnings: list[str] | None = None,
+) -> dict[str, str]:
+    """Of the entries this apply registers in `paths`, those dataset `title` will hold by its rules, as
+    the plan can tell before they exist (their declared URL, type, title and metadata): shown -> citation.
+    Apply matches the registered items again; a title the source leaves to Encord is guessed here as the
+    object's file name."""
+    rules, split = config.selection.rules_for(title)
+    items = [
+        Candidate(
+            f"{path}/{entry.title or entry.urls[0].rsplit('/', 1)[-1]}",
+            path,
+            entry.title or entry.urls[0].rsplit("/", 1)[-1],
+            None if entry.is_group else entry.urls[0],
+            entry.item_type,
+            entry.client_metadata or {},
+        )
+        for path in paths
+        for _, entry in works[path].register
+    ]
+    cited = select(rules, items)
+    if split is None:
+        return cited
+    parts, unplaced = split_items(split.split, (i for i in items if i.uuid in cited), split.group_by)
+    if unplaced and warnings is not None and title == split.split.parts[0][0]:
+        warnings.append(_unplaced_warning(split, len(unplaced), unplaced[:EXAMPLES]))
+    share = dict(split.split.parts)[title] / sum(w for _, w in split.split.parts)
+    return {u: _split_cite(split, f"{share:.0%}", cited[u]) for u, part in parts.items() if part == title}
+
+
+def _split_cite(split: SplitRules, share: str, rule: str) -> str:
+    """`splits.stills 80%`, and which of its rules selected the item when it has several."""
+    which = f", {rule.removeprefix(f'splits.{split.name}.')}" if len(split.rules) > 1 else ""
+    return f"splits.{split.name} {share}{which}"
+
+
+def _unplaced_warning(split: SplitRules, count: int, shown: list[str]) -> str:
+    return (
+        f"{count} item(s) the split selects have no `{split.group_by}` value and go to no part of "
+        f"splits.{split.name}, so that no group can straddle it: e.g. {', '.join(shown)}"
+    )

@@ -1,0 +1,264 @@
+"""Datasets by rule on the sandbox, through the CLI (issue 17): each selector kind, a split that stays stable
+as items arrive, a grouped split with no group on two sides, an unlink refused without --allow-destroy,
+and a selector on a key outside the schema refused at its line."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.cli.main import main
+
+SCHEMA = """\
+metadata_schema:
+  keys:
+    camera: {type: enum, values: [front, rear]}
+    weather: varchar
+    drive: varchar
+    duration_s: number
+    reviewed: boolean
+"""
+
+
+def _image(name: str, **metadata: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"objectUrl": f"gs://lake/{name}", "title": name.rsplit("/", 1)[-1]}
+    if metadata:
+        entry["clientMetadata"] = metadata
+    return entry
+
+
+class Lake:
+    """A sandbox workspace: a bucket directory, JSON registration files and the configuration."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "bucket").mkdir(parents=True)
+
+    def objects(self, folder: str, entries: dict[str, list[dict[str, Any]]]) -> None:
+        for kind in entries.values():
+            for entry in kind:
+                path = self.root / "bucket" / entry["objectUrl"].removeprefix("gs://lake/")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(b"x")
+        (self.root / f"{folder}.json").write_text(json.dumps({**entries, "skip_duplicate_urls": True}))
+
+    def config(self, datasets: str, splits: str = "", folders: tuple[str, ...] = ("cams", "clips")) -> Path:
+        children = "".join(
+            f"      - name: {f}\n        data: [{{integration: lake, json: {f}.json}}]\n" for f in folders
+        )
+        text = (
+            "backend: {kind: sandbox, state: .reconciler/sandbox.db, buckets: {lake: bucket}}\n"
+            "integrations: [{title: lake, provider: gcp, bucket: lake}]\n"
+            f"{SCHEMA}"
+            f"folders:\n  - name: raw\n    children:\n{children}"
+            f"datasets:\n{datasets}"
+            f"{splits}"
+        )
+        path = self.root / "reconciler.yaml"
+        path.write_text(text)
+        return path
+
+    def members(self) -> dict[str, set[str]]:
+        """Dataset title -> the object URLs of the items it links, from the sandbox's database."""
+        with sqlite3.connect(self.root / ".reconciler" / "sandbox.db") as db:
+            rows = db.execute(
+                "SELECT d.title, i.url FROM data_rows r JOIN datasets d ON d.uuid = r.dataset "
+                "JOIN items i ON i.uuid = r.item"
+            ).fetchall()
+            titles = [t for (t,) in db.execute("SELECT title FROM datasets")]
+        out: dict[str, set[str]] = {t: set() for t in titles}
+        for title, url in rows:
+            out[title].add(url.removeprefix("gs://lake/"))
+        return out
+
+
+@pytest.fixture
+def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lake:
+    monkeypatch.delenv("RECONCILER_SANDBOX_STATE", raising=False)
+    lake = Lake(tmp_path / "lake")
+    lake.objects(
+        "cams",
+        {
+            "images": [
+                _image("cams/front/a1.jpg", camera="front", weather="rain", drive="d1", reviewed=True),
+                _image("cams/front/a2.jpg", camera="front", weather="clear", drive="d1"),
+                _image("cams/rear/b1.jpg", camera="rear", weather="rain", drive="d2"),
+                _image("cams/rear/b2.tmp.jpg", camera="rear", weather="fog", drive="d2"),
+                _image("cams/front/c1.jpg", camera="front", drive="d3"),
+            ]
+        },
+    )
+    lake.objects(
+        "clips",
+        {
+            "videos": [
+                {**_image("clips/long.mp4", duration_s=42.5), "title": "long"},
+                {**_image("clips/short.mp4", duration_s=3), "title": "short"},
+            ],
+        },
+    )
+    return lake
+
+
+def _apply(config: Path, *extra: str) -> int:
+    return main(["apply", str(config), "--auto-approve", *extra])
+
+
+def test_each_selector_kind_links_what_it_selects_and_a_second_apply_changes_nothing(lake: Lake) -> None:
+    config = lake.config(
+        """\
+  - title: everything
+    select: [{folders: [raw]}]
+  - title: not-recursive
+    select: [{folders: [{path: raw, recursive: false}]}]
+  - title: by-path
+    select: [{folders: [raw], paths: {include: ["raw/cams/a*"]}}]
+  - title: by-url
+    select: [{folders: [raw], urls: {include: ["gs://lake/cams/**"], exclude: ["**/*.tmp.jpg"]}}]
+  - title: by-type
+    select: [{folders: [raw], types: [video]}]
+  - title: equal-and-in
+    select: [{folders: [raw], where: {camera: front, weather: {in: [rain, fog]}}}]
+  - title: negation
+    select: [{folders: [raw/cams], where: {weather: {not: rain}}}]
+  - title: range
+    select: [{folders: [raw], where: {duration_s: {gt: 10}}}]
+  - title: presence
+    select: [{folders: [raw/cams], where: {weather: {exists: false}}}]
+  - title: union
+    select:
+      - {folders: [raw], where: {reviewed: true}}
+      - {folders: [raw], types: [video], where: {duration_s: {lte: 5}}}
+      - {folders: [raw/cams], where: {camera: front, weather: rain}}
+"""
+    )
+    assert _apply(config) == 0
+    members = lake.members()
+    assert members["everything"] == {
+        "cams/front/a1.jpg",
+        "cams/front/a2.jpg",
+        "cams/rear/b1.jpg",
+        "cams/rear/b2.tmp.jpg",
+        "cams/front/c1.jpg",
+        "clips/long.mp4",
+        "clips/short.mp4",
+    }
+    assert members["not-recursive"] == set()  # raw itself holds nothing
+    assert members["by-path"] == {"cams/front/a1.jpg", "cams/front/a2.jpg"}  # titles a1.jpg, a2.jpg
+    assert members["by-url"] == {
+        "cams/front/a1.jpg",
+        "cams/front/a2.jpg",
+        "cams/rear/b1.jpg",
+        "cams/front/c1.jpg",
+    }
+    assert members["by-type"] == {"clips/long.mp4", "clips/short.mp4"}
+    assert members["equal-and-in"] == {"cams/front/a1.jpg"}
+    assert members["negation"] == {"cams/front/a2.jpg", "cams/rear/b2.tmp.jpg", "cams/front/c1.jpg"}
+    assert members["range"] == {"clips/long.mp4"}
+    assert members["presence"] == {"cams/front/c1.jpg"}
+    assert members["union"] == {"cams/front/a1.jpg", "clips/short.mp4"}  # a1 selected twice, linked once
+    assert main(["plan", str(config), "--detailed-exitcode"]) == 0
+
+
+SPLIT = """\
+splits:
+  - name: stills
+    seed: {seed}
+    {group}select: [{{folders: [raw/cams]}}]
+    datasets: {{train: 60, val: 20, test: 20}}
+"""
+PARTS = "  - title: train\n  - title: val\n  - title: test\n"
+
+
+def _many(count: int, start: int = 0, drives: int = 0) -> list[dict[str, Any]]:
+    return [
+        _image(f"cams/f{i:03d}.jpg", camera="front", **({"drive": f"d{i % drives}"} if drives else {}))
+        for i in range(start, start + count)
+    ]
+
+
+def test_a_split_is_disjoint_and_stays_stable_as_items_arrive_and_a_new_seed_shows_its_moves(
+    lake: Lake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake.objects("cams", {"images": _many(60)})
+    config = lake.config(PARTS, SPLIT.format(seed="s1", group=""), folders=("cams",))
+    assert _apply(config) == 0
+    first = lake.members()
+    assert set().union(*first.values()) == {f"cams/f{i:03d}.jpg" for i in range(60)}
+    assert sum(len(m) for m in first.values()) == 60  # disjoint: each item in one part
+    assert all(first[part] for part in ("train", "val", "test"))
+
+    lake.objects("cams", {"images": _many(90)})  # 30 new items
+    assert main(["plan", str(config), "--detailed-exitcode"]) == 2  # new matches are changes
+    assert _apply(config) == 0  # new items are linked without unlinking any: no --allow-destroy needed
+    second = lake.members()
+    for part in ("train", "val", "test"):
+        assert first[part] <= second[part], f"an item left {part}"
+    assert sum(len(m) for m in second.values()) == 90
+    assert main(["plan", str(config), "--detailed-exitcode"]) == 0
+
+    capsys.readouterr()
+    config = lake.config(PARTS, SPLIT.format(seed="s2", group=""), folders=("cams",))
+    assert main(["plan", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "move here from 'train'" in out and "Destructive changes (apply needs --allow-destroy)" in out
+
+
+def test_a_grouped_split_keeps_each_group_on_one_side_and_names_items_without_the_key(
+    lake: Lake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = [*_many(80, drives=7), _image("cams/nodrive.jpg", camera="rear")]
+    lake.objects("cams", {"images": images})
+    config = lake.config(PARTS, SPLIT.format(seed="g", group="group_by: drive\n    "), folders=("cams",))
+    capsys.readouterr()
+    assert main(["plan", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "1 item(s) the split selects have no `drive` value" in out and "raw/cams/nodrive.jpg" in out
+    assert _apply(config) == 0
+    drive_of = {f"cams/f{i:03d}.jpg": f"d{i % 7}" for i in range(80)}
+    sides: dict[str, set[str]] = {}
+    for part, urls in lake.members().items():
+        assert "cams/nodrive.jpg" not in urls
+        for url in urls:
+            sides.setdefault(drive_of[url], set()).add(part)
+    assert len(sides) == 7 and all(len(parts) == 1 for parts in sides.values()), sides
+
+
+def test_an_unlink_is_refused_without_allow_destroy_and_done_with_it(
+    lake: Lake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rule = "  - title: front\n    select: [{{folders: [raw/cams], where: {{camera: {{in: [{cams}]}}}}}}]\n"
+    config = lake.config(rule.format(cams="front, rear"))
+    assert _apply(config) == 0
+    assert len(lake.members()["front"]) == 5
+
+    config = lake.config(rule.format(cams="front"))
+    capsys.readouterr()
+    assert _apply(config) != 0
+    err = capsys.readouterr()
+    assert "--allow-destroy" in err.out + err.err
+    assert len(lake.members()["front"]) == 5  # nothing unlinked
+
+    assert main(["plan", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "unlinks 2 item(s) that no rule selects" in out
+    assert "- raw/cams/b1.jpg (selected by no rule now)" in out
+    assert _apply(config, "--allow-destroy") == 0
+    assert lake.members()["front"] == {"cams/front/a1.jpg", "cams/front/a2.jpg", "cams/front/c1.jpg"}
+
+
+def test_a_selector_on_a_key_outside_the_schema_is_refused_at_its_line_before_any_request(
+    lake: Lake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = lake.config("  - title: x\n    select:\n      - folders: [raw]\n        where: {colour: red}\n")
+    capsys.readouterr()
+    assert main(["validate", str(config)]) != 0
+    err = capsys.readouterr().err
+    line = config.read_text().splitlines().index("        where: {colour: red}") + 1
+    assert f"reconciler.yaml:{line}:" in err and "datasets.x.select[0].where.colour: not a key" in err
+    assert main(["plan", str(config)]) != 0
+    assert not (lake.root / ".reconciler" / "sandbox.db").exists()
