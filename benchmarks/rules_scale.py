@@ -37,8 +37,8 @@ CONDITION_KEYS = ("bench.key000", "bench.key001")  # a number and a varchar ever
 SPLIT = {"split-train": 80, "split-val": 10, "split-test": 10}
 
 
-def rules_config(lay: ps.Layout, key_file: Path) -> str:
-    """plan_scale's config with its datasets declared by rule, and a split over everything."""
+def rules_config(lay: ps.Layout, key_file: Path, split: bool = True) -> str:
+    """plan_scale's config with its datasets declared by rule, and (`split`) a split over everything."""
     text = ps.config_text(lay, key_file)
     head = text[: text.index("datasets:\n")]
     lines = ["datasets:"]
@@ -51,6 +51,8 @@ def rules_config(lay: ps.Layout, key_file: Path) -> str:
             f"        where: {{{CONDITION_KEYS[0]}: {{lt: 800}}, {CONDITION_KEYS[1]}: {{in: [{cameras}]}}}}",
             '        paths: {exclude: ["**/img-*5.jpg"]}',
         ]
+    if not split:
+        return head + "\n".join(lines) + "\n"
     lines += [f"  - title: {title}" for title in SPLIT]
     lines += [
         "splits:",
@@ -115,28 +117,39 @@ def relink_by_rules(state: Path, config: Path) -> dict[str, int]:
     return {title: len(uuids) for title, uuids in members.items()}
 
 
-def plan_runs(args: argparse.Namespace, work: Path, state: Path, config: Path, public: Path) -> list[ps.Run]:
-    emulator = ps.Emulator(state, public, work)
-    runs = []
+def plan_runs(
+    args: argparse.Namespace, work: Path, states: dict[str, Path], public: Path
+) -> dict[str, ps.Run]:
+    """REPEAT plans of each setup, alternating (so the machine's drift touches all alike); the medians."""
+    emulators = {name: ps.Emulator(state, public, work) for name, state in states.items()}
+    runs: dict[str, list[ps.Run]] = {name: [] for name in states}
     try:
-        command = [str(ps.BIN / "reconciler"), "plan", str(config), "--detailed-exitcode"]
-        ps.timed([str(ps.BIN / "reconciler"), "validate", str(config)], work)  # warm the file cache
+        for name in states:  # warm the file cache
+            ps.timed([str(ps.BIN / "reconciler"), "validate", str(work / f"{name}.yaml")], work)
         for attempt in range(args.repeat):
-            proxy = ps.proxy_for(emulator.port, args.latency_ms)
-            try:
-                label = f"{config.stem}-{attempt + 1}"
-                pid = emulator.process.pid
-                run = ps.run_child(label, [*command, "--domain", proxy.url], proxy, work, pid)
-            finally:
-                proxy.stop()
-            print(f"{label}: {run.wall:.2f} s, exit {run.exit_code}, {run.requests} requests", flush=True)
-            if run.exit_code != 0:
-                print(run.stdout[-3000:], run.stderr[-3000:], sep="\n", file=sys.stderr)
-                raise SystemExit(1)
-            runs.append(run)
+            for name, emulator in emulators.items():
+                command = [
+                    str(ps.BIN / "reconciler"),
+                    "plan",
+                    str(work / f"{name}.yaml"),
+                    "--detailed-exitcode",
+                ]
+                proxy = ps.proxy_for(emulator.port, args.latency_ms)
+                try:
+                    label = f"{name}-{attempt + 1}"
+                    pid = emulator.process.pid
+                    run = ps.run_child(label, [*command, "--domain", proxy.url], proxy, work, pid)
+                finally:
+                    proxy.stop()
+                print(f"{label}: {run.wall:.2f} s, exit {run.exit_code}, {run.requests} requests", flush=True)
+                if run.exit_code != 0:
+                    print(run.stdout[-3000:], run.stderr[-3000:], sep="\n", file=sys.stderr)
+                    raise SystemExit(1)
+                runs[name].append(run)
     finally:
-        emulator.stop()
-    return runs
+        for emulator in emulators.values():
+            emulator.stop()
+    return {name: ps.median_run(r) for name, r in runs.items()}
 
 
 def main() -> None:
@@ -147,40 +160,58 @@ def main() -> None:
     parser.add_argument("--folders", type=int, default=2000)
     parser.add_argument("--latency-ms", type=float, default=25.0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--workdir", help="build (and keep) the workspaces here instead of a temporary directory"
+    )
     args = parser.parse_args()
     lay = ps.layout(args.folders, 20, args.items, 100, "parents")
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="rules-scale-") as tmp:
-        work = Path(tmp)
+        work = Path(args.workdir or tmp)  # --workdir: kept afterwards, to profile a plan against it
+        work.mkdir(parents=True, exist_ok=True)
         private, public = ps.write_key(work)
-        folders_state, rules_state = work / "folders.db", work / "rules.db"
-        start = time.perf_counter()
-        ps.build_state(folders_state, lay)
-        shutil.copyfile(folders_state, rules_state)
-        folders_config, rules_config_path = work / "folders.yaml", work / "rules.yaml"
-        folders_config.write_text(ps.config_text(lay, private))
-        rules_config_path.write_text(rules_config(lay, private))
-        linked = relink_by_rules(rules_state, rules_config_path)
+        linked: dict[str, int] = {}
+        setups = {
+            "folders": ps.config_text(lay, private),
+            "rules": rules_config(lay, private, split=False),
+            "rules+split": rules_config(lay, private),
+        }
+        states: dict[str, Path] = {}
+        for name, text in setups.items():
+            states[name] = work / f"{name}.db"
+            (work / f"{name}.yaml").write_text(text)
+            if name == "folders":
+                ps.build_state(states[name], lay)
+            else:
+                shutil.copyfile(states["folders"], states[name])
+                linked = relink_by_rules(states[name], work / f"{name}.yaml")
         print(
-            f"built {lay.counts['items']:,} items in {lay.counts['folders']:,} folders, two dataset setups, "
-            f"in {time.perf_counter() - start:.0f} s; by rule: {sum(linked.values()):,} data rows "
+            f"built {lay.counts['items']:,} items in {lay.counts['folders']:,} folders, three dataset "
+            f"setups, in {time.perf_counter() - start:.0f} s; with the split: {sum(linked.values()):,} data "
+            "rows "
             f"({', '.join(f'{t} {n:,}' for t, n in list(linked.items())[-3:])})",
             flush=True,
         )
-        by_folders = ps.median_run(plan_runs(args, work, folders_state, folders_config, public))
-        by_rules = ps.median_run(plan_runs(args, work, rules_state, rules_config_path, public))
+        medians = plan_runs(args, work, states, public)
     rows = [
         ("workspace", f"{lay.counts['items']:,} images with metadata, {lay.counts['folders']:,} folders"),
         ("latency", f"{args.latency_ms:g} ms per request; median of {args.repeat} each"),
     ]
-    for name, run in (("folders only (20 datasets)", by_folders), ("by rule (20 + a 3-way split)", by_rules)):
+    labels = {
+        "folders": "folders only (20 datasets)",
+        "rules": "by rule (the same 20 datasets)",
+        "rules+split": "by rule + a 3-way split of all",
+    }
+    base = medians["folders"]
+    for name, run in medians.items():
         rows.append(
             (
-                name,
+                labels[name],
                 f"{run.wall:.2f} s, {run.peak_mb:.0f} MB, {run.requests:,} requests, "
-                f"CPU {run.cpu:.1f} s plan + {run.server_cpu:.1f} s emulator",
+                f"CPU {run.cpu:.1f} s plan + {run.server_cpu:.1f} s emulator"
+                + ("" if name == "folders" else f"; {run.wall / base.wall:.2f}x folders only (goal <= 1.5x)"),
             )
         )
-    rows.append(("by rule / folders only", f"{by_rules.wall / by_folders.wall:.2f}x (goal <= 1.5x)"))
     print("\nNo-change plans, wall times include process start-up:")
     print(ps.table(rows))
 

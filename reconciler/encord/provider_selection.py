@@ -12,7 +12,7 @@ from uuid import UUID
 
 from reconciler.config.selection_check import Selection
 from reconciler.encord.client import EncordClient
-from reconciler.encord.provider_items import decode_metadata
+from reconciler.encord.reader import facts_candidate
 from reconciler.selection.membership import split_items
 from reconciler.selection.rules import Candidate, select
 
@@ -34,10 +34,9 @@ async def selected_new_items(
     items: list[Candidate] = []
     async for page in client.iter_item_facts(UUID(folder_uuid), metadata=metadata):
         for fact in page:
-            if fact.is_tombstone or fact.is_placeholder or fact.uuid in skip:
+            if fact.get("isTombstone") or fact.get("isPlaceholder") or fact["uuid"] in skip:
                 continue
-            parsed = decode_metadata(fact.client_metadata) if metadata else {}
-            items.append(Candidate(fact.uuid, folder_path, fact.name, fact.url, fact.item_type, parsed))
+            items.append(facts_candidate(fact, folder_path, metadata))
     chosen = select(rules, items)
     if split is None:
         return sorted(chosen)

@@ -304,20 +304,23 @@ async def _item_refs(
             uuid = UUID(folders[path].uuid)
             async for facts in client.iter_item_facts(uuid, recursive=recursive, metadata=metadata):
                 for fact in facts:
-                    owner = path_of.get(fact.parent)
-                    if owner is None or fact.is_tombstone or fact.is_placeholder:
+                    owner = path_of.get(fact.get("parent") or "")
+                    if owner is None or fact.get("isTombstone") or fact.get("isPlaceholder"):
                         continue
-                    found[owner].append(fact.uuid)
+                    found[owner].append(fact["uuid"])
                     if owner in wanted:
-                        parsed = decode_metadata(fact.client_metadata) if owner in with_metadata else {}
-                        candidates[owner].append(
-                            Candidate(fact.uuid, owner, fact.name, fact.url, fact.item_type, parsed)
-                        )
+                        candidates[owner].append(facts_candidate(fact, owner, owner in with_metadata))
 
     await asyncio.gather(*(listing(p, rec) for p, rec in listings))
     for uuids in found.values():
         uuids.sort()
     return found, candidates
+
+
+def facts_candidate(fact: dict[str, Any], folder: str, metadata: bool) -> Candidate:
+    """A listed item (`iter_item_facts`) as rules see it; its metadata parsed only when a rule needs it."""
+    parsed = decode_metadata(fact.get("clientMetadata")) if metadata else {}
+    return Candidate(fact["uuid"], folder, fact["name"], fact.get("url"), fact["itemType"], parsed)
 
 
 def content_candidates(path: str, contents: FolderContents) -> list[Candidate]:

@@ -205,21 +205,6 @@ class ItemRef(_Lean):
     backed_data_units_count: int = Field(default=0, alias="backedDataUnitsCount")
 
 
-class ItemFacts(ItemRef):
-    """§6.1 — what membership rules look at: an item's title, type, object URL and (when asked for) its
-    clientMetadata, a JSON string on the wire."""
-
-    name: str = ""
-    item_type: str = Field(default="", alias="itemType")
-    url: str | None = None
-    client_metadata: str | None = Field(default=None, alias="clientMetadata")
-
-
-class ItemFactsPage(_Lean):
-    results: list[ItemFacts]
-    next_page_token: str | None = Field(default=None, validation_alias=_NEXT_PAGE_TOKEN)
-
-
 class ItemRefPage(_Lean):
     results: list[ItemRef]
     next_page_token: str | None = Field(default=None, validation_alias=_NEXT_PAGE_TOKEN)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from reconciler.config.loader import Config
 from reconciler.live import FolderIndex, LiveState
 from reconciler.plan.diff_items import FolderWork
-from reconciler.plan.diff_selection import incoming_selected, item_paths, ruled_memberships
+from reconciler.plan.diff_selection import ItemPaths, incoming_selected, ruled_memberships
 from reconciler.plan.model import (
     Action,
     Change,
@@ -56,7 +56,7 @@ def dataset_changes(
     index = FolderIndex(live.folder_items)
     all_pruned = frozenset(uuid for w in works.values() for uuid, _ in w.delete)
     ruled = ruled_memberships(config, live, all_pruned) if config.selection else {}
-    paths = item_paths(live) if ruled else {}
+    paths = ItemPaths(live)
     for membership in ruled.values():
         (warnings if warnings is not None else []).extend(membership.warnings)
     for title, spec in declared.items():

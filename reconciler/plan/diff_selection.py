@@ -28,9 +28,18 @@ class RuledMembership:
     warnings: list[str] = field(default_factory=list)  # said once in the plan, change or not
 
 
-def item_paths(live: LiveState) -> dict[str, str]:
-    """uuid -> `folder/title`, for the examples the plan shows."""
-    return {c.uuid: f"{c.folder}/{c.title}" for items in live.candidates.values() for c in items}
+class ItemPaths:
+    """uuid -> `folder/title`, for the examples the plan shows; built on first use, so a plan with nothing
+    to show (no change) never pays for a string per item."""
+
+    def __init__(self, live: LiveState) -> None:
+        self._live = live
+        self._paths: dict[str, str] | None = None
+
+    def get(self, uuid: str, default: str) -> str:
+        if self._paths is None:
+            self._paths = {c.uuid: c.path for items in self._live.candidates.values() for c in items}
+        return self._paths.get(uuid, default)
 
 
 def ruled_memberships(config: Config, live: LiveState, pruned: frozenset[str]) -> dict[str, RuledMembership]:
@@ -78,7 +87,7 @@ def _split_memberships(
     for (was, now), count in sorted(moves.items()):
         out[now].notes.append(f"{count} item(s) move here from {was!r} (the split's seed or weights changed)")
     if unplaced:
-        paths = item_paths(live)
+        paths = ItemPaths(live)
         shown = [paths.get(u, u) for u in unplaced[:EXAMPLES]]
         out[split.split.parts[0][0]].warnings.append(_unplaced_warning(split, len(unplaced), shown))
     return out

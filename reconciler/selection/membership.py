@@ -61,12 +61,13 @@ def split_items(
     split: Split, items: Iterable[Candidate], group_by: str | None = None
 ) -> tuple[dict[str, str], list[str]]:
     """Item uuid -> its part; and the uuids that could not be placed (no `group_by` value)."""
-    parts: dict[str, str] = {}
+    keys: dict[str, str] = {}
     unplaced: list[str] = []
     for item in items:
         key = identity(item, group_by)
         if key is None:
             unplaced.append(item.uuid)
         else:
-            parts[item.uuid] = split.part_of(key)
-    return parts, sorted(unplaced)
+            keys[item.uuid] = key
+    placed = split.assign(set(keys.values()))  # the bounds once, each group's hash once
+    return {uuid: placed[key] for uuid, key in keys.items()}, sorted(unplaced)

@@ -61,9 +61,18 @@ class Rule:
     urls: Globs | None = None
     item_types: frozenset[str] | None = None  # Encord's names
     conditions: tuple[Condition, ...] = field(default_factory=tuple)
+    # folder path -> whether the rule draws from it: items share folders, so each is decided once
+    _admitted: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+
+    def takes_from(self, folder: str) -> bool:
+        admitted = self._admitted.get(folder)
+        if admitted is None:
+            admitted = any(_within(folder, path, recursive) for path, recursive in self.folders)
+            self._admitted[folder] = admitted
+        return admitted
 
     def selects(self, item: Candidate) -> bool:
-        if not any(_within(item.folder, path, recursive) for path, recursive in self.folders):
+        if not self.takes_from(item.folder):
             return False
         if self.item_types is not None and item.item_type not in self.item_types:
             return False

@@ -69,7 +69,7 @@ async def test_the_rule_listing_of_one_folder_with_metadata_sends_what_the_sdk_s
     parity: Parity, sdk: Any, ours: EncordClient, world: World
 ) -> None:
     """What membership rules read of a folder a `where` needs: the SDK's `list_items` with client metadata,
-    exactly; title, type, URL and the metadata string come back in the lean model."""
+    exactly; title, type, URL and the metadata string come back in each checked item."""
     folder = sdk.get_storage_folder(world.items_folder)
     theirs = parity.sdk(lambda: list(folder.list_items(include_client_metadata=True, page_size=1000)))
 
@@ -79,12 +79,16 @@ async def test_the_rule_listing_of_one_folder_with_metadata_sends_what_the_sdk_s
     mine = await parity.ours(facts())
     parity.assert_same("iter_item_facts_of_one_folder", theirs, mine)
     found = await facts()
-    assert {f.uuid for f in found} == {str(u) for u in world.items}
+    assert {f["uuid"] for f in found} == {str(u) for u in world.items}
     by_uuid = {str(i.uuid): i for i in folder.list_items(include_client_metadata=True, page_size=1000)}
     for fact in found:
-        item = by_uuid[fact.uuid]
-        assert (fact.name, fact.item_type, fact.url) == (item.name, item.item_type.value, item.url)
-        assert fact.client_metadata is not None and json.loads(fact.client_metadata) == item.client_metadata
+        item = by_uuid[fact["uuid"]]
+        assert (fact["name"], fact["itemType"], fact.get("url")) == (
+            item.name,
+            item.item_type.value,
+            item.url,
+        )
+        assert json.loads(fact["clientMetadata"]) == item.client_metadata
 
 
 async def test_the_recursive_rule_listing_sends_what_the_sdk_sends(
@@ -98,7 +102,7 @@ async def test_the_recursive_rule_listing_sends_what_the_sdk_sends(
 
     async def facts() -> list[str]:
         pages = ours.iter_item_facts(world.shared, recursive=True, metadata=True)
-        return [f.uuid async for page in pages for f in page]
+        return [f["uuid"] async for page in pages for f in page]
 
     mine = await parity.ours(facts())
     parity.assert_same("iter_item_facts", theirs, mine)
