@@ -57,6 +57,8 @@ class LiveDataset(LiveModel):
     description: str
     # storage item uuid -> data hash, for every data row that is backed by a storage item
     linked_items: dict[str, str] = Field(default_factory=dict)
+    # the linked items Encord stores itself (CORD_STORAGE): removing their data unit deletes the file
+    hosted_items: list[str] = Field(default_factory=list)
 
 
 @dataclass(slots=True)

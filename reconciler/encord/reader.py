@@ -48,6 +48,9 @@ T = TypeVar("T")
 
 GROUP_ITEM_TYPES = frozenset(ITEM_TYPES[t] for t in GROUP_TYPES)  # Encord's names
 
+# A data row's storage_location for files Encord stores itself (the SDK's StorageLocation.CORD_STORAGE).
+CORD_STORAGE = 0
+
 # Who goes first when the gate is full: listings that may run to many pages, then single reads.
 CHAINS, SINGLES = 0, 1
 
@@ -167,7 +170,12 @@ async def read_live(
         async def links(ds: LiveDataset) -> None:
             rows = await single(lambda: client.dataset_rows(ds.uuid))
             linked = {r.backing_item_uuid: r.data_hash for r in rows.data_rows if r.backing_item_uuid}
-            found[ds.title] = ds.model_copy(update={"linked_items": linked})
+            hosted = sorted(
+                r.backing_item_uuid
+                for r in rows.data_rows
+                if r.backing_item_uuid and r.storage_location == CORD_STORAGE
+            )
+            found[ds.title] = ds.model_copy(update={"linked_items": linked, "hosted_items": hosted})
 
         await asyncio.gather(*(links(d) for d in list(found.values()) if scope.reads_links_of(d.title)))
         return found

@@ -215,6 +215,7 @@ class DataRowRef(_Lean):
 
     data_hash: str
     backing_item_uuid: str | None = None
+    storage_location: int | None = None  # 0: CORD_STORAGE, Encord-hosted (SDK StorageLocation)
 
 
 class DatasetRows(_Lean):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reconciler.config.loader import Config
-from reconciler.live import FolderIndex, LiveState
+from reconciler.live import FolderIndex, LiveDataset, LiveState
 from reconciler.plan.diff_items import FolderWork
 from reconciler.plan.diff_selection import ItemPaths, incoming_selected, ruled_memberships
 from reconciler.plan.model import (
@@ -41,6 +41,26 @@ def _ruled_registering(config: Config, title: str, works: dict[str, FolderWork])
     rules, _split = config.selection.rules_for(title)
     refs = [f for rule in rules for f in rule.folders]
     return sorted(path for path, w in works.items() if w.register and _in_refs(path, refs))
+
+
+def _kept_hosted(
+    title: str,
+    current: LiveDataset | None,
+    to_unlink: list[str],
+    paths: ItemPaths,
+    warnings: list[str] | None,
+) -> set[str]:
+    """Items Encord stores itself are never unlinked: removing such a data unit deletes its file (Encord's
+    docs, dataset remove-data), and nothing reconciler plans may lose data. Named in a warning instead."""
+    kept = set(to_unlink) & set(current.hosted_items) if current is not None else set()
+    if kept and warnings is not None:
+        shown = ", ".join(paths.get(u, u) for u in sorted(kept)[:EXAMPLES])
+        warnings.append(
+            f"dataset {title!r}: {len(kept)} item(s) it should no longer hold are stored by Encord itself "
+            f"(CORD_STORAGE), where removing a data unit deletes its file; reconciler leaves them linked. "
+            f"Remove them in the Encord web app if that is meant: e.g. {shown}"
+        )
+    return kept
 
 
 def dataset_changes(
@@ -118,6 +138,8 @@ def dataset_changes(
         linked = dict(current.linked_items) if current else {}
         to_link = sorted(wanted - linked.keys())
         to_unlink = sorted(set(linked) - wanted)
+        kept = _kept_hosted(title, current, to_unlink, paths, warnings)
+        to_unlink = [u for u in to_unlink if u not in kept]
         # Items registered by this apply are linked once their jobs finish.
         registering = sorted(path for path, w in works.items() if w.register and _in_refs(path, refs))
         incoming = sum(len(works[path].register) for path in registering)

@@ -296,3 +296,25 @@ def test_every_address_names_one_resource_whatever_the_titles(tmp_path: Path) ->
     addresses = [c.address for c in plan.changes]
     assert len(addresses) == len(set(addresses))
     assert set(addresses) == {"folder.raw", "dataset.t", "dataset.t.items", "dataset_items.t"}
+
+
+def test_an_item_encord_stores_itself_is_never_unlinked_and_is_named(tmp_path: Path) -> None:
+    """Removing a data unit Encord hosts deletes its file (Encord's docs): the plan keeps it linked."""
+    cfg = config(tmp_path, "folders: [{name: raw}]\ndatasets: [{title: d, folders: [raw]}]\n")
+    live = LiveState(
+        folders={"raw": folder("raw", "r")},
+        folder_items={"raw": ["i1"]},
+        datasets={
+            "d": LiveDataset(
+                uuid="d",
+                title="d",
+                description="",
+                linked_items={"i1": "h1", "x8": "h8", "x9": "h9"},
+                hosted_items=["x9"],
+            )
+        },
+    )
+    plan = plan_changes(cfg, live, SANDBOX)
+    change = by_address(plan)["dataset_items.d"]
+    assert change.payload["unlink"] == ["h8"]
+    assert any("dataset 'd': 1 item(s)" in w and "CORD_STORAGE" in w and "x9" in w for w in plan.warnings)
