@@ -52,6 +52,8 @@ def read_scope(config: Config, data: DesiredData | None = None, *, sandbox: bool
     olds = renamed_paths(config.folders)
     content |= {old for path in content if (old := olds(path)) is not None}
     item_folders += [(old, rec) for path, rec in item_folders if (old := olds(path)) is not None]
+    candidate_folders += [(old, rec) for path, rec in candidate_folders if (old := olds(path)) is not None]
+    metadata_folders += [(old, rec) for path, rec in metadata_folders if (old := olds(path)) is not None]
     return ReadScope(
         integrations=config.integrations is not None,
         schema=config.schema_keys is not None or bool(content),

@@ -8,6 +8,7 @@ the mapping, so a saved plan's staleness check sees the live tree the same way.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeVar
 
 from reconciler.config.loader import walk_folders
@@ -66,6 +67,11 @@ def as_renamed(live: LiveState, renames: dict[str, str]) -> LiveState:
             "folders": folders,
             "folder_items": _rekey(live.folder_items, renames),
             "contents": _rekey(live.contents, renames),
+            # rules see a renamed folder's items at its new path (their path globs are written for it)
+            "candidates": {
+                moved_path(path, renames): [replace(c, folder=moved_path(path, renames)) for c in items]
+                for path, items in live.candidates.items()
+            },
         }
     )
 

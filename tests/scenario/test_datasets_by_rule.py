@@ -262,3 +262,23 @@ def test_a_selector_on_a_key_outside_the_schema_is_refused_at_its_line_before_an
     assert f"reconciler.yaml:{line}:" in err and "datasets.x.select[0].where.colour: not a key" in err
     assert main(["plan", str(config)]) != 0
     assert not (lake.root / ".reconciler" / "sandbox.db").exists()
+
+
+def test_a_rule_follows_a_renamed_folder_without_unlinking_its_items(
+    lake: Lake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rule = '  - title: front\n    select: [{{folders: [raw/{name}], paths: {{include: ["raw/{name}/a*"]}}}}]\n'
+    config = lake.config(rule.format(name="cams"), folders=("cams",))
+    assert _apply(config) == 0
+    assert lake.members()["front"] == {"cams/front/a1.jpg", "cams/front/a2.jpg"}
+
+    text = lake.config(rule.format(name="stills"), folders=("cams",)).read_text()
+    text = text.replace("      - name: cams\n", "      - name: stills\n        renamed_from: raw/cams\n")
+    config.write_text(text)
+    capsys.readouterr()
+    assert main(["plan", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "dataset_items.front" not in out, out  # the same items, at the folder's new path
+    assert _apply(config) == 0
+    assert lake.members()["front"] == {"cams/front/a1.jpg", "cams/front/a2.jpg"}
+    assert main(["plan", str(config), "--detailed-exitcode"]) == 0
