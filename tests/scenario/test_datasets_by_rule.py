@@ -267,7 +267,9 @@ def test_a_selector_on_a_key_outside_the_schema_is_refused_at_its_line_before_an
 def test_a_rule_follows_a_renamed_folder_without_unlinking_its_items(
     lake: Lake, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rule = '  - title: front\n    select: [{{folders: [raw/{name}], paths: {{include: ["raw/{name}/a*"]}}}}]\n'
+    rule = (
+        '  - title: front\n    select: [{{folders: [raw/{name}], paths: {{include: ["raw/{name}/a*"]}}}}]\n'
+    )
     config = lake.config(rule.format(name="cams"), folders=("cams",))
     assert _apply(config) == 0
     assert lake.members()["front"] == {"cams/front/a1.jpg", "cams/front/a2.jpg"}
