@@ -166,7 +166,9 @@ class Workspace:
     _storage: Any = None
     _starting: threading.Lock = field(default_factory=threading.Lock)
 
-    def storage(self) -> Any:
+    def storage(self, *, objects: bool = False) -> Any:
+        """The GCS client; with `objects`, for listing objects (the sandbox syncs them from its directories
+        only then: bucket settings need the buckets, not 100,000 files walked)."""
         with self._starting:  # GCS calls run in worker threads: one of them starts it
             if self._storage is None:
                 from reconciler.gcs.client import storage_client
@@ -174,12 +176,16 @@ class Workspace:
                 if self.gcs_endpoint is None and self.start_gcs is not None:
                     self.gcs_endpoint = self.start_gcs()
                 self._storage = storage_client(self.gcs_endpoint)
+        if objects and self.start_gcs is not None and self.gcs_endpoint is not None:
+            from reconciler.gcs.sandbox import ensure_objects
+
+            ensure_objects(self.gcs_endpoint)
         return self._storage
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[list[str]]:
         from reconciler.gcs.listing import iter_names_parallel
 
-        yield from iter_names_parallel(self.storage(), bucket, prefix)
+        yield from iter_names_parallel(self.storage(objects=True), bucket, prefix)
 
     def read_bucket(self, bucket: str) -> LiveBucket:
         from reconciler.gcs.buckets import read_cors, read_iam_bindings
@@ -252,7 +258,7 @@ async def open_workspace(ref: BackendRef, *, bearer_token: str | None = None) ->
 
         def start() -> str:
             endpoint: str = running.enter_context(
-                sandbox_gcs(Path(ref.location).with_suffix(".gcs"), buckets)
+                sandbox_gcs(Path(ref.location).with_suffix(".gcs"), buckets, objects=False)
             )
             return endpoint
 

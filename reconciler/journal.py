@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,13 +80,17 @@ class GcsJournalStore:
     def __init__(self, location: str, endpoint: str | None = None) -> None:
         self.location = location
         self.endpoint = endpoint
+        # Jobs in flight append from worker threads at once: one at a time here, or each would lose the
+        # generation race to the others (5 lost rounds made an apply fail under load). Other processes
+        # are kept out by the lock's lease; a lost race with one still retries.
+        self._appending = threading.Lock()
 
     def append(self, line: str) -> None:
         from reconciler.gcs.client import storage_client
         from reconciler.gcs.objects import parse_gs_url, read_object, write_object
 
         bucket, name = parse_gs_url(self.location)
-        with closing(storage_client(self.endpoint)) as client:
+        with self._appending, closing(storage_client(self.endpoint)) as client:
             for _ in range(self.ATTEMPTS):
                 current = read_object(client, bucket, name)
                 before = current.data if current else b""

@@ -39,10 +39,12 @@ import mimetypes
 import os
 import re
 import stat
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +59,29 @@ _DOWNLOAD_PATH = "/download/storage/v1/"
 _SYNC_STAMP = "x-reconciler-synced"  # custom metadata: "<size>:<mtime ns>" of the file it was synced from
 
 
+# url -> the object sync that a settings-only start left for later (`ensure_objects`)
+_PENDING: dict[str, Callable[[], None]] = {}
+_PENDING_LOCK = threading.Lock()
+
+
+def ensure_objects(url: str) -> None:
+    """Before objects are listed: sync them now if the sandbox's GCS at `url` was started without them."""
+    with _PENDING_LOCK:  # a second lister waits until the first one's sync is done
+        sync = _PENDING.pop(url, None)
+        if sync is not None:
+            sync()
+
+
 @contextmanager
-def sandbox_gcs(state_dir: Path, buckets: Mapping[str, Path], *, lock_wait: float = 30.0) -> Iterator[str]:
+def sandbox_gcs(
+    state_dir: Path, buckets: Mapping[str, Path], *, lock_wait: float = 30.0, objects: bool = True
+) -> Iterator[str]:
     """Serve the sandbox's GCS until the block ends; yields its URL, for `storage_client(endpoint=...)`.
 
     `buckets` maps a bucket name to the local directory holding its objects (resolved by the caller).
-    Another process using the same `state_dir` is waited for, up to `lock_wait` seconds.
+    Another process using the same `state_dir` is waited for, up to `lock_wait` seconds. With `objects`
+    false the buckets are created but their objects are synced only when `ensure_objects(url)` asks: a
+    plan that reads a bucket's CORS or IAM does not walk 100,000 files.
     """
     for name, directory in buckets.items():
         if not _BUCKET_NAME.fullmatch(name):
@@ -78,9 +97,9 @@ def sandbox_gcs(state_dir: Path, buckets: Mapping[str, Path], *, lock_wait: floa
                 f"the sandbox's GCS state in {state_dir / 'gcs'} cannot be read ({exc}); "
                 "delete that directory to start over"
             ) from exc
-        try:
+
+        def sync() -> None:
             with server.storage.deferred_writes():
-                _rebase_media_links(server.storage, server.url)
                 for name, directory in buckets.items():
                     try:
                         _sync_bucket(server.storage, server.url, name, directory)
@@ -88,9 +107,26 @@ def sandbox_gcs(state_dir: Path, buckets: Mapping[str, Path], *, lock_wait: floa
                         raise GcsError(
                             f"cannot load sandbox bucket {name!r} from {directory}: {exc}"
                         ) from exc
+
+        try:
+            rebase = partial(_rebase_media_links, url=server.url)
+            if server.storage.objects_loaded:  # the stock layout, objects inside .meta: split it, once
+                rebase(server.storage.objects)
+                server.storage.save()
+            server.storage.on_objects_loaded = rebase
+            if objects:
+                sync()
+            else:
+                with server.storage.deferred_writes():
+                    for name in buckets:
+                        if server.storage.get_bucket(name) is None:
+                            create_bucket(name, server.storage)
             server.start()
+            if not objects:
+                _PENDING[server.url] = sync
             yield server.url
         finally:
+            _PENDING.pop(server.url, None)
             server.stop()
 
 
@@ -169,10 +205,9 @@ def _object_resource(url: str, bucket: str, name: str, content: bytes, md5: str,
     }
 
 
-def _rebase_media_links(storage: DurableStorage, url: str) -> None:
+def _rebase_media_links(objects: dict[str, dict[str, Any]], url: str) -> None:
     """Point stored mediaLinks at this run's port: the client downloads from them as they are."""
-    changed = False
-    for bucket_objects in storage.objects.values():
+    for bucket_objects in objects.values():
         for obj in bucket_objects.values():
             link = obj.get("mediaLink")
             if not isinstance(link, str) or link.startswith(url + _DOWNLOAD_PATH):
@@ -180,9 +215,8 @@ def _rebase_media_links(storage: DurableStorage, url: str) -> None:
             _, sep, rest = link.partition(_DOWNLOAD_PATH)
             if sep:
                 obj["mediaLink"] = f"{url}{_DOWNLOAD_PATH}{rest}"
-                changed = True
-    if changed:
-        storage.save()
+    # Not saved: the next start points them at its own port again, and rewriting an index of 100,000
+    # objects for a port number cost a second on every run. Any later save carries them along.
 
 
 @contextmanager

@@ -196,3 +196,32 @@ def test_a_plan_that_needs_no_bucket_never_starts_the_sandbox_gcs(
     assert main(["apply", str(tmp_path), "--auto-approve"]) == 0
     assert main(["plan", str(tmp_path), "--detailed-exitcode"]) == 0
     assert not (tmp_path / ".reconciler" / "sandbox.gcs").exists()
+
+
+def test_a_settings_only_start_leaves_the_objects_unread_until_they_are_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan that reads a bucket's CORS must not walk (or read the index of) 100,000 files."""
+    from reconciler.gcs import emulator, sandbox
+
+    src = tmp_path / "src"
+    _write(src / "a.jpg", b"first")
+    with sandbox_gcs(tmp_path / "state", {"photos": src}) as url:  # synced: the index holds a.jpg
+        assert _objects(url, "photos") == {"a.jpg": b"first"}
+    _write(src / "b.jpg", b"second")
+    read, synced = [], []
+    real_read, real_sync = emulator._read_json, sandbox._sync_bucket
+    monkeypatch.setattr(emulator, "_read_json", lambda path: read.append(path.name) or real_read(path))
+    monkeypatch.setattr(sandbox, "_sync_bucket", lambda *a: synced.append(a[2]) or real_sync(*a))
+    with sandbox_gcs(tmp_path / "state", {"photos": src, "fresh": src}, objects=False) as url:
+        with closing(storage_client(url)) as client:
+            write_cors(client, "fresh", CORS)  # a bucket no run synced yet: created, its settings kept
+            assert read_cors(client, "photos") == []
+        assert ".objects" not in read and synced == []
+        sandbox.ensure_objects(url)  # what the workspace does before a listing: the skipped sync, now
+        sandbox.ensure_objects(url)  # and only once
+        assert sorted(synced) == ["fresh", "photos"] and read.count(".objects") == 1
+        assert _objects(url, "photos") == {"a.jpg": b"first", "b.jpg": b"second"}
+    state = tmp_path / "state"
+    with sandbox_gcs(state, {"fresh": src}, objects=False) as url, closing(storage_client(url)) as client:
+        assert len(read_cors(client, "fresh")) == 1  # kept across runs

@@ -25,8 +25,8 @@ folders:
 
 
 def _objects(tmp_path: Path) -> dict[str, dict[str, object]]:
-    meta = tmp_path / ".reconciler" / "sandbox.gcs" / "gcs" / ".cloudstorage" / ".meta"
-    found: dict[str, dict[str, object]] = json.loads(meta.read_text())["objects"].get("ci-state", {})
+    index = tmp_path / ".reconciler" / "sandbox.gcs" / "gcs" / ".cloudstorage" / ".objects"
+    found: dict[str, dict[str, object]] = json.loads(index.read_text()).get("ci-state", {})
     return found
 
 
