@@ -7,9 +7,9 @@ against the whole configuration, each problem at its line.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from reconciler.config.models_base import StrictModel
 
@@ -17,6 +17,15 @@ from reconciler.config.models_base import StrictModel
 DataTypeName = Literal[
     "image", "video", "audio", "text", "pdf", "nifti", "image_group", "image_sequence", "dicom_series"
 ]
+
+
+# Checked with a did-you-mean by `selection.rules.parse_rule` (at the rule's line); the schema still lists
+# the names for editors.
+DataTypeText = Annotated[str, WithJsonSchema({"type": "string", "enum": list(get_args(DataTypeName))})]
+
+
+def _one_or_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
 
 
 class DatasetFolderRef(StrictModel):
@@ -39,12 +48,19 @@ class SelectRule(StrictModel):
         default=None, description="Globs over the item's path in Files: `folder/path/title`."
     )
     urls: GlobFilter | None = Field(default=None, description="Globs over the item's object URL.")
-    types: list[DataTypeName] | None = Field(default=None, min_length=1, description="Data types to keep.")
+    types: list[DataTypeText] | None = Field(
+        default=None, min_length=1, description="Data types to keep (one, or a list)."
+    )
     where: dict[str, Any] | None = Field(
         default=None,
         description="Conditions on clientMetadata, by schema key: a value (equal), or operators in, not, "
         "not_in, gt, gte, lt, lte (numbers, datetimes), exists.",
     )
+
+    @field_validator("types", mode="before")
+    @classmethod
+    def _types_one_or_list(cls, value: Any) -> Any:
+        return _one_or_list(value)
 
     def written(self) -> dict[str, Any]:
         """The rule as `selection.rules.parse_rule` reads it."""

@@ -101,13 +101,15 @@ def check_selection(config: Config, problems: list[str]) -> None:
             if spec is None:
                 problems.append(
                     f"{where}: splits.{split.name}.datasets.{title}: dataset {title!r} is not declared under "
-                    "`datasets` (a split fills datasets declared there)"
+                    f"`datasets` (a split fills datasets declared there)"
+                    + did_you_mean(title, sorted(datasets))
                 )
                 ok = False
             elif spec.managed:
                 problems.append(
-                    f"{where}: splits.{split.name}.datasets.{title}: dataset {title!r} declares folders or "
-                    "select of its own; a split's datasets hold what the split gives them and nothing else"
+                    f"{config.where(f'dataset.{title}')}: datasets.{title}: declares folders or select "
+                    f"of its own, but it is a part of split {split.name!r} ({where}); a split's datasets "
+                    "hold what the split gives them and nothing else"
                 )
                 ok = False
             if title in in_split:
@@ -163,7 +165,11 @@ def _rules(
         for k, ref in enumerate(spec.folders):
             path = (ref if isinstance(ref, str) else ref.path).strip("/")
             if config.folders is None or path not in declared:
-                hint = "" if config.folders is not None else " (no `folders` section is declared)"
+                hint = (
+                    did_you_mean(path, sorted(declared))
+                    if config.folders is not None
+                    else (" (no `folders` section is declared)")
+                )
                 problems.append(
                     f"{config.where(f'{prefix}.select[{j}].folders[{k}]')}: {name}.folders: folder "
                     f"{path!r} is not declared{hint}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from reconciler.config.loader import Config
 from reconciler.live import FolderIndex, LiveDataset, LiveState
 from reconciler.plan.diff_items import FolderWork
-from reconciler.plan.diff_selection import ItemPaths, incoming_selected, ruled_memberships
+from reconciler.plan.diff_selection import ItemPaths, RuledMembership, incoming_selected, ruled_memberships
 from reconciler.plan.model import (
     Action,
     Change,
@@ -63,6 +63,36 @@ def _kept_hosted(
     return kept
 
 
+def _examples(
+    to_link: list[str],
+    to_unlink: list[str],
+    arriving: dict[str, str],
+    cite: dict[str, str],
+    rules: RuledMembership | None,
+    pruned: frozenset[str],
+    paths: ItemPaths,
+) -> list[str]:
+    """Up to EXAMPLES items linked and unlinked, by path, each with the rule that decides it."""
+
+    def first(uuids: list[str]) -> list[str]:
+        return (
+            sorted(uuids, key=lambda u: paths.get(u, u))[:EXAMPLES]
+            if len(uuids) > EXAMPLES
+            else sorted(uuids, key=lambda u: paths.get(u, u))
+        )
+
+    def why(uuid: str) -> str:
+        if uuid in pruned:
+            return "pruned"
+        if rules is None:
+            return "not in its folders"
+        return rules.leaving.get(uuid, "selected by no rule now")
+
+    out = [f"+ {paths.get(u, u)} ({cite[u]})" for u in first(to_link)]
+    out += [f"+ {shown} (new: {cite_})" for shown, cite_ in sorted(arriving.items())[:EXAMPLES]]
+    return out + [f"- {paths.get(u, u)} ({why(u)})" for u in first(to_unlink)]
+
+
 def dataset_changes(
     config: Config,
     live: LiveState,
@@ -75,7 +105,8 @@ def dataset_changes(
     declared = {d.title: d for d in config.datasets or []}
     index = FolderIndex(live.folder_items)
     all_pruned = frozenset(uuid for w in works.values() for uuid, _ in w.delete)
-    ruled = ruled_memberships(config, live, all_pruned) if config.selection else {}
+    registering_in = {path for path, w in works.items() if w.register}
+    ruled = ruled_memberships(config, live, all_pruned, registering_in) if config.selection else {}
     paths = ItemPaths(live)
     for membership in ruled.values():
         (warnings if warnings is not None else []).extend(membership.warnings)
@@ -163,9 +194,12 @@ def dataset_changes(
         if incoming:
             reasons.append(f"links the {incoming} item(s) registered in {', '.join(registering)}")
         leaving = [u for u in to_unlink if u in pruned or u in all_pruned]
-        if len(leaving) < len(to_unlink):
+        moving = [u for u in to_unlink if rules is not None and u in rules.leaving and u not in leaving]
+        if moving:
+            reasons.append(f"unlinks {len(moving)} item(s) that leave this part of its split")
+        if len(leaving) + len(moving) < len(to_unlink):
             what = "no rule selects" if rules is not None else "are not in its folders"
-            reasons.append(f"unlinks {len(to_unlink) - len(leaving)} item(s) that {what}")
+            reasons.append(f"unlinks {len(to_unlink) - len(leaving) - len(moving)} item(s) that {what}")
         if leaving:
             reasons.append(f"unlinks {len(leaving)} item(s) that prune deletes from its folders")
         if to_unlink:
@@ -180,12 +214,7 @@ def dataset_changes(
             )
             incoming += len(arriving)
         reasons += notes
-        gone = "selected by no rule now" if rules is not None else "not in its folders"
-        examples = [f"+ {paths.get(u, u)} ({cite[u]})" for u in to_link[:EXAMPLES]]
-        examples += [f"+ {shown} (registered now; {why})" for shown, why in list(arriving.items())[:EXAMPLES]]
-        examples += [
-            f"- {paths.get(u, u)} ({'pruned' if u in all_pruned else gone})" for u in to_unlink[:EXAMPLES]
-        ]
+        examples = _examples(to_link, to_unlink, arriving, cite, rules, all_pruned, paths)
         out.append(
             make_change(
                 live,

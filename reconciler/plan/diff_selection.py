@@ -24,6 +24,8 @@ class RuledMembership:
     """What a dataset's rules (or its split) choose: item uuid -> citation, and what the plan should say."""
 
     chosen: dict[str, str] = field(default_factory=dict)
+    # why a linked item leaves, where it is not simply "selected by no rule now" (a split's moves)
+    leaving: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # said with its change, if it has one
     warnings: list[str] = field(default_factory=list)  # said once in the plan, change or not
 
@@ -42,15 +44,46 @@ class ItemPaths:
         return self._paths.get(uuid, default)
 
 
-def ruled_memberships(config: Config, live: LiveState, pruned: frozenset[str]) -> dict[str, RuledMembership]:
-    """Dataset title -> its ruled membership, for datasets with `select` and the parts of every split."""
+def ruled_memberships(
+    config: Config, live: LiveState, pruned: frozenset[str], registering: set[str] | None = None
+) -> dict[str, RuledMembership]:
+    """Dataset title -> its ruled membership, for datasets with `select` and the parts of every split.
+    `registering`: folders this apply registers items in (a rule that matches nothing there yet is fine)."""
     index = FolderIndex(live.candidates)
     out: dict[str, RuledMembership] = {}
     for title, rules in config.selection.datasets.items():
-        chosen = select(rules, _candidates(live, index, rules, pruned))
+        items = list(_candidates(live, index, rules, pruned))
+        chosen = select(rules, items)
         out[title] = RuledMembership(chosen)
+        out[title].warnings += _idle_rules(rules, items, chosen, index, registering or set())
     for split in config.selection.splits:
-        out.update(_split_memberships(live, index, split, pruned))
+        parts = _split_memberships(live, index, split, pruned, registering or set())
+        out.update(parts)
+    return out
+
+
+def _idle_rules(
+    rules: tuple[Rule, ...],
+    items: list[Candidate],
+    chosen: dict[str, str],
+    index: FolderIndex,
+    registering: set[str],
+) -> list[str]:
+    """A rule whose folders hold items but that selects none of them (none an earlier rule did not) is
+    most likely a typo in a glob, a type or a condition: said, since the plan would quietly unlink."""
+    if not items:
+        return []
+    hits = Counter(chosen.values())
+    out = []
+    for rule in rules:
+        reachable = sum(1 for i in items if rule.takes_from(i.folder))
+        if hits[rule.name] or index.paths_in(rule.folders) & registering or not reachable:
+            continue
+        earlier = " that an earlier rule does not" if rule is not rules[0] else ""
+        out.append(
+            f"{rule.name} selects no item{earlier} among the {reachable} in its folders: check its globs, "
+            "types and conditions"
+        )
     return out
 
 
@@ -64,10 +97,11 @@ def _candidates(
 
 
 def _split_memberships(
-    live: LiveState, index: FolderIndex, split: SplitRules, pruned: frozenset[str]
+    live: LiveState, index: FolderIndex, split: SplitRules, pruned: frozenset[str], registering: set[str]
 ) -> dict[str, RuledMembership]:
     items = list(_candidates(live, index, split.rules, pruned))
     cited = select(split.rules, items)
+    idle = _idle_rules(split.rules, items, cited, index, registering)
     parts, unplaced = split_items(split.split, (i for i in items if i.uuid in cited), split.group_by)
     total = sum(weight for _, weight in split.split.parts)
     out = {title: RuledMembership(notes=[]) for title, _ in split.split.parts}
@@ -85,7 +119,25 @@ def _split_memberships(
         (linked_in[uuid], title) for uuid, title in parts.items() if linked_in.get(uuid, title) != title
     )
     for (was, now), count in sorted(moves.items()):
-        out[now].notes.append(f"{count} item(s) move here from {was!r} (the split's seed or weights changed)")
+        out[now].notes.append(
+            f"{count} item(s) move here from {was!r} (the split's seed, weights or grouping changed)"
+        )
+    unplaced_set = set(unplaced)
+    for uuid, was in linked_in.items():
+        part = parts.get(uuid)
+        if part is not None and part != was:
+            out[was].leaving[uuid] = f"moves to {part!r}"
+        elif part is None and uuid in unplaced_set:
+            out[was].leaving[uuid] = f"no `{split.group_by}` value: in no part"
+    if parts:
+        for title, _ in split.split.parts:
+            if title not in parts.values():
+                out[title].warnings.append(
+                    f"splits.{split.name}: dataset {title!r} gets no item: its share lands on no "
+                    f"{'group' if split.group_by else 'item'} (too few to split that way, or its weight is "
+                    "too small)"
+                )
+    out[split.split.parts[0][0]].warnings += idle
     if unplaced:
         paths = ItemPaths(live)
         shown = [paths.get(u, u) for u in unplaced[:EXAMPLES]]

@@ -33,9 +33,8 @@ def detail_lines(change: Change) -> list[str]:
         lines.append(f"{d.field}: {_value(d.before)} → {_value(d.after)}")
     if change.reason:
         lines.append(change.reason)
-    examples = change.payload.get("membership_examples")
-    if examples:  # a dataset by rule: items it links (+) and unlinks (-), each with the rule that decides
-        lines.append("e.g. " + "; ".join(str(e) for e in examples))
+    # a dataset by rule: items it links (+) and unlinks (-), one a line, each with the rule that decides
+    lines += [str(example) for example in change.payload.get("membership_examples") or ()]
     if change.manual_steps:
         lines.append(f"To do by hand: {change.manual_steps}")
     return lines

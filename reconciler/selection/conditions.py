@@ -118,7 +118,7 @@ def _operator(
         for value in operand:
             problem = _value_problem(value, shape)
             if problem:
-                return None, f"{value!r} {problem}"
+                return None, problem if repr(value) in problem else f"{value!r} {problem}"
         wanted = {_comparable(v, kind) for v in operand}
         if op == "in":
             return (lambda v: v is not _ABSENT and _comparable(v, kind) in wanted), None

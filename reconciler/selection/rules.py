@@ -21,6 +21,7 @@ from typing import Any
 
 from reconciler.registration.entry import ITEM_TYPES
 from reconciler.registration.globs import GlobSet, check_glob
+from reconciler.registration.sourcefile import did_you_mean
 from reconciler.selection.conditions import Condition, parse_conditions
 
 
@@ -168,6 +169,7 @@ def _types(value: Any, problems: list[str]) -> frozenset[str] | None:
         return None
     unknown = [t for t in value if t not in ITEM_TYPES]
     if unknown:
-        problems.append(f"types: {unknown[0]!r} is not a data type; one of: {', '.join(ITEM_TYPES)}")
+        hint = did_you_mean(str(unknown[0]), list(ITEM_TYPES)) or f"; one of: {', '.join(ITEM_TYPES)}"
+        problems.append(f"types: {unknown[0]!r} is not a data type{hint}")
         return None
     return frozenset(ITEM_TYPES[t] for t in value)

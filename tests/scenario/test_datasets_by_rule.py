@@ -206,6 +206,8 @@ def test_a_split_is_disjoint_and_stays_stable_as_items_arrive_and_a_new_seed_sho
     assert main(["plan", str(config)]) == 0
     out = capsys.readouterr().out
     assert "move here from 'train'" in out and "Destructive changes (apply needs --allow-destroy)" in out
+    assert "item(s) that leave this part of its split" in out and "(moves to '" in out
+    assert "selected by no rule now" not in out  # every unlink is a move
 
 
 def test_a_grouped_split_keeps_each_group_on_one_side_and_names_items_without_the_key(

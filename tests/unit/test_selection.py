@@ -83,7 +83,7 @@ def test_every_problem_is_reported_at_once_naming_its_key() -> None:
 
 def test_an_enum_value_outside_the_schema_is_refused() -> None:
     _, problems = parse_conditions({"camera": {"in": ["side"]}}, SCHEMA)
-    assert len(problems) == 1 and problems[0].startswith("camera: in: 'side' must be one of")
+    assert len(problems) == 1 and problems[0].startswith("camera: in: must be one of")
 
 
 def test_a_split_is_disjoint_complete_and_stable_as_items_arrive() -> None:

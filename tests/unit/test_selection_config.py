@@ -79,7 +79,7 @@ splits:
   - {name: two, seed: x, select: [{folders: [raw]}], datasets: {b: 70, c: 20}}
 """,
     )
-    assert any(":13:" in p and "dataset 'a' declares folders or select of its own" in p for p in found), found
+    assert any(":9:" in p and "datasets.a: declares folders or select of its own" in p for p in found), found
     assert any(":14:" in p and "'b' is already a part of split 'one'" in p for p in found), found
     assert any(":14:" in p and "the weights add up to 90" in p for p in found), found
 
