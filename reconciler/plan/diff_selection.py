@@ -76,8 +76,10 @@ def _idle_rules(
     hits = Counter(chosen.values())
     out = []
     for rule in rules:
-        reachable = sum(1 for i in items if rule.takes_from(i.folder))
-        if hits[rule.name] or index.paths_in(rule.folders) & registering or not reachable:
+        if hits[rule.name] or index.paths_in(rule.folders) & registering:
+            continue
+        reachable = sum(1 for i in items if rule.takes_from(i.folder))  # only for a rule that selects none
+        if not reachable:
             continue
         earlier = " that an earlier rule does not" if rule is not rules[0] else ""
         out.append(

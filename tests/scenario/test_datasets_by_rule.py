@@ -286,3 +286,19 @@ def test_a_rule_follows_a_renamed_folder_without_unlinking_its_items(
     assert _apply(config) == 0
     assert lake.members()["front"] == {"cams/front/a1.jpg", "cams/front/a2.jpg"}
     assert main(["plan", str(config), "--detailed-exitcode"]) == 0
+
+
+def test_a_rule_that_selects_nothing_among_existing_items_is_a_warning(
+    lake: Lake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = lake.config("  - title: all\n    select: [{folders: [raw/cams]}]\n")
+    assert _apply(config) == 0
+    config = lake.config(
+        "  - title: all\n    select:\n      - {folders: [raw/cams]}\n      - {folders: [raw/cams], types: [video]}\n"
+        "  - title: typo\n    select: [{folders: [raw/cams], paths: {include: ['raw/cam/*']}}]\n"
+    )
+    capsys.readouterr()
+    assert main(["plan", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "datasets.typo.select[0] selects no item among the 5 in its folders" in out
+    assert "datasets.all.select[1] selects no item that an earlier rule does not among the 5" in out
