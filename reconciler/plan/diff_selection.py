@@ -108,8 +108,13 @@ def _split_memberships(
     total = sum(weight for _, weight in split.split.parts)
     out = {title: RuledMembership(notes=[]) for title, _ in split.split.parts}
     shares = {title: f"{weight / total:.0%}" for title, weight in split.split.parts}
+    cites: dict[tuple[str, str], str] = {}  # one string per part and rule, not one per item
     for uuid, title in parts.items():
-        out[title].chosen[uuid] = _split_cite(split, shares[title], cited[uuid])
+        rule = cited[uuid]
+        cite = cites.get((title, rule))
+        if cite is None:
+            cite = cites[(title, rule)] = _split_cite(split, shares[title], rule)
+        out[title].chosen[uuid] = cite
     # where each item is linked now, among the split's datasets: a changed seed or weight shows as moves
     linked_in = {
         uuid: title
