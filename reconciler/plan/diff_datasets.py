@@ -234,7 +234,11 @@ def dataset_changes(
                     "unlink": sorted(linked[u] for u in to_unlink),
                     "link_registered_in": registering,
                     **(
-                        {"membership_examples": examples, "select_registered_in": ruled_registering}
+                        {
+                            "membership_examples": examples,
+                            "select_registered_in": ruled_registering,
+                            **({"moves_in": rules.moves_in} if rules.moves_in else {}),
+                        }
                         if rules is not None
                         else {}
                     ),

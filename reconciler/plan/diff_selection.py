@@ -26,6 +26,7 @@ class RuledMembership:
     chosen: dict[str, str] = field(default_factory=dict)
     # why a linked item leaves, where it is not simply "selected by no rule now" (a split's moves)
     leaving: dict[str, str] = field(default_factory=dict)
+    moves_in: dict[str, int] = field(default_factory=dict)  # another part of its split -> items coming here
     notes: list[str] = field(default_factory=list)  # said with its change, if it has one
     warnings: list[str] = field(default_factory=list)  # said once in the plan, change or not
 
@@ -126,6 +127,7 @@ def _split_memberships(
         (linked_in[uuid], title) for uuid, title in parts.items() if linked_in.get(uuid, title) != title
     )
     for (was, now), count in sorted(moves.items()):
+        out[now].moves_in[was] = count
         out[now].notes.append(
             f"{count} item(s) move here from {was!r} (the split's seed, weights or grouping changed)"
         )

@@ -208,6 +208,11 @@ def test_a_split_is_disjoint_and_stays_stable_as_items_arrive_and_a_new_seed_sho
     assert "move here from 'train'" in out and "Destructive changes (apply needs --allow-destroy)" in out
     assert "item(s) that leave this part of its split" in out and "(moves to '" in out
     assert "selected by no rule now" not in out  # every unlink is a move
+    assert main(["plan", str(config), "--format", "json"]) == 0
+    changes = {c["address"]: c for c in json.loads(capsys.readouterr().out)["changes"]}
+    moved_in = sum(sum(c["payload"].get("moves_in", {}).values()) for c in changes.values())
+    moved_out = sum(len(c["payload"]["unlink"]) for a, c in changes.items() if a.startswith("dataset_items."))
+    assert moved_in == moved_out > 0  # tooling reads the moves, not only the prose
 
 
 def test_a_grouped_split_keeps_each_group_on_one_side_and_names_items_without_the_key(
