@@ -30,6 +30,9 @@ def run(args: argparse.Namespace) -> int:
         f"{len(config.datasets or [])} dataset(s)",
         f"{entries} file entries",
     ]
+    rules = len(config.selection.all_rules())
+    if rules:  # datasets by rule: how many rules, and splits, were checked
+        counts.insert(4, f"{rules} membership rule(s), {len(config.splits or [])} split(s)")
     output.out(f"[green]Configuration is valid[/] ({len(config.files)} file(s): {', '.join(counts)}).")
     if buckets:
         output.out(f"{buckets} bucket listing(s) are read and checked by `reconciler plan`.")

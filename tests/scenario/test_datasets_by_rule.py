@@ -307,3 +307,15 @@ def test_a_rule_that_selects_nothing_among_existing_items_is_a_warning(
     out = capsys.readouterr().out
     assert "datasets.typo.select[0] selects no item among the 5 in its folders" in out
     assert "datasets.all.select[1] selects no item that an earlier rule does not among the 5" in out
+
+
+def test_validate_counts_the_rules_and_splits_it_checked(
+    lake: Lake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = lake.config(
+        PARTS + "  - title: front\n    select: [{folders: [raw]}, {folders: [raw/cams]}]\n",
+        SPLIT.format(seed="s", group=""),
+    )
+    capsys.readouterr()
+    assert main(["validate", str(config)]) == 0
+    assert "3 membership rule(s), 1 split(s)" in capsys.readouterr().out
