@@ -398,7 +398,7 @@ def _claim_folder_tree(
 
 
 def _cross_check(config: Config, problems: list[str]) -> None:
-    check_selection(config, problems)
+    config.selection = check_selection(config, problems)
     owners: dict[str, str] = {}
     for integ in config.integrations or []:
         if integ.bucket is None:

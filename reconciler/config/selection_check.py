@@ -3,24 +3,41 @@
 A rule's folders must be declared; its globs must compile; its `where` keys must be keys of the declared
 metadata schema, with values of their type. A split names declared datasets that hold nothing else, no
 dataset is in two splits, and the weights add up to 100 (percentages) or 1 (fractions), so that a typo in
-one weight is not silently renormalised. What passes is kept, parsed, as `Config.selection`.
+one weight is not silently renormalised. What passes is returned, parsed, and kept as `Config.selection`.
+
+Below the loader: it reads the merged configuration through `DeclaredConfig` (what it needs of
+`loader.Config`) and never imports the loader, which calls it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from reconciler.config.models_datasets import SelectRule
+from reconciler.config.models_datasets import DatasetSpec, SelectRule, SplitSpec
 from reconciler.config.yamlbase import LoadedYaml, Location, Path_
 from reconciler.registration.sourcefile import did_you_mean
-from reconciler.selection.rules import Rule, parse_rule
+from reconciler.selection.membership import split_items
+from reconciler.selection.rules import Candidate, Rule, parse_rule, select
 from reconciler.selection.split import Split
 
-if TYPE_CHECKING:
-    from reconciler.config.loader import Config
+
+class DeclaredConfig(Protocol):
+    """What the checks read of the merged configuration (`loader.Config` is one)."""
+
+    @property
+    def locations(self) -> Mapping[str, Location]: ...
+    @property
+    def schema_keys(self) -> Mapping[str, Any] | None: ...
+    @property
+    def folders(self) -> Sequence[Any] | None: ...
+    @property
+    def datasets(self) -> Sequence[DatasetSpec] | None: ...
+    @property
+    def splits(self) -> Sequence[SplitSpec] | None: ...
+    def where(self, address: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -53,8 +70,15 @@ class Selection:
         split = next((s for s in self.splits if any(t == title for t, _ in s.split.parts)), None)
         return (split.rules if split is not None else ()), split
 
-    def metadata_needed(self) -> bool:
-        return any(r.conditions for r in self.all_rules()) or any(s.group_by for s in self.splits)
+    def members(self, title: str, items: Sequence[Candidate]) -> tuple[dict[str, str], list[str]]:
+        """Of `items`, those dataset `title` holds by its rules or as its part of a split: uuid -> the rule
+        that selects it; and the items its split selects but places nowhere (no `group_by` value)."""
+        rules, split = self.rules_for(title)
+        cited = select(rules, items)
+        if split is None:
+            return cited, []
+        parts, unplaced = split_items(split.split, (i for i in items if i.uuid in cited), split.group_by)
+        return {uuid: cited[uuid] for uuid, part in parts.items() if part == title}, unplaced
 
 
 def locate_rules(
@@ -80,7 +104,7 @@ def locate_rules(
             locations[f"{prefix}.select[{j}].where.{key}"] = loaded.locate((*at, "where", key))
 
 
-def check_selection(config: Config, problems: list[str]) -> None:
+def check_selection(config: DeclaredConfig, problems: list[str]) -> Selection:
     selection = Selection()
     schema = _schema_shapes(config)
     declared = {addr.removeprefix("folder.") for addr in config.locations if addr.startswith("folder.")}
@@ -136,11 +160,11 @@ def check_selection(config: Config, problems: list[str]) -> None:
             parts = tuple((title, float(weight)) for title, weight in split.datasets.items())
             placed = Split(str(split.seed), parts)
             selection.splits.append(SplitRules(split.name, placed, rules, split.group_by))
-    config.selection = selection
+    return selection
 
 
 def _rules(
-    config: Config,
+    config: DeclaredConfig,
     prefix: str,
     specs: Sequence[SelectRule],
     schema: dict[str, dict[str, Any]],
@@ -182,7 +206,7 @@ def _rules(
     return None if failed else tuple(rules)
 
 
-def _locate(config: Config, prefix: str, j: int, name: str, problem: str) -> str:
+def _locate(config: DeclaredConfig, prefix: str, j: int, name: str, problem: str) -> str:
     """The line of the field a problem names (`...select[0].where.scene.weather: ...`)."""
     head = problem.split(": ", 1)[0].removeprefix(name + ".")
     field_name, _, rest = head.partition(".")
@@ -199,12 +223,12 @@ def _locate(config: Config, prefix: str, j: int, name: str, problem: str) -> str
     return config.where(base)
 
 
-def _where_keys(config: Config, base: str) -> list[str]:
+def _where_keys(config: DeclaredConfig, base: str) -> list[str]:
     start = f"{base}.where."
     return [a.removeprefix(start) for a in config.locations if a.startswith(start)]
 
 
-def _schema_shapes(config: Config) -> dict[str, dict[str, Any]]:
+def _schema_shapes(config: DeclaredConfig) -> dict[str, dict[str, Any]]:
     """The declared schema as conditions read it: key -> {type, values (enums)}."""
     shapes: dict[str, dict[str, Any]] = {}
     for key, spec in (config.schema_keys or {}).items():

@@ -13,8 +13,7 @@ from uuid import UUID
 from reconciler.config.selection_check import Selection
 from reconciler.encord.client import EncordClient
 from reconciler.encord.reader import facts_candidate
-from reconciler.selection.membership import split_items
-from reconciler.selection.rules import Candidate, select
+from reconciler.selection.rules import Candidate
 
 
 async def selected_new_items(
@@ -37,8 +36,5 @@ async def selected_new_items(
             if fact.get("isTombstone") or fact.get("isPlaceholder") or fact["uuid"] in skip:
                 continue
             items.append(facts_candidate(fact, folder_path, metadata))
-    chosen = select(rules, items)
-    if split is None:
-        return sorted(chosen)
-    parts, _unplaced = split_items(split.split, (i for i in items if i.uuid in chosen), group_by)
-    return sorted(uuid for uuid, part in parts.items() if part == title)
+    held, _unplaced = selection.members(title, items)  # the plan warned about the unplaced ones
+    return sorted(held)

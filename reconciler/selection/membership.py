@@ -1,48 +1,16 @@
-"""What a dataset by rule must link and unlink, and which part of a split each item goes to (issue 17).
-
-Pure functions. The plan shows, per dataset,
-the items to link and to unlink with counts and up to `EXAMPLES` of each, every example citing the rule
-that selects it (or that no longer does).
-"""
+"""Which part of a split each item goes to (issue 17): an item's identity (its object URL, or its
+`group_by` value, so a group never straddles the split) and its placement; and `EXAMPLES`, how many items
+the plan shows of each dataset's links and unlinks."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 
 from reconciler.selection.conditions import value_at
 from reconciler.selection.rules import Candidate
 from reconciler.selection.split import Split
 
 EXAMPLES = 5
-
-
-@dataclass(frozen=True)
-class Membership:
-    """The difference between what a dataset's rules select and what it links now."""
-
-    link: list[str] = field(default_factory=list)  # item uuids, sorted
-    unlink: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    link_examples: list[tuple[str, str]] = field(default_factory=list)  # (item title or uuid, rule)
-    unlink_examples: list[tuple[str, str]] = field(default_factory=list)
-
-
-def membership(
-    selected: Mapping[str, str], linked: Iterable[str], titles: Mapping[str, str] | None = None
-) -> Membership:
-    """`selected`: item uuid -> the rule selecting it; `linked`: the uuids the dataset links now."""
-    now = set(linked)
-    link = sorted(set(selected) - now)
-    unlink = sorted(now - set(selected))
-    named = titles or {}
-    return Membership(
-        link=link,
-        unlink=unlink,
-        unchanged=len(now & set(selected)),
-        link_examples=[(named.get(u, u), selected[u]) for u in link[:EXAMPLES]],
-        unlink_examples=[(named.get(u, u), "selected by no rule now") for u in unlink[:EXAMPLES]],
-    )
 
 
 def identity(item: Candidate, group_by: str | None) -> str | None:

@@ -8,7 +8,7 @@ from typing import get_args
 
 import pytest
 
-from reconciler.config.loader import load_config
+from reconciler.config.loader import Config, load_config
 from reconciler.config.models_datasets import DataTypeName
 from reconciler.errors import ConfigError
 from reconciler.registration.entry import ITEM_TYPES
@@ -24,7 +24,7 @@ folders:
 """
 
 
-def load(tmp_path: Path, text: str) -> object:
+def load(tmp_path: Path, text: str) -> Config:
     path = tmp_path / "reconciler.yaml"
     path.write_text(text)
     return load_config(path, env={})
@@ -54,7 +54,7 @@ splits:
   - {name: s, seed: 7, group_by: drive, select: [{folders: [raw]}], datasets: {a: 0.75, b: 0.25}}
 """,
     )
-    selection = config.selection  # type: ignore[attr-defined]
+    selection = config.selection
     (rule,) = selection.datasets["front"]
     assert rule.folders == (("raw", True), ("raw/cams", False)) and rule.item_types == {"image"}
     (split,) = selection.splits
