@@ -5,7 +5,13 @@ from __future__ import annotations
 from reconciler.config.loader import Config
 from reconciler.live import FolderIndex, LiveDataset, LiveState
 from reconciler.plan.diff_items import FolderWork
-from reconciler.plan.diff_selection import ItemPaths, RuledMembership, incoming_selected, ruled_memberships
+from reconciler.plan.diff_selection import (
+    Incoming,
+    ItemPaths,
+    RuledMembership,
+    incoming_selected,
+    ruled_memberships,
+)
 from reconciler.plan.model import (
     Action,
     Change,
@@ -66,7 +72,7 @@ def _kept_hosted(
 def _examples(
     to_link: list[str],
     to_unlink: list[str],
-    arriving: dict[str, str],
+    arriving: Incoming,
     cite: dict[str, str],
     rules: RuledMembership | None,
     pruned: frozenset[str],
@@ -89,7 +95,7 @@ def _examples(
         return rules.leaving.get(uuid, "selected by no rule now")
 
     out = [f"+ {paths.get(u, u)} ({cite[u]})" for u in first(to_link)]
-    out += [f"+ {shown} (new: {cite_})" for shown, cite_ in sorted(arriving.items())[:EXAMPLES]]
+    out += [f"+ {shown} (new: {cite_})" for shown, cite_ in arriving.chosen[:EXAMPLES]]
     return out + [f"- {paths.get(u, u)} ({why(u)})" for u in first(to_unlink)]
 
 
@@ -176,9 +182,11 @@ def dataset_changes(
         incoming = sum(len(works[path].register) for path in registering)
         ruled_registering = _ruled_registering(config, title, works) if rules is not None else []
         arriving = (
-            incoming_selected(config, title, works, ruled_registering, warnings) if ruled_registering else {}
+            incoming_selected(config, title, works, ruled_registering, warnings)
+            if ruled_registering
+            else Incoming()
         )
-        if not arriving:
+        if not arriving.chosen and not arriving.uncertain:
             ruled_registering = []  # none of them is for this dataset
         notes = rules.notes if rules is not None else []
         if not to_link and not to_unlink and not registering and not ruled_registering and not notes:
@@ -208,11 +216,12 @@ def dataset_changes(
             )
         if ruled_registering:
             count = sum(len(works[path].register) for path in ruled_registering)
+            about = "about " if arriving.uncertain else ""
             reasons.append(
-                f"links {len(arriving)} of the {count} item(s) this apply registers in "
+                f"links {about}{len(arriving.chosen)} of the {count} item(s) this apply registers in "
                 f"{', '.join(ruled_registering)}: those its rules select (matched again once they exist)"
             )
-            incoming += len(arriving)
+            incoming += len(arriving.chosen)
         reasons += notes
         examples = _examples(to_link, to_unlink, arriving, cite, rules, all_pruned, paths)
         out.append(

@@ -154,38 +154,52 @@ def _split_memberships(
     return out
 
 
+@dataclass
+class Incoming:
+    """What the plan can tell of the items this apply registers into a dataset's rule folders."""
+
+    chosen: list[tuple[str, str]] = field(default_factory=list)  # (shown path, citation), by path
+    # Apply matches again once they exist; when the plan cannot predict it exactly (a title left to
+    # Encord under a path glob; a group placed by a split, which knows it by its item uuid), the change
+    # is kept even if no entry is predicted to match.
+    uncertain: bool = False
+
+
 def incoming_selected(
     config: Config,
     title: str,
     works: dict[str, FolderWork],
     paths: list[str],
     warnings: list[str] | None = None,
-) -> dict[str, str]:
+) -> Incoming:
     """Of the entries this apply registers in `paths`, those dataset `title` will hold by its rules, as
-    the plan can tell before they exist (their declared URL, type, title and metadata): shown -> citation.
-    Apply matches the registered items again; a title the source leaves to Encord is guessed here as the
-    object's file name."""
+    the plan can tell before they exist: by their declared URL, type, title and metadata. A title the
+    source leaves to Encord is shown as the object's file name."""
     rules, split = config.selection.rules_for(title)
+    entries = [(path, entry) for path in paths for _, entry in works[path].register]
     items = [
         Candidate(
-            f"{path}/{entry.title or entry.urls[0].rsplit('/', 1)[-1]}",
+            f"{path}\0{entry.where}",  # unique per entry: titles and file names may repeat
             path,
             entry.title or entry.urls[0].rsplit("/", 1)[-1],
             None if entry.is_group else entry.urls[0],
             entry.item_type,
             entry.client_metadata or {},
         )
-        for path in paths
-        for _, entry in works[path].register
+        for path, entry in entries
     ]
-    cited = select(rules, items)
-    if split is None:
-        return cited
-    parts, unplaced = split_items(split.split, (i for i in items if i.uuid in cited), split.group_by)
-    if unplaced and warnings is not None and title == split.split.parts[0][0]:
-        warnings.append(_unplaced_warning(split, len(unplaced), unplaced[:EXAMPLES]))
-    share = dict(split.split.parts)[title] / sum(w for _, w in split.split.parts)
-    return {u: _split_cite(split, f"{share:.0%}", cited[u]) for u, part in parts.items() if part == title}
+    uncertain = any(rule.paths is not None for rule in rules) and any(e.title is None for _, e in entries)
+    if split is not None and split.group_by is None:
+        uncertain = uncertain or any(e.is_group for _, e in entries)
+    held, unplaced = config.selection.members(title, items)
+    shown = {c.uuid: c.path for c in items}
+    if split is not None:
+        if unplaced and warnings is not None and title == split.split.parts[0][0]:
+            examples = sorted(shown[u] for u in unplaced)[:EXAMPLES]
+            warnings.append(_unplaced_warning(split, len(unplaced), examples))
+        share = dict(split.split.parts)[title] / sum(w for _, w in split.split.parts)
+        held = {u: _split_cite(split, f"{share:.0%}", rule) for u, rule in held.items()}
+    return Incoming(sorted((shown[u], cite) for u, cite in held.items()), uncertain)
 
 
 def _split_cite(split: SplitRules, share: str, rule: str) -> str:
