@@ -1,14 +1,14 @@
 """Pure: which items each dataset by rule, and each part of a split, should hold now.
 
-The candidates are the live items of the folders the rules draw from (`LiveState.candidates`), read once;
-each dataset's rules and each split's rules are evaluated in one pass over them. Every chosen item carries
-its citation, the rule (and split part) that selects it, which the plan shows beside its examples.
+The candidates are the live items of the folders the rules draw from (`LiveState.candidates`), read once,
+and visited once: each dataset's rules and each split's rules decide on an item in the same pass. Every
+chosen item carries its citation, the rule (and split part) that selects it, which the plan shows beside
+its examples.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from reconciler.config.loader import Config
@@ -16,7 +16,7 @@ from reconciler.config.selection_check import SplitRules
 from reconciler.live import FolderIndex, LiveState
 from reconciler.plan.diff_items import FolderWork
 from reconciler.selection.membership import EXAMPLES, split_items
-from reconciler.selection.rules import Candidate, Rule, select
+from reconciler.selection.rules import Candidate, Rule
 
 
 @dataclass
@@ -51,35 +51,65 @@ def ruled_memberships(
     """Dataset title -> its ruled membership, for datasets with `select` and the parts of every split.
     `registering`: folders this apply registers items in (a rule that matches nothing there yet is fine)."""
     index = FolderIndex(live.candidates)
+    targets = [*config.selection.datasets.values(), *(split.rules for split in config.selection.splits)]
+    passes = _one_pass(live, index, targets, pruned)
     out: dict[str, RuledMembership] = {}
     for title, rules in config.selection.datasets.items():
-        items = list(_candidates(live, index, rules, pruned))
-        chosen = select(rules, items)
-        out[title] = RuledMembership(chosen)
-        out[title].warnings += _idle_rules(rules, items, chosen, index, registering or set())
+        found = passes.pop(0)
+        out[title] = RuledMembership(found.chosen)
+        out[title].warnings += _idle_rules(rules, found, index, registering or set())
     for split in config.selection.splits:
-        parts = _split_memberships(live, index, split, pruned, registering or set())
-        out.update(parts)
+        out.update(_split_memberships(live, split, passes.pop(0), index, registering or set()))
     return out
 
 
+@dataclass
+class _Found:
+    """What one target's rules (a dataset's, or a split's) found in the one pass over the candidates."""
+
+    chosen: dict[str, str] = field(default_factory=dict)  # item uuid -> the first rule selecting it
+    selected: list[Candidate] = field(default_factory=list)  # those items, in candidate order
+    reached: list[Candidate] = field(default_factory=list)  # every candidate in the rules' folders
+
+
+def _one_pass(
+    live: LiveState, index: FolderIndex, targets: list[tuple[Rule, ...]], pruned: frozenset[str]
+) -> list[_Found]:
+    """Each candidate is visited once: every target whose rules draw from its folder decides on it there,
+    by its first rule that selects it."""
+    drawing: dict[str, list[int]] = {}  # folder path -> the targets drawing from it
+    for at, rules in enumerate(targets):
+        for path in index.paths_in({f for rule in rules for f in rule.folders}):
+            drawing.setdefault(path, []).append(at)
+    found = [_Found() for _ in targets]
+    for path in sorted(drawing):
+        here = [(found[at], targets[at]) for at in drawing[path]]
+        for item in live.candidates.get(path, ()):
+            if item.uuid in pruned:
+                continue
+            for into, rules in here:
+                into.reached.append(item)
+                for rule in rules:
+                    if rule.selects(item):
+                        into.chosen[item.uuid] = rule.name
+                        into.selected.append(item)
+                        break
+    return found
+
+
 def _idle_rules(
-    rules: tuple[Rule, ...],
-    items: list[Candidate],
-    chosen: dict[str, str],
-    index: FolderIndex,
-    registering: set[str],
+    rules: tuple[Rule, ...], found: _Found, index: FolderIndex, registering: set[str]
 ) -> list[str]:
     """A rule whose folders hold items but that selects none of them (none an earlier rule did not) is
     most likely a typo in a glob, a type or a condition: said, since the plan would quietly unlink."""
-    if not items:
+    if not found.reached:
         return []
-    hits = Counter(chosen.values())
+    hits = Counter(found.chosen.values())
     out = []
     for rule in rules:
         if hits[rule.name] or index.paths_in(rule.folders) & registering:
             continue
-        reachable = sum(1 for i in items if rule.takes_from(i.folder))  # only for a rule that selects none
+        reachable = sum(1 for i in found.reached if rule.takes_from(i.folder))  # only for an idle rule
         if not reachable:
             continue
         earlier = " that an earlier rule does not" if rule is not rules[0] else ""
@@ -90,22 +120,12 @@ def _idle_rules(
     return out
 
 
-def _candidates(
-    live: LiveState, index: FolderIndex, rules: tuple[Rule, ...], pruned: frozenset[str]
-) -> Iterator[Candidate]:
-    for path in sorted(index.paths_in({f for rule in rules for f in rule.folders})):
-        for item in live.candidates.get(path, ()):
-            if item.uuid not in pruned:
-                yield item
-
-
 def _split_memberships(
-    live: LiveState, index: FolderIndex, split: SplitRules, pruned: frozenset[str], registering: set[str]
+    live: LiveState, split: SplitRules, found: _Found, index: FolderIndex, registering: set[str]
 ) -> dict[str, RuledMembership]:
-    items = list(_candidates(live, index, split.rules, pruned))
-    cited = select(split.rules, items)
-    idle = _idle_rules(split.rules, items, cited, index, registering)
-    parts, unplaced = split_items(split.split, (i for i in items if i.uuid in cited), split.group_by)
+    cited = found.chosen
+    idle = _idle_rules(split.rules, found, index, registering)
+    parts, unplaced = split_items(split.split, found.selected, split.group_by)
     total = sum(weight for _, weight in split.split.parts)
     out = {title: RuledMembership(notes=[]) for title, _ in split.split.parts}
     shares = {title: f"{weight / total:.0%}" for title, weight in split.split.parts}
