@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.emulator.bucket_files import BucketFiles
 from reconciler.emulator.specs import (
     MAX_URL_BYTES,
     Frame,
@@ -113,7 +114,7 @@ def _result(**counts: Any) -> Row:
     return base
 
 
-def process_job(tx: Tx, job: Row, owner: str, buckets: Mapping[str, str] | None = None) -> None:
+def process_job(tx: Tx, job: Row, owner: str, buckets: BucketFiles | None = None) -> None:
     """Run a PENDING job in one transaction; with unit errors and ignoreErrors=false nothing is kept."""
     spec, _ = parse_upload_request(job["request"])
     integration = tx.integration(job["integration"]) if job["integration"] else None
@@ -213,7 +214,7 @@ class JobRunner:
         self._store = store
         self._owner = owner
         self._delay = delay_seconds
-        self._buckets = dict(buckets) if buckets else None
+        self._buckets = BucketFiles(buckets) if buckets else None
         self._runs: dict[str, _Run] = {}
 
     def ensure_running(self, job_uuid: str) -> asyncio.Event:
@@ -238,6 +239,8 @@ class JobRunner:
                 job = tx.job(job_uuid)
                 if job is not None and job["status"] == "PENDING":
                     try:
+                        if self._buckets is not None:
+                            self._buckets.begin_job()
                         process_job(tx, job, self._owner, self._buckets)
                     except Exception as exc:  # a bug here must not leave pollers hanging
                         log.exception("upload job %s failed", job_uuid)

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import functools
 import mimetypes
-import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from pydantic import BaseModel, ValidationError
@@ -22,6 +20,9 @@ from pydantic import BaseModel, ValidationError
 from reconciler.emulator.errors import bad_request, validation_message
 from reconciler.emulator.store import Row
 from reconciler.encord.upload_wire import MEDIA_MODELS
+
+if TYPE_CHECKING:
+    from reconciler.emulator.bucket_files import BucketFiles
 
 MAX_URL_BYTES = 16 * 1024
 
@@ -308,23 +309,8 @@ def gcs_object(url: str) -> tuple[str, str] | None:
     return (bucket, name) if bucket and name else None
 
 
-def object_missing(url: str, buckets: Mapping[str, str]) -> str | None:
-    """The GCS-style 404 message when `url` is in a sandbox bucket but its file does not exist."""
-    found = gcs_object(url)
-    if found is None or found[0] not in buckets:
-        return None
-    bucket, name = found
-    segments = name.split("/")
-    # Object names that cannot be a file below the bucket's directory (`..`, empty segments) never exist.
-    if all(s not in ("", ".", "..") for s in segments) and os.path.isfile(
-        os.path.join(buckets[bucket], *segments)
-    ):
-        return None
-    return f"No such object: {bucket}/{name}"
-
-
-def unit_problem(unit: Unit, integration: Row | None, buckets: Mapping[str, str] | None = None) -> str | None:
-    """Why this unit cannot be registered, or None. `buckets`: sandbox bucket name -> directory."""
+def unit_problem(unit: Unit, integration: Row | None, buckets: BucketFiles | None = None) -> str | None:
+    """Why this unit cannot be registered, or None. `buckets`: the sandbox's buckets, local directories."""
     if unit.problem is not None:
         return unit.problem
     if not isinstance(unit.client_metadata, dict):
@@ -346,7 +332,7 @@ def unit_problem(unit: Unit, integration: Row | None, buckets: Mapping[str, str]
         problem = _type_problem(unit.item_type, url)
         if problem is not None:
             return problem
-        missing = object_missing(url, buckets) if buckets else None
+        missing = buckets.missing(url) if buckets else None
         if missing is not None:
             return (
                 f"Failed to read {url} with the {integration['provider'].upper()} integration "

@@ -1,0 +1,91 @@
+"""Which objects the sandbox's buckets hold: each bucket is a local directory, and an upload job's object
+must exist there (GCS would answer 404).
+
+A job of 1,000 files used to stat each file. A directory's file names are now listed once and kept while
+the directory's mtime stays the same, checked once per job (`begin_job`): one stat per directory and job.
+A listing is trusted only once the directory has been unchanged for `SETTLED_SECONDS`, since a file added
+within the same filesystem clock tick leaves the mtime as it was; until then each file is stat'ed. A
+symlink is always followed afresh: its target can change without touching the directory.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from reconciler.emulator.specs import gcs_object
+
+SETTLED_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class _Listing:
+    mtime_ns: int
+    files: frozenset[str]  # regular files (not symlinks)
+    links: frozenset[str]  # symlinks, resolved on each look-up
+
+
+class BucketFiles:
+    """Sandbox bucket name -> its directory, and which files those directories hold."""
+
+    def __init__(self, directories: Mapping[str, str]) -> None:
+        self.directories = dict(directories)
+        self._listings: dict[str, _Listing] = {}
+        self._checked: dict[str, _Listing | None] = {}  # this job's view of each directory
+        self._lock = threading.Lock()
+
+    def begin_job(self) -> None:
+        """Look at each directory's mtime again before trusting its listing."""
+        with self._lock:
+            self._checked.clear()
+
+    def missing(self, url: str) -> str | None:
+        """The GCS-style 404 message when `url` is in a sandbox bucket but its file does not exist."""
+        found = gcs_object(url)
+        if found is None or found[0] not in self.directories:
+            return None
+        bucket, name = found
+        segments = name.split("/")
+        # Object names that cannot be a file below the bucket's directory (`..`, empty segments) never exist.
+        if all(s not in ("", ".", "..") for s in segments) and self._is_file(
+            os.path.join(self.directories[bucket], *segments[:-1]), segments[-1]
+        ):
+            return None
+        return f"No such object: {bucket}/{name}"
+
+    def _is_file(self, directory: str, name: str) -> bool:
+        with self._lock:
+            if directory not in self._checked:
+                self._checked[directory] = self._listing(directory)
+            listing = self._checked[directory]
+        if listing is None or name in listing.links:
+            return os.path.isfile(os.path.join(directory, name))
+        return name in listing.files
+
+    def _listing(self, directory: str) -> _Listing | None:
+        """The directory's names, if they can be trusted for this job; None: stat each file."""
+        try:
+            mtime_ns = os.stat(directory).st_mtime_ns
+        except OSError:
+            return None
+        kept = self._listings.get(directory)
+        if kept is not None and kept.mtime_ns == mtime_ns:
+            return kept
+        if time.time_ns() - mtime_ns < SETTLED_SECONDS * 1e9:
+            return None  # changed just now: a file added in the same clock tick would be missed
+        files, links = set(), set()
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.is_symlink():
+                        links.add(entry.name)
+                    elif entry.is_file(follow_symlinks=False):
+                        files.add(entry.name)
+        except OSError:
+            return None
+        listing = _Listing(mtime_ns, frozenset(files), frozenset(links))
+        self._listings[directory] = listing
+        return listing
