@@ -7,7 +7,7 @@ the real API cannot carry out (`unsupported`) and no-ops are never executed and 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from reconciler.defaults import DEFAULT_CONCURRENCY
@@ -39,7 +39,8 @@ class ApplyResult:
         return not self.failed and not self.skipped
 
 
-RunUnit = Callable[[Unit], Awaitable[None]]
+# Runs a unit's changes; returns what was done where a count helps (address -> detail), or None.
+RunUnit = Callable[[Unit], Awaitable[Mapping[str, str] | None]]
 # Called as each change finishes: (address, "applied" | "failed" | "skipped", detail)
 Progress = Callable[[str, str, str], None]
 
@@ -91,7 +92,7 @@ async def execute(
                 return
             async with semaphore:
                 try:
-                    await run_unit(unit)
+                    outcomes = await run_unit(unit) or {}
                 except (LeaseLostError, StopRequested):
                     raise  # not this change's failure: the whole apply stops writing
                 except PartialFailure as exc:
@@ -108,7 +109,12 @@ async def execute(
                     return
             for change in unit.changes:
                 result.applied.append(change.address)
-                progress(change.address, "applied", change.action.value)
+                detail = outcomes.get(change.address)
+                progress(
+                    change.address,
+                    "applied",
+                    f"{change.action.value}: {detail}" if detail else change.action.value,
+                )
         finally:
             done[unit.name].set()
 

@@ -197,7 +197,7 @@ async def apply_plan(
             i.title: str(i.integration_uuid) for i in await client.list_cloud_integrations()
         }
 
-    async def run_unit(unit: Unit) -> None:
+    async def run_unit(unit: Unit) -> dict[str, str]:
         if guard is not None:
             await guard()  # bucket CORS and IAM are written through GCS, not the client
         if unit.name == SCHEMA_UNIT:
@@ -207,6 +207,7 @@ async def apply_plan(
                 if guard is not None:
                     await guard()
                 await provider.apply(change, ctx)
+        return {c.address: ctx.outcomes.pop(c.address) for c in unit.changes if c.address in ctx.outcomes}
 
     result = await execute(plan, run_unit, concurrency=concurrency, progress=progress)
     if journal is not None:

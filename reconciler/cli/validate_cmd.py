@@ -28,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
         f"{len(config.schema_keys or {})} metadata key(s)",
         f"{sum(1 for a in config.locations if a.startswith('folder.'))} folder(s)",
         f"{len(config.datasets or [])} dataset(s)",
-        f"{entries} file entries",
     ]
+    if entries or not buckets:  # entries of JSON and CSV files; listings are counted by `plan`
+        counts.append(f"{entries} file entries")
     rules = len(config.selection.all_rules())
     if rules:  # datasets by rule: how many rules, and splits, were checked
         counts.insert(4, f"{rules} membership rule(s), {len(config.splits or [])} split(s)")

@@ -40,6 +40,7 @@ class ApplyContext:
     works: dict[str, FolderWork] = field(default_factory=dict)
     gcs: Any = None  # engine.GcsAccess: the bucket side of integrations
     selection: Selection | None = None  # datasets' and splits' rules, for the items registered here
+    outcomes: dict[str, str] = field(default_factory=dict)  # address -> what was done, where counts help
 
 
 class EncordProvider:
@@ -165,8 +166,12 @@ class EncordProvider:
                 continue  # a retry of failed files: the next plan matches them
             gone = frozenset(u for u, _ in ctx.works[path].delete) if path in ctx.works else frozenset()
             link += await selected_new_items(self.client, ctx.selection, p["title"], path, folder_uuid, gone)
+        link = list(dict.fromkeys(link))
         if link:
-            await self.client.link_items(dataset, [UUID(u) for u in dict.fromkeys(link)])
+            await self.client.link_items(dataset, [UUID(u) for u in link])
+        done = [f"{len(link)} item(s) linked"] if link or not p.get("unlink") else []
+        done += [f"{len(p['unlink'])} item(s) unlinked"] if p.get("unlink") else []
+        ctx.outcomes[change.address] = ", ".join(done)
 
     async def _bucket(self, change: Change, ctx: ApplyContext) -> None:
         """GCS calls block: they run in a worker thread."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from reconciler.config.loader import Config
 from reconciler.live import FolderIndex, LiveDataset, LiveState
 from reconciler.plan.diff_items import FolderWork
@@ -77,8 +79,9 @@ def _examples(
     rules: RuledMembership | None,
     pruned: frozenset[str],
     paths: ItemPaths,
-) -> list[str]:
-    """Up to EXAMPLES items linked and unlinked, by path, each with the rule that decides it."""
+) -> list[dict[str, Any]]:
+    """Up to EXAMPLES items linked and unlinked, by path, each with the rule that decides it (`why`);
+    `arriving`: an item this apply registers, matched by what its source declares."""
 
     def first(uuids: list[str]) -> list[str]:
         return (
@@ -94,9 +97,14 @@ def _examples(
             return "not in its folders"
         return rules.leaving.get(uuid, "selected by no rule now")
 
-    out = [f"+ {paths.get(u, u)} ({cite[u]})" for u in first(to_link)]
-    out += [f"+ {shown} (new: {cite_})" for shown, cite_ in arriving.chosen[:EXAMPLES]]
-    return out + [f"- {paths.get(u, u)} ({why(u)})" for u in first(to_unlink)]
+    out: list[dict[str, Any]] = [
+        {"change": "link", "path": paths.get(u, u), "why": cite[u]} for u in first(to_link)
+    ]
+    out += [
+        {"change": "link", "path": shown, "why": cite_, "arriving": True}
+        for shown, cite_ in arriving.chosen[:EXAMPLES]
+    ]
+    return out + [{"change": "unlink", "path": paths.get(u, u), "why": why(u)} for u in first(to_unlink)]
 
 
 def dataset_changes(

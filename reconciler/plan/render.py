@@ -34,10 +34,18 @@ def detail_lines(change: Change) -> list[str]:
     if change.reason:
         lines.append(change.reason)
     # a dataset by rule: items it links (+) and unlinks (-), one a line, each with the rule that decides
-    lines += [str(example) for example in change.payload.get("membership_examples") or ()]
+    lines += [_membership_line(example) for example in change.payload.get("membership_examples") or ()]
     if change.manual_steps:
         lines.append(f"To do by hand: {change.manual_steps}")
     return lines
+
+
+def _membership_line(example: Any) -> str:
+    """`+ path (rule)`, `+ path (new: rule)` for an item this apply registers, `- path (why)`."""
+    if not isinstance(example, dict):
+        return str(example)  # a plan saved before the examples were structured
+    why = f"new: {example.get('why')}" if example.get("arriving") else example.get("why")
+    return f"{'-' if example.get('change') == 'unlink' else '+'} {example.get('path')} ({why})"
 
 
 def _risk_tag(change: Change) -> str:

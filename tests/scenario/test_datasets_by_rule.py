@@ -213,6 +213,11 @@ def test_a_split_is_disjoint_and_stays_stable_as_items_arrive_and_a_new_seed_sho
     moved_in = sum(sum(c["payload"].get("moves_in", {}).values()) for c in changes.values())
     moved_out = sum(len(c["payload"]["unlink"]) for a, c in changes.items() if a.startswith("dataset_items."))
     assert moved_in == moved_out > 0  # tooling reads the moves, not only the prose
+    examples = [e for c in changes.values() for e in c["payload"].get("membership_examples", [])]
+    assert examples and all(set(e) == {"change", "path", "why"} for e in examples)
+    assert {e["change"] for e in examples} == {"link", "unlink"}
+    assert all(e["path"].startswith("raw/cams/f") for e in examples), examples
+    assert any(e["why"].startswith("moves to '") for e in examples if e["change"] == "unlink")
 
 
 def test_a_grouped_split_keeps_each_group_on_one_side_and_names_items_without_the_key(
@@ -255,6 +260,7 @@ def test_an_unlink_is_refused_without_allow_destroy_and_done_with_it(
     assert "unlinks 2 item(s) that no rule selects" in out
     assert "- raw/cams/b1.jpg (selected by no rule now)" in out
     assert _apply(config, "--allow-destroy") == 0
+    assert "dataset_items.front  update: 2 item(s) unlinked" in capsys.readouterr().out
     assert lake.members()["front"] == {"cams/front/a1.jpg", "cams/front/a2.jpg", "cams/front/c1.jpg"}
 
 
