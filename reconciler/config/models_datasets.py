@@ -105,7 +105,7 @@ class DatasetSpec(StrictModel):
         return self.folders is not None or self.select is not None
 
 
-Weight = Annotated[float, Field(gt=0)]
+Weight = Annotated[float, Field(gt=0, strict=True)]  # "80" is refused, as schema.json does
 
 
 class SplitSpec(StrictModel):

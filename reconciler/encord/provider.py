@@ -165,7 +165,10 @@ class EncordProvider:
             if ctx.selection is None or folder_uuid is None:
                 continue  # a retry of failed files: the next plan matches them
             gone = frozenset(u for u, _ in ctx.works[path].delete) if path in ctx.works else frozenset()
-            link += await selected_new_items(self.client, ctx.selection, p["title"], path, folder_uuid, gone)
+            new = frozenset(ctx.registrar.tally.registered.get(path, [])) if ctx.registrar else frozenset()
+            link += await selected_new_items(
+                self.client, ctx.selection, p["title"], path, folder_uuid, gone, only=new
+            )
         link = list(dict.fromkeys(link))
         if link:
             await self.client.link_items(dataset, [UUID(u) for u in link])

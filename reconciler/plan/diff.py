@@ -12,7 +12,7 @@ from reconciler.config.loader import Config, walk_folders
 from reconciler.config.models import SafetySpec
 from reconciler.live import LiveState
 from reconciler.plan.diff_buckets import bucket_changes
-from reconciler.plan.diff_datasets import dataset_changes, desired_items
+from reconciler.plan.diff_datasets import dataset_changes, desired_items, managed_link_count
 from reconciler.plan.diff_folders import folder_changes
 from reconciler.plan.diff_integrations import integration_changes
 from reconciler.plan.diff_items import FolderWork, items_changes
@@ -103,6 +103,7 @@ def plan_with_work(
         protected=sorted(protected),
         warnings=list(config.warnings) + (list(data.notes) if data else []) + kept,
         errors=errors,
+        managed_links=managed_link_count(config, live) if config.datasets is not None else None,
     )
     return with_threshold_warnings(acknowledged(plan, config.acknowledge), config.safety), works
 

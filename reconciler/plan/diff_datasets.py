@@ -24,6 +24,7 @@ from reconciler.plan.model import (
 )
 from reconciler.plan.snapshots import ENCORD_UI, make_change, snapshot
 from reconciler.selection.membership import EXAMPLES
+from reconciler.selection.rules import Rule
 
 
 def _in_refs(folder_path: str, refs: list[tuple[str, bool]]) -> bool:
@@ -79,6 +80,7 @@ def _examples(
     rules: RuledMembership | None,
     pruned: frozenset[str],
     paths: ItemPaths,
+    rule_set: tuple[Rule, ...] = (),
 ) -> list[dict[str, Any]]:
     """Up to EXAMPLES items linked and unlinked, by path, each with the rule that decides it (`why`);
     `arriving`: an item this apply registers, matched by what its source declares."""
@@ -95,7 +97,7 @@ def _examples(
             return "pruned"
         if rules is None:
             return "not in its folders"
-        return rules.leaving.get(uuid, "selected by no rule now")
+        return rules.leaving.get(uuid) or paths.no_longer_selected(uuid, rule_set)
 
     out: list[dict[str, Any]] = [
         {"change": "link", "path": paths.get(u, u), "why": cite[u]} for u in first(to_link)
@@ -231,7 +233,8 @@ def dataset_changes(
             )
             incoming += len(arriving.chosen)
         reasons += notes
-        examples = _examples(to_link, to_unlink, arriving, cite, rules, all_pruned, paths)
+        rule_set = config.selection.rules_for(title)[0]
+        examples = _examples(to_link, to_unlink, arriving, cite, rules, all_pruned, paths, rule_set)
         out.append(
             make_change(
                 live,
@@ -254,6 +257,11 @@ def dataset_changes(
                         {
                             "membership_examples": examples,
                             "select_registered_in": ruled_registering,
+                            **(
+                                {"split": split.name}
+                                if (split := config.selection.rules_for(title)[1])
+                                else {}
+                            ),
                             **({"moves_in": rules.moves_in} if rules.moves_in else {}),
                         }
                         if rules is not None
@@ -267,6 +275,18 @@ def dataset_changes(
             continue
         out.append(_dataset_delete(live, title, sandbox))
     return out
+
+
+def managed_link_count(config: Config, live: LiveState) -> int:
+    """Data rows linked now in the declared datasets whose items the config manages (by folders, rules
+    or a split), whether or not this plan changes them."""
+    total = 0
+    for spec in config.datasets or []:
+        current = live.datasets.get(spec.title)
+        managed = spec.folders is not None or spec.select is not None
+        if current is not None and (managed or config.selection.rules_for(spec.title)[1] is not None):
+            total += len(current.linked_items)
+    return total
 
 
 def _dataset_delete(live: LiveState, title: str, sandbox: bool) -> Change:

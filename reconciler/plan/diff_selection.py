@@ -37,12 +37,25 @@ class ItemPaths:
 
     def __init__(self, live: LiveState) -> None:
         self._live = live
-        self._paths: dict[str, str] | None = None
+        self._items: dict[str, Candidate] | None = None
+
+    def item(self, uuid: str) -> Candidate | None:
+        if self._items is None:
+            self._items = {c.uuid: c for items in self._live.candidates.values() for c in items}
+        return self._items.get(uuid)
 
     def get(self, uuid: str, default: str) -> str:
-        if self._paths is None:
-            self._paths = {c.uuid: c.path for items in self._live.candidates.values() for c in items}
-        return self._paths.get(uuid, default)
+        item = self.item(uuid)
+        return item.path if item is not None else default
+
+    def no_longer_selected(self, uuid: str, rules: tuple[Rule, ...]) -> str:
+        """Why a linked item leaves a dataset by rule: the rules whose folders hold it and that no longer
+        select it, or that none of them draws from its folder."""
+        item = self.item(uuid)
+        drawing = [r.name for r in rules if item is not None and r.takes_from(item.folder)]
+        if not drawing:
+            return "in no rule's folders now" if item is not None else "selected by no rule now"
+        return f"{', '.join(drawing)} no longer select{'s' if len(drawing) == 1 else ''} it"
 
 
 def ruled_memberships(

@@ -117,6 +117,9 @@ class Plan(BaseModel):
     protected: list[str] = Field(default_factory=list)  # addresses under protection when planned
     targets: list[str] = Field(default_factory=list)  # --target: the plan covers only these (and their needs)
     untargeted: int = 0  # with targets: changes outside them, left out of this plan
+    # data rows linked now in the datasets whose membership the config manages, changed or not: what the
+    # `safety` threshold on dataset links is a share of (None in plans saved before it was recorded)
+    managed_links: int | None = None
     warnings: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
 

@@ -62,7 +62,9 @@ def section_counts(plan: Plan) -> dict[str, Counts]:
             updated=sum(int(c.payload.get("update", 0)) for c in items if c.executable),
         ),
         "dataset_links": Counts(
-            existing=sum(int((c.before or {}).get("linked_items", 0)) for c in links),
+            existing=plan.managed_links
+            if plan.managed_links is not None
+            else sum(int((c.before or {}).get("linked_items", 0)) for c in links),
             deleted=sum(len(c.payload.get("unlink") or []) for c in links if c.executable),
         ),
     }

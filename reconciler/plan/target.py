@@ -54,6 +54,12 @@ def targeted(plan: Plan, targets: list[str]) -> Plan:
         )
     by_address = {c.address: c for c in plan.changes}
     keep = {c.address for c in plan.changes if any(matches(c, p) for p in parsed)}
+    # The parts of a split move items between each other: one part's links without the others' unlinks
+    # would put an item on two sides. A part targeted brings its split's other parts.
+    splits = {by_address[a].payload.get("split") for a in keep} - {None}
+    keep |= {
+        c.address for c in plan.changes if c.kind == Kind.DATASET_ITEMS and c.payload.get("split") in splits
+    }
     stack = list(keep)
     while stack:
         for dep in by_address[stack.pop()].depends_on:

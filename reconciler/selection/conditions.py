@@ -102,7 +102,27 @@ def _parse_one(key: str, spec: Any, shape: Mapping[str, Any]) -> tuple[Condition
         assert test is not None
         tests.append(test)
         texts.append(f"{key} {op.replace('_', ' ')} {operand!r}")
+    empty = _selects_nothing(spec, kind)
+    if empty:
+        return None, empty
     return Condition(key, lambda v: all(t(v) for t in tests), " and ".join(texts)), None
+
+
+def _selects_nothing(spec: Mapping[str, Any], kind: str) -> str | None:
+    """A condition whose operators (each valid) leave no value: a mistake, said offline."""
+    low = [(op, spec[op]) for op in ("gt", "gte") if op in spec]
+    high = [(op, spec[op]) for op in ("lt", "lte") if op in spec]
+    for low_op, low_value in low:
+        for high_op, high_value in high:
+            lo, hi = _comparable(low_value, kind), _comparable(high_value, kind)
+            if lo > hi or (lo == hi and (low_op, high_op) != ("gte", "lte")):
+                bounds = f"{low_op} {low_value!r} and {high_op} {high_value!r}"
+                return f"{bounds} leave no value: this selects nothing"
+    if "in" in spec and "not_in" in spec:
+        left = {_comparable(v, kind) for v in spec["in"]} - {_comparable(v, kind) for v in spec["not_in"]}
+        if not left:
+            return "every value of `in` is also in `not_in`: this selects nothing"
+    return None
 
 
 def _operator(

@@ -5,6 +5,7 @@ and a selector on a key outside the schema refused at its line."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -194,7 +195,10 @@ def test_a_split_is_disjoint_and_stays_stable_as_items_arrive_and_a_new_seed_sho
 
     lake.objects("cams", {"images": _many(90)})  # 30 new items
     assert main(["plan", str(config), "--detailed-exitcode"]) == 2  # new matches are changes
+    capsys.readouterr()
     assert _apply(config) == 0  # new items are linked without unlinking any: no --allow-destroy needed
+    linked = re.findall(r"dataset_items\.\w+  update: (\d+) item\(s\) linked", capsys.readouterr().out)
+    assert len(linked) == 3 and sum(map(int, linked)) == 30  # the new items only, not the parts again
     second = lake.members()
     for part in ("train", "val", "test"):
         assert first[part] <= second[part], f"an item left {part}"
@@ -207,9 +211,11 @@ def test_a_split_is_disjoint_and_stays_stable_as_items_arrive_and_a_new_seed_sho
     out = capsys.readouterr().out
     assert "move here from 'train'" in out and "Destructive changes (apply needs --allow-destroy)" in out
     assert "item(s) that leave this part of its split" in out and "(moves to '" in out
-    assert "selected by no rule now" not in out  # every unlink is a move
+    assert "no longer select" not in out  # every unlink is a move
     assert main(["plan", str(config), "--format", "json"]) == 0
-    changes = {c["address"]: c for c in json.loads(capsys.readouterr().out)["changes"]}
+    document = json.loads(capsys.readouterr().out)
+    assert document["managed_links"] == 90  # what the thresholds count against: every part's links
+    changes = {c["address"]: c for c in document["changes"]}
     moved_in = sum(sum(c["payload"].get("moves_in", {}).values()) for c in changes.values())
     moved_out = sum(len(c["payload"]["unlink"]) for a, c in changes.items() if a.startswith("dataset_items."))
     assert moved_in == moved_out > 0  # tooling reads the moves, not only the prose
@@ -218,6 +224,13 @@ def test_a_split_is_disjoint_and_stays_stable_as_items_arrive_and_a_new_seed_sho
     assert {e["change"] for e in examples} == {"link", "unlink"}
     assert all(e["path"].startswith("raw/cams/f") for e in examples), examples
     assert any(e["why"].startswith("moves to '") for e in examples if e["change"] == "unlink")
+
+    # Targeting one part applies its whole split: its links without the others' unlinks would overlap.
+    assert _apply(config, "--target", "dataset.val") != 0  # the other parts' unlinks need --allow-destroy
+    assert _apply(config, "--target", "dataset.val", "--allow-destroy", "--force") == 0  # a reseed moves half
+    third = lake.members()
+    assert sum(len(m) for m in third.values()) == 90 == len(set().union(*third.values()))
+    assert main(["plan", str(config), "--detailed-exitcode"]) == 0
 
 
 def test_a_grouped_split_keeps_each_group_on_one_side_and_names_items_without_the_key(
@@ -258,7 +271,7 @@ def test_an_unlink_is_refused_without_allow_destroy_and_done_with_it(
     assert main(["plan", str(config)]) == 0
     out = capsys.readouterr().out
     assert "unlinks 2 item(s) that no rule selects" in out
-    assert "- raw/cams/b1.jpg (selected by no rule now)" in out
+    assert "- raw/cams/b1.jpg (datasets.front.select[0] no longer selects it)" in out
     assert _apply(config, "--allow-destroy") == 0
     assert "dataset_items.front  update: 2 item(s) unlinked" in capsys.readouterr().out
     assert lake.members()["front"] == {"cams/front/a1.jpg", "cams/front/a2.jpg", "cams/front/c1.jpg"}

@@ -54,6 +54,16 @@ def test_item_prunes_updates_and_unlinks_are_measured_against_what_exists() -> N
     assert not breaches(plan(items(100, update=30), prune(30), unlink(50, 15)), SafetySpec())
 
 
+def test_unlinks_are_a_share_of_every_managed_link_not_only_the_changed_datasets() -> None:
+    """A dataset of 72 losing 46 is 16% of 291 links the config manages, not 64%."""
+    changed = plan(unlink(72, 46))
+    assert [str(b) for b in breaches(changed, SafetySpec())] == [
+        "46 of 72 managed dataset links would be deleted (64%, above the 30% limit)"  # a plan saved before
+    ]
+    assert not breaches(changed.model_copy(update={"managed_links": 291}), SafetySpec())
+    assert breaches(changed.model_copy(update={"managed_links": 150}), SafetySpec())
+
+
 def test_small_sections_and_overrides() -> None:
     assert not breaches(plan(items(9), prune(9)), SafetySpec())  # fewer than 10 exist
     relaxed = SafetySpec(items=ThresholdSpec(max_delete_percent=100))

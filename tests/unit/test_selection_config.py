@@ -114,3 +114,28 @@ datasets:
     assert any(":13:" in p and "datasets.x.select[0].where.camera:" in p and "side" in p for p in found), (
         found
     )
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("{seconds: {gt: 60, lt: 10}}", "gt 60 and lt 10 leave no value: this selects nothing"),
+        ("{seconds: {gt: 10, lte: 10}}", "gt 10 and lte 10 leave no value"),
+        ("{camera: {in: [front], not_in: [front]}}", "every value of `in` is also in `not_in`"),
+    ],
+)
+def test_a_condition_that_selects_nothing_is_refused(tmp_path: Path, where: str, message: str) -> None:
+    text = HEAD.replace("    drive: string\n", "    drive: string\n    seconds: number\n") + (
+        f"datasets:\n  - title: d\n    select: [{{folders: [raw], where: {where}}}]\n"
+    )
+    found = problems(tmp_path, text)
+    assert any(message in p and "reconciler.yaml:" in p for p in found), found
+
+
+def test_a_weight_given_as_a_string_is_refused(tmp_path: Path) -> None:
+    text = HEAD + (
+        "datasets: [{title: a}, {title: b}]\n"
+        "splits:\n  - name: s\n    seed: 1\n    select: [{folders: [raw]}]\n"
+        '    datasets: {a: "80", b: 20}\n'
+    )
+    assert any("valid number" in p for p in problems(tmp_path, text))
