@@ -16,5 +16,11 @@ def nearest(name: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str | 
     options = list(choices)
     folded = fold(name)
     same = [choice for choice in options if fold(choice) == folded]
-    close = same or difflib.get_close_matches(name, options, n=1, cutoff=cutoff)
+    # A word that begins exactly one choice is a shortening of it (`dicom` -> `dicom_series`).
+    begun = [choice for choice in options if len(folded) >= 3 and fold(choice).startswith(folded)]
+    close = (
+        same
+        or (begun if len(begun) == 1 else [])
+        or difflib.get_close_matches(name, options, n=1, cutoff=cutoff)
+    )
     return close[0] if close else None

@@ -117,6 +117,8 @@ class ApplyReport:
     result: ApplyResult
     unsupported: list[Change] = field(default_factory=list)
     not_converged: list[Change] = field(default_factory=list)
+    # a saved plan's apply: what differs now but was no change of the plan (new data since it was made)
+    new_since_plan: list[Change] = field(default_factory=list)
     recheck: Plan | None = None
     registration: RegistrationTally | None = None
     verification: list[DatasetCheck] = field(default_factory=list)
@@ -151,9 +153,11 @@ async def apply_plan(
     state: StateStore | None = None,
     guard: Callable[[], Awaitable[None]] | None = None,
     stop: GracefulStop | None = None,
+    saved: bool = False,
 ) -> ApplyReport:
     """Carry out the plan. `guard` (the lock's) is awaited before every change and every request that
-    writes; when it raises, nothing more is written and the error propagates."""
+    writes; when it raises, nothing more is written and the error propagates. `saved`: the plan is the
+    reviewed one, so what differs afterwards outside its changes is news, not a failure to converge."""
     client.write_guard = guard
     provider = EncordProvider(client)
     ctx = ApplyContext(gcs=gcs, selection=config.selection if config is not None else None)
@@ -234,5 +238,8 @@ async def apply_plan(
             report.verification = verify_datasets(config, again.live)
         report.recheck = recheck
         failed = set(result.failed) | set(result.skipped)
-        report.not_converged = [c for c in recheck.changes if c.executable and c.address not in failed]
+        differs = [c for c in recheck.changes if c.executable and c.address not in failed]
+        own = {c.address for c in plan.changes if c.executable}
+        report.not_converged = [c for c in differs if not saved or c.address in own]
+        report.new_since_plan = [c for c in differs if saved and c.address not in own]
     return report

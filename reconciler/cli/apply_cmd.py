@@ -196,6 +196,7 @@ async def _apply_with(
             else state_store_for(ref, config_dir(prepared.config, prepared.plan)),
             guard=guard,
             stop=stop,
+            saved=prepared.saved,
         )
 
 
@@ -361,6 +362,11 @@ def _report(report: ApplyReport, report_path: str | None = None) -> int:
         )
     for change in report.not_converged:
         output.out(f"  [red]≠ {escape(change.address)}[/]: still differs after apply ({change.action.value})")
+    for change in report.new_since_plan:
+        output.out(
+            f"  [yellow]~ {escape(change.address)}[/]: changed since this plan was made, and not part of it "
+            f"({change.action.value}): the next plan shows it"
+        )
     output.out("")
     failed_files = report.registration.failed if report.registration else 0
     ok = report.ok and not failed_files

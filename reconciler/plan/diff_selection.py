@@ -161,9 +161,12 @@ def _split_memberships(
     )
     for (was, now), count in sorted(moves.items()):
         out[now].moves_in[was] = count
-        out[now].notes.append(
-            f"{count} item(s) move here from {was!r} (the split's seed, weights or grouping changed)"
-        )
+    for member in out.values():  # one note per part, however many parts its items come from
+        if member.moves_in:
+            sources = [f"{n} from {was!r}" for was, n in member.moves_in.items()]
+            head, _, rest = sources[0].partition(" from ")
+            sources[0] = f"{head} item(s) move here from {rest}"
+            member.notes.append(f"{' and '.join(sources)} (the split's seed, weights or grouping changed)")
     unplaced_set = set(unplaced)
     for uuid, was in linked_in.items():
         part = parts.get(uuid)

@@ -82,6 +82,8 @@ def parse_conditions(
 
 def _parse_one(key: str, spec: Any, shape: Mapping[str, Any]) -> tuple[Condition | None, str | None]:
     kind = str(shape.get("type"))
+    if isinstance(spec, list):
+        return None, "a list is not one value; to match any of several, write {in: [...]}"
     if not isinstance(spec, Mapping):  # `key: value`, equality
         problem = _value_problem(spec, shape)
         if problem:
@@ -144,6 +146,8 @@ def _operator(
             return (lambda v: v is not _ABSENT and _comparable(v, kind) in wanted), None
         return (lambda v: v is _ABSENT or _comparable(v, kind) not in wanted), None
     if op == "not":
+        if isinstance(operand, list):
+            return None, "takes one value; to leave out several, write not_in: [...]"
         problem = _value_problem(operand, shape)
         if problem:
             return None, problem

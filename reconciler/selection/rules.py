@@ -168,8 +168,9 @@ def _types(value: Any, problems: list[str]) -> frozenset[str] | None:
         problems.append(f"types: a non-empty list of: {', '.join(ITEM_TYPES)}")
         return None
     unknown = [t for t in value if t not in ITEM_TYPES]
+    for name in unknown:  # each named, not only the first
+        hint = did_you_mean(str(name), list(ITEM_TYPES)) or f"; one of: {', '.join(ITEM_TYPES)}"
+        problems.append(f"types: {name!r} is not a data type{hint}")
     if unknown:
-        hint = did_you_mean(str(unknown[0]), list(ITEM_TYPES)) or f"; one of: {', '.join(ITEM_TYPES)}"
-        problems.append(f"types: {unknown[0]!r} is not a data type{hint}")
         return None
     return frozenset(ITEM_TYPES[t] for t in value)

@@ -181,6 +181,28 @@ def test_a_saved_plan_applies_only_the_reviewed_item_sets(
     assert main(["plan", str(example), "--detailed-exitcode"]) == 0
 
 
+def test_data_arriving_after_a_saved_plan_is_news_not_a_failed_apply(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reviewed plan does not touch a folder; an object lands in its bucket before the merge job. The
+    apply does what was reviewed and exits 0; the folder is named as changed since, for the next plan."""
+    assert main(["apply", str(example), "--auto-approve"]) == 0
+    config = example / "reconciler.yaml"
+    config.write_text(config.read_text().replace("Still images from the fleet's cameras", "Stills"))
+    saved = example / "plan.json"
+    assert main(["plan", str(example), "--out", str(saved)]) == 0
+    assert "folder_items.driving/cameras" not in {c["address"] for c in json.loads(saved.read_text())["changes"]
+                                                  if c["action"] != "noop"}  # fmt: skip
+    (example / "bucket" / "cams" / "rear" / "2024-05-01" / "img_5000.jpg").write_bytes(b"late")
+    capsys.readouterr()
+    assert main(["apply", str(saved), "--auto-approve"]) == 0
+    out = capsys.readouterr().out
+    assert "folder.driving/cameras  update" in out
+    assert "~ folder_items.driving/cameras: changed since this plan was made, and not part of it" in out
+    assert "did not converge" not in out
+    assert main(["plan", str(example), "--detailed-exitcode"]) == 2  # the new object, for the next review
+
+
 def test_the_bucket_side_converges_and_taking_back_a_binding_is_destructive(
     example: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -122,6 +122,8 @@ datasets:
         ("{seconds: {gt: 60, lt: 10}}", "gt 60 and lt 10 leave no value: this selects nothing"),
         ("{seconds: {gt: 10, lte: 10}}", "gt 10 and lte 10 leave no value"),
         ("{camera: {in: [front], not_in: [front]}}", "every value of `in` is also in `not_in`"),
+        ("{camera: [front, rear]}", "a list is not one value; to match any of several, write {in: [...]}"),
+        ("{camera: {not: [front]}}", "not: takes one value; to leave out several, write not_in: [...]"),
     ],
 )
 def test_a_condition_that_selects_nothing_is_refused(tmp_path: Path, where: str, message: str) -> None:
