@@ -85,7 +85,19 @@ def guess_mime(url: str) -> str | None:
     path = split_url(url).path
     if path.endswith(".nii.gz"):
         return "application/nifti"
-    return _MIME.guess_type(path, strict=False)[0]
+    # The guess depends on the name's last two suffixes only (an encoding such as .gz, and the type
+    # before it), so it is made once per suffix pair, not once per file.
+    name = path.rpartition("/")[2]
+    dot = name.rfind(".")
+    if dot <= 0:
+        return _guess_name(name)  # no suffix, or a dotfile, which has none
+    before = name.rfind(".", 0, dot)
+    return _guess_name("f" + name[before if before > 0 else dot :])
+
+
+@functools.lru_cache(maxsize=4096)
+def _guess_name(name: str) -> str | None:
+    return _MIME.guess_type(name, strict=False)[0]
 
 
 @dataclass

@@ -13,6 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from reconciler.emulator.store_reads import Reads
 from reconciler.emulator.store_sql import (
     DDL,
     INDEXES,
+    JSON_COLUMNS,
     Row,
     casefold,
     decode_row,
@@ -156,9 +158,16 @@ class Tx(Reads):
             return
         full = [derived(r) for r in rows]
         cols = list(full[0])
+        values = itemgetter(*cols)  # one C call per row; only the JSON columns are then encoded
+        encoded = [i for i, c in enumerate(cols) if c in JSON_COLUMNS]
+        params = []
+        for row in full:
+            one = list(values(row))
+            for i in encoded:
+                one[i] = encode_value(one[i], cols[i])
+            params.append(one)
         self._conn.executemany(
-            f"INSERT INTO items ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-            [tuple(encode_value(r[c], c) for c in cols) for r in full],
+            f"INSERT INTO items ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})", params
         )
 
     def item(self, item_uuid: str) -> Row | None:

@@ -1,0 +1,22 @@
+"""The emulator's MIME guess, made once per suffix pair, says what `mimetypes` says of the whole path."""
+
+from __future__ import annotations
+
+import itertools
+from urllib.parse import urlsplit
+
+from reconciler.emulator.specs import _MIME, guess_mime
+
+STEMS = ["a", "img_0001", ".hidden", "", "dir.d/file", "a.b", ".tar"]
+SUFFIXES = ["", ".jpg", ".JPG", ".tar", ".gz", ".tgz", ".bz2", ".txt", ".dcm", ".mp4", ".json", ".x-unknown"]
+
+
+def test_the_guess_is_the_whole_paths() -> None:
+    names = {stem + one + two for stem, one, two in itertools.product(STEMS, SUFFIXES, SUFFIXES)} - {""}
+    for name in sorted(names):
+        url = f"gs://bucket/some/dir/{name}"
+        assert guess_mime(url) == _MIME.guess_type(urlsplit(url).path, strict=False)[0], name
+
+
+def test_nifti_is_known_by_its_double_suffix() -> None:
+    assert guess_mime("gs://bucket/scan.nii.gz") == "application/nifti"
