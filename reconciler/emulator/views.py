@@ -36,6 +36,8 @@ MEDIA_KEYS = (
     "audioNumChannels",
 )
 
+_MEDIA_PARTS_PER_PAGE = 256  # distinct media texts remembered while a page is rendered
+
 # v2 item type -> v1 data row `data_type`.
 DATA_TYPE = {
     "image": "IMAGE",
@@ -140,9 +142,17 @@ def item_views(
         at["data_units"],
     )
     views = []
+    # The media fields of a stored media text: most items of a page share one (an image's MIME type), so
+    # each distinct text is decoded once per page.
+    media_parts: dict[Any, dict[str, Any]] = {}
     for row in rows:
         stored = row[media_at]
-        media = (stored if isinstance(stored, dict) else load_json(stored)).get
+        part = media_parts.get(stored) if isinstance(stored, str) else None
+        if part is None:
+            media = (stored if isinstance(stored, dict) else load_json(stored)).get
+            part = {key: media(key) for key in MEDIA_KEYS}
+            if isinstance(stored, str) and len(media_parts) < _MEDIA_PARTS_PER_PAGE:
+                media_parts[stored] = part
         views.append(
             {
                 "uuid": row[uuid],
@@ -161,20 +171,7 @@ def item_views(
                 "integrationHash": row[integration],
                 "url": row[url],
                 "signedUrl": signed_url(row[url]) if sign else None,
-                "fileSize": media("fileSize"),
-                "mimeType": media("mimeType"),
-                "duration": media("duration"),
-                "fps": media("fps"),
-                "height": media("height"),
-                "width": media("width"),
-                "dicomInstanceUid": media("dicomInstanceUid"),
-                "dicomStudyUid": media("dicomStudyUid"),
-                "dicomSeriesUid": media("dicomSeriesUid"),
-                "frameCount": media("frameCount"),
-                "audioSampleRate": media("audioSampleRate"),
-                "audioBitDepth": media("audioBitDepth"),
-                "audioCodec": media("audioCodec"),
-                "audioNumChannels": media("audioNumChannels"),
+                **part,
             }
         )
     return views
