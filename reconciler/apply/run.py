@@ -112,6 +112,21 @@ async def refuse_if_stale(
         )
 
 
+def _arrived_since(plan: Plan, differs: list[Change]) -> set[str]:
+    """Of what differs after a saved plan's apply, the item sets of folders the plan left alone: the plan
+    did not write them, so their declared or live items moved since it was made (new objects in a bucket),
+    and the changes that wait on them: news for the next plan. Anything else that differs, the
+    consequences of the plan's own writes included, is a failure to converge."""
+    own = {c.address for c in plan.changes if c.executable}
+    arrived = {c.address for c in differs if c.kind == Kind.FOLDER_ITEMS and c.address not in own}
+    grew = True
+    while grew:  # and what waits on those items (a dataset that links what a folder registers)
+        more = {c.address for c in differs if c.address not in own and arrived.intersection(c.depends_on)}
+        grew = not more <= arrived
+        arrived |= more
+    return arrived
+
+
 @dataclass
 class ApplyReport:
     result: ApplyResult
@@ -239,7 +254,7 @@ async def apply_plan(
         report.recheck = recheck
         failed = set(result.failed) | set(result.skipped)
         differs = [c for c in recheck.changes if c.executable and c.address not in failed]
-        own = {c.address for c in plan.changes if c.executable}
-        report.not_converged = [c for c in differs if not saved or c.address in own]
-        report.new_since_plan = [c for c in differs if saved and c.address not in own]
+        arrived = _arrived_since(plan, differs) if saved else set()
+        report.not_converged = [c for c in differs if c.address not in arrived]
+        report.new_since_plan = [c for c in differs if c.address in arrived]
     return report

@@ -2,9 +2,10 @@
 must exist there (GCS would answer 404).
 
 A job of 1,000 files used to stat each file. A directory's file names are now listed once and kept while
-the directory's mtime stays the same, checked once per job (`begin_job`): one stat per directory and job.
-A listing is trusted only once the directory has been unchanged for `SETTLED_SECONDS`, since a file added
-within the same filesystem clock tick leaves the mtime as it was; until then each file is stat'ed. A
+the directory stays the same one, unchanged (device, inode, mtime and ctime), checked once per job
+(`begin_job`): one stat per directory and job. A listing is trusted only once the directory has been
+unchanged for `SETTLED_SECONDS`, since a file added within the same filesystem clock tick leaves the times
+as they were; until then each file is stat'ed. A
 symlink is always followed afresh: its target can change without touching the directory.
 """
 
@@ -23,7 +24,9 @@ SETTLED_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class _Listing:
-    mtime_ns: int
+    # The directory as it was listed: which one (a symlink in the path may be pointed elsewhere) and
+    # when it last changed (ctime too: `touch -r` or rsync can put an mtime back, never a ctime).
+    stamp: tuple[int, int, int, int]  # st_dev, st_ino, st_mtime_ns, st_ctime_ns
     files: frozenset[str]  # regular files (not symlinks)
     links: frozenset[str]  # symlinks, resolved on each look-up
 
@@ -62,19 +65,20 @@ class BucketFiles:
                 self._checked[directory] = self._listing(directory)
             listing = self._checked[directory]
         if listing is None or name in listing.links:
-            return os.path.isfile(os.path.join(directory, name))
+            return os.path.isfile(os.path.join(directory, name))  # False for a name with a NUL
         return name in listing.files
 
     def _listing(self, directory: str) -> _Listing | None:
         """The directory's names, if they can be trusted for this job; None: stat each file."""
         try:
-            mtime_ns = os.stat(directory).st_mtime_ns
-        except OSError:
+            found = os.stat(directory)
+        except (OSError, ValueError):  # ValueError: a NUL in the name
             return None
+        stamp = (found.st_dev, found.st_ino, found.st_mtime_ns, found.st_ctime_ns)
         kept = self._listings.get(directory)
-        if kept is not None and kept.mtime_ns == mtime_ns:
+        if kept is not None and kept.stamp == stamp:
             return kept
-        if time.time_ns() - mtime_ns < SETTLED_SECONDS * 1e9:
+        if time.time_ns() - max(found.st_mtime_ns, found.st_ctime_ns) < SETTLED_SECONDS * 1e9:
             return None  # changed just now: a file added in the same clock tick would be missed
         files, links = set(), set()
         try:
@@ -86,6 +90,6 @@ class BucketFiles:
                         files.add(entry.name)
         except OSError:
             return None
-        listing = _Listing(mtime_ns, frozenset(files), frozenset(links))
+        listing = _Listing(stamp, frozenset(files), frozenset(links))
         self._listings[directory] = listing
         return listing

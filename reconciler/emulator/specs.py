@@ -89,8 +89,9 @@ def guess_mime(url: str) -> str | None:
     # before it), so it is made once per suffix pair, not once per file.
     name = path.rpartition("/")[2]
     dot = name.rfind(".")
-    if dot <= 0:
-        return _guess_name(name)  # no suffix, or a dotfile, which has none
+    if dot <= 0 or name.startswith(".") or ":" in path:
+        # no suffix; leading dots (not suffixes to splitext); a colon (a scheme to mimetypes): as it is
+        return _MIME.guess_type(path, strict=False)[0]
     before = name.rfind(".", 0, dot)
     return _guess_name("f" + name[before if before > 0 else dot :])
 

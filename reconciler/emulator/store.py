@@ -12,7 +12,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -336,6 +336,15 @@ def prepare_state_path(state: Path) -> None:
         raise ConfigError([problem])
 
 
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """WAL: a commit appends to one log instead of journalling each page it changes (a 100,000-item
+    registration commits about a quarter faster), as durably at the default synchronous=FULL. Where the
+    switch cannot be made (a directory this user cannot write, another process mid-transaction with an
+    older reconciler), the file keeps the mode it has: slower, never unusable."""
+    with suppress(sqlite3.OperationalError):
+        conn.execute("PRAGMA journal_mode=WAL")
+
+
 class Store:
     """The SQLite file (or `:memory:`) behind one emulator app."""
 
@@ -357,11 +366,8 @@ class Store:
         try:
             with self._lock:
                 if target != ":memory:":
-                    # WAL: a commit appends to one log instead of journalling each page it changes (a
-                    # 100,000-item registration commits about a quarter faster), and as durably at the
-                    # default synchronous=FULL. A bigger page cache keeps the item indexes' pages.
-                    self._conn.execute("PRAGMA journal_mode=WAL")
                     self._conn.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+                    _use_wal(self._conn)
                 self._conn.executescript(DDL)
                 migrate(self._conn)
                 self._conn.executescript(INDEXES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from reconciler.config.loader import Config
@@ -24,7 +25,7 @@ from reconciler.plan.model import (
 )
 from reconciler.plan.snapshots import ENCORD_UI, make_change, snapshot
 from reconciler.selection.membership import EXAMPLES
-from reconciler.selection.rules import Rule
+from reconciler.selection.rules import Candidate, Rule
 
 
 def _in_refs(folder_path: str, refs: list[tuple[str, bool]]) -> bool:
@@ -122,6 +123,7 @@ def dataset_changes(
     index = FolderIndex(live.folder_items)
     all_pruned = frozenset(uuid for w in works.values() for uuid, _ in w.delete)
     registering_in = {path for path, w in works.items() if w.register}
+    live = _as_updated(live, works)  # rules see the titles and metadata this apply writes
     ruled = ruled_memberships(config, live, all_pruned, registering_in) if config.selection else {}
     paths = ItemPaths(live)
     for membership in ruled.values():
@@ -275,6 +277,23 @@ def dataset_changes(
             continue
         out.append(_dataset_delete(live, title, sandbox))
     return out
+
+
+def _as_updated(live: LiveState, works: dict[str, FolderWork]) -> LiveState:
+    """The live candidates with the titles and clientMetadata this apply's item updates give them."""
+    updates = {u.uuid: u.entry for work in works.values() for u in work.update}
+    if not updates or not live.candidates:
+        return live
+
+    def updated(item: Candidate) -> Candidate:
+        entry = updates.get(item.uuid)
+        if entry is None:
+            return item
+        metadata = entry.client_metadata if entry.client_metadata is not None else item.metadata
+        return replace(item, title=entry.title or item.title, metadata=metadata)
+
+    candidates = {path: [updated(i) for i in items] for path, items in live.candidates.items()}
+    return live.model_copy(update={"candidates": candidates})
 
 
 def managed_link_count(config: Config, live: LiveState) -> int:

@@ -82,7 +82,7 @@ def parse_conditions(
 
 def _parse_one(key: str, spec: Any, shape: Mapping[str, Any]) -> tuple[Condition | None, str | None]:
     kind = str(shape.get("type"))
-    if isinstance(spec, list):
+    if isinstance(spec, list) and kind != "embedding":  # an embedding's value is a list
         return None, "a list is not one value; to match any of several, write {in: [...]}"
     if not isinstance(spec, Mapping):  # `key: value`, equality
         problem = _value_problem(spec, shape)

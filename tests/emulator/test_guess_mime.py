@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from urllib.parse import urlsplit
 
 from reconciler.emulator.specs import _MIME, guess_mime
@@ -15,6 +16,18 @@ def test_the_guess_is_the_whole_paths() -> None:
     names = {stem + one + two for stem, one, two in itertools.product(STEMS, SUFFIXES, SUFFIXES)} - {""}
     for name in sorted(names):
         url = f"gs://bucket/some/dir/{name}"
+        assert guess_mime(url) == _MIME.guess_type(urlsplit(url).path, strict=False)[0], name
+
+
+def test_random_names_are_guessed_as_mimetypes_does() -> None:
+    rng = random.Random(3)
+    alphabet = "ab.:_-%?#,;jpgtarz"
+    for _ in range(50_000):
+        name = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 9))) + rng.choice(SUFFIXES)
+        url = f"gs://bucket/d/{name}"
+        assert guess_mime(url) == _MIME.guess_type(urlsplit(url).path, strict=False)[0], name
+    for name in ("..jpg", "..tar.gz", "data:x,y", "a.x:.jpg", "x.y.z.gz"):
+        url = f"gs://bucket/d/{name}"
         assert guess_mime(url) == _MIME.guess_type(urlsplit(url).path, strict=False)[0], name
 
 

@@ -391,3 +391,47 @@ def test_datasets_by_rule_over_http_against_the_encord_backend(
     # the rules' folder was listed with its metadata, over HTTP, signed
     listings = [e for e in log if e["path"].endswith("/items") and e["method"] == "GET"]
     assert listings and all(e["signature_valid"] for e in log)
+
+
+def test_an_item_an_apply_updates_into_a_rule_is_linked_with_the_new_ones(lake: Lake) -> None:
+    """The plan decides on live metadata; apply matches the folder again once its items are registered
+    and updated, so an item this apply's metadata update makes match is linked in the same apply."""
+    rule = "  - title: rainy\n    select: [{folders: [raw/cams], where: {weather: rain}}]\n"
+    config = lake.config(rule)
+    assert _apply(config) == 0
+    assert lake.members()["rainy"] == {"cams/front/a1.jpg", "cams/rear/b1.jpg"}
+    images = json.loads((lake.root / "cams.json").read_text())["images"]
+    for entry in images:
+        if entry["objectUrl"].endswith("a2.jpg"):
+            entry["clientMetadata"]["weather"] = "rain"  # an update ...
+    images.append(
+        _image("cams/front/a9.jpg", camera="front", weather="rain", drive="d9")
+    )  # ... and a new one
+    lake.objects("cams", {"images": images})
+    assert _apply(config) == 0
+    assert lake.members()["rainy"] == {
+        "cams/front/a1.jpg", "cams/rear/b1.jpg", "cams/front/a2.jpg", "cams/front/a9.jpg"
+    }  # fmt: skip
+    assert main(["plan", str(config), "--detailed-exitcode"]) == 0
+
+
+def test_a_metadata_update_that_makes_an_item_match_is_planned_as_its_link(
+    lake: Lake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The rules see the metadata the apply writes: the link is in the reviewed plan, and a saved plan's
+    apply converges on it."""
+    rule = "  - title: rainy\n    select: [{folders: [raw/cams], where: {weather: rain}}]\n"
+    config = lake.config(rule)
+    assert _apply(config) == 0
+    images = json.loads((lake.root / "cams.json").read_text())["images"]
+    for entry in images:
+        if entry["objectUrl"].endswith("a2.jpg"):
+            entry["clientMetadata"]["weather"] = "rain"
+    lake.objects("cams", {"images": images})
+    saved = lake.root / "plan.json"
+    capsys.readouterr()
+    assert main(["plan", str(config), "--out", str(saved)]) == 0
+    assert "+ raw/cams/a2.jpg (datasets.rainy.select[0])" in capsys.readouterr().out
+    assert main(["apply", str(saved), "--auto-approve"]) == 0
+    assert "cams/front/a2.jpg" in lake.members()["rainy"]
+    assert main(["plan", str(config), "--detailed-exitcode"]) == 0
