@@ -160,21 +160,17 @@ class EncordProvider:
                 pruned = {uuid for uuid, _ in ctx.works[path].delete} if path in ctx.works else set()
                 if folder_uuid is not None:
                     link += [u for u in await unlinked_items(self.client, folder_uuid) if u not in pruned]
-        selected: list[str] = []
         for path in p.get("select_registered_in") or []:
             folder_uuid = ctx.folder_uuids.get(path)
             if ctx.selection is None or folder_uuid is None:
                 continue  # a retry of failed files: the next plan matches them
             gone = frozenset(u for u, _ in ctx.works[path].delete) if path in ctx.works else frozenset()
-            selected += await selected_new_items(
-                self.client, ctx.selection, p["title"], path, folder_uuid, gone
+            # Only the items this apply registered: the reviewed plan decided on every other one, with the
+            # titles and metadata this apply writes (duplicates and unkeyed items are left out there too).
+            new = frozenset(ctx.registrar.tally.registered.get(path, [])) if ctx.registrar else frozenset()
+            link += await selected_new_items(
+                self.client, ctx.selection, p["title"], path, folder_uuid, gone, only=new
             )
-        if selected:
-            # The folder as it is now: new items, and those this apply's updates made match. Only those not
-            # linked yet are sent, so the whole selection is not linked again on every registration.
-            rows = await self.client.dataset_rows(dataset)
-            held = {r.backing_item_uuid for r in rows.data_rows}
-            link += [u for u in selected if u not in held]
         link = list(dict.fromkeys(link))
         if link:
             await self.client.link_items(dataset, [UUID(u) for u in link])

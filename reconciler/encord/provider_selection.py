@@ -23,8 +23,10 @@ async def selected_new_items(
     folder_path: str,
     folder_uuid: str,
     skip: frozenset[str] = frozenset(),
+    only: frozenset[str] | None = None,
 ) -> list[str]:
-    """Uuids of the folder's items that dataset `title` should hold by its rules (less `skip`)."""
+    """Uuids of the folder's items that dataset `title` should hold by its rules (less `skip`; of `only`,
+    when given)."""
     rules, split = selection.rules_for(title)
     if not rules:
         return []
@@ -34,6 +36,8 @@ async def selected_new_items(
     async for page in client.iter_item_facts(UUID(folder_uuid), metadata=metadata):
         for fact in page:
             if fact.get("isTombstone") or fact.get("isPlaceholder") or fact["uuid"] in skip:
+                continue
+            if only is not None and fact["uuid"] not in only:
                 continue
             items.append(facts_candidate(fact, folder_path, metadata))
     held, _unplaced = selection.members(title, items)  # the plan warned about the unplaced ones

@@ -124,6 +124,7 @@ def dataset_changes(
     all_pruned = frozenset(uuid for w in works.values() for uuid, _ in w.delete)
     registering_in = {path for path, w in works.items() if w.register}
     live = _as_updated(live, works)  # rules see the titles and metadata this apply writes
+    updated_in = {u.uuid: path for path, work in works.items() for u in work.update}
     ruled = ruled_memberships(config, live, all_pruned, registering_in) if config.selection else {}
     paths = ItemPaths(live)
     for membership in ruled.values():
@@ -203,9 +204,14 @@ def dataset_changes(
         notes = rules.notes if rules is not None else []
         if not to_link and not to_unlink and not registering and not ruled_registering and not notes:
             continue
+        # A link or unlink that an item update causes (its new metadata or title) waits for that update.
+        updating = sorted({updated_in[u] for u in (*to_link, *to_unlink) if u in updated_in})
         folder_deps = [
             address_of(Kind.FOLDER, p) for p, _ in refs if address_of(Kind.FOLDER, p) in created_folders
-        ] + [address_of(Kind.FOLDER_ITEMS, p) for p in dict.fromkeys(registering + ruled_registering)]
+        ] + [
+            address_of(Kind.FOLDER_ITEMS, p)
+            for p in dict.fromkeys(registering + ruled_registering + updating)
+        ]
         reasons = []
         if to_link and rules is not None:
             reasons.append(f"links {len(to_link)} item(s) its rules select")

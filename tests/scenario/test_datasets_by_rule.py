@@ -435,3 +435,27 @@ def test_a_metadata_update_that_makes_an_item_match_is_planned_as_its_link(
     assert main(["apply", str(saved), "--auto-approve"]) == 0
     assert "cams/front/a2.jpg" in lake.members()["rainy"]
     assert main(["plan", str(config), "--detailed-exitcode"]) == 0
+
+
+def test_a_link_an_item_update_causes_waits_for_that_update(
+    lake: Lake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--target` on the dataset takes the folder's item updates along: no unlink of an item whose new
+    metadata was never written."""
+    config = lake.config("  - title: rainy\n    select: [{folders: [raw/cams], where: {weather: rain}}]\n")
+    assert _apply(config) == 0
+    images = json.loads((lake.root / "cams.json").read_text())["images"]
+    for entry in images:
+        if entry["objectUrl"].endswith("a1.jpg"):
+            entry["clientMetadata"]["weather"] = "sun"
+    lake.objects("cams", {"images": images})
+    capsys.readouterr()
+    assert main(["plan", str(config), "--format", "json"]) == 0
+    changes = {c["address"]: c for c in json.loads(capsys.readouterr().out)["changes"]}
+    assert "folder_items.raw/cams" in changes["dataset_items.rainy"]["depends_on"]
+    assert _apply(config, "--target", "dataset.rainy", "--allow-destroy") == 0
+    assert lake.members()["rainy"] == {"cams/rear/b1.jpg"}
+    with sqlite3.connect(lake.root / ".reconciler" / "sandbox.db") as db:
+        (metadata,) = db.execute("SELECT client_metadata FROM items WHERE url LIKE '%a1.jpg'").fetchone()
+    assert json.loads(metadata)["weather"] == "sun"
+    assert main(["plan", str(config), "--detailed-exitcode"]) == 0
