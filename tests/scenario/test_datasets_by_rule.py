@@ -105,6 +105,15 @@ def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lake:
     return lake
 
 
+def _weather(lake: Lake, name: str, weather: str, *new: dict[str, Any]) -> None:
+    """Declare `weather` for the cams image `name` (and add `new` images) in the source file."""
+    images = json.loads((lake.root / "cams.json").read_text())["images"]
+    for entry in images:
+        if entry["objectUrl"].endswith(name):
+            entry["clientMetadata"]["weather"] = weather
+    lake.objects("cams", {"images": [*images, *new]})
+
+
 def _apply(config: Path, *extra: str) -> int:
     return main(["apply", str(config), "--auto-approve", *extra])
 
@@ -400,14 +409,8 @@ def test_an_item_an_apply_updates_into_a_rule_is_linked_with_the_new_ones(lake: 
     config = lake.config(rule)
     assert _apply(config) == 0
     assert lake.members()["rainy"] == {"cams/front/a1.jpg", "cams/rear/b1.jpg"}
-    images = json.loads((lake.root / "cams.json").read_text())["images"]
-    for entry in images:
-        if entry["objectUrl"].endswith("a2.jpg"):
-            entry["clientMetadata"]["weather"] = "rain"  # an update ...
-    images.append(
-        _image("cams/front/a9.jpg", camera="front", weather="rain", drive="d9")
-    )  # ... and a new one
-    lake.objects("cams", {"images": images})
+    # an update, and a new image
+    _weather(lake, "a2.jpg", "rain", _image("cams/front/a9.jpg", camera="front", weather="rain", drive="d9"))
     assert _apply(config) == 0
     assert lake.members()["rainy"] == {
         "cams/front/a1.jpg", "cams/rear/b1.jpg", "cams/front/a2.jpg", "cams/front/a9.jpg"
@@ -423,11 +426,7 @@ def test_a_metadata_update_that_makes_an_item_match_is_planned_as_its_link(
     rule = "  - title: rainy\n    select: [{folders: [raw/cams], where: {weather: rain}}]\n"
     config = lake.config(rule)
     assert _apply(config) == 0
-    images = json.loads((lake.root / "cams.json").read_text())["images"]
-    for entry in images:
-        if entry["objectUrl"].endswith("a2.jpg"):
-            entry["clientMetadata"]["weather"] = "rain"
-    lake.objects("cams", {"images": images})
+    _weather(lake, "a2.jpg", "rain")
     saved = lake.root / "plan.json"
     capsys.readouterr()
     assert main(["plan", str(config), "--out", str(saved)]) == 0
@@ -444,11 +443,7 @@ def test_a_link_an_item_update_causes_waits_for_that_update(
     metadata was never written."""
     config = lake.config("  - title: rainy\n    select: [{folders: [raw/cams], where: {weather: rain}}]\n")
     assert _apply(config) == 0
-    images = json.loads((lake.root / "cams.json").read_text())["images"]
-    for entry in images:
-        if entry["objectUrl"].endswith("a1.jpg"):
-            entry["clientMetadata"]["weather"] = "sun"
-    lake.objects("cams", {"images": images})
+    _weather(lake, "a1.jpg", "sun")
     capsys.readouterr()
     assert main(["plan", str(config), "--format", "json"]) == 0
     changes = {c["address"]: c for c in json.loads(capsys.readouterr().out)["changes"]}
