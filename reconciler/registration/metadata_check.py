@@ -126,6 +126,9 @@ def value_problem(value: Any, shape: Mapping[str, Any]) -> str | None:
     return check(value, shape) if check is not None else None
 
 
+_TEXT_ANSWERS = 4096  # text values whose answers a checker remembers
+
+
 class MetadataChecker:
     """Checks clientMetadata objects against one schema; built once per run."""
 
@@ -133,12 +136,16 @@ class MetadataChecker:
         self.keys = {key: shape for key, shape in schema.items() if not shape.get("deleted")}
         self.deleted = frozenset(key for key, shape in schema.items() if shape.get("deleted"))
         self.names = sorted(self.keys)
+        # key -> its check and shape, looked up once; and the answers for text values, which repeat (an
+        # enum's few values across a million entries)
+        self._checks = {key: (_CHECKS.get(str(shape.get("type"))), shape) for key, shape in self.keys.items()}
+        self._text_answers: dict[tuple[str, str], str | None] = {}
 
     def problems(self, metadata: Mapping[str, Any]) -> list[str]:
         found: list[str] = []
         for key, value in metadata.items():
-            shape = self.keys.get(key)
-            if shape is None:
+            known = self._checks.get(key)
+            if known is None:
                 if key in RESERVED_KEYS or isinstance(value, dict):
                     continue
                 if key in self.deleted:
@@ -147,8 +154,19 @@ class MetadataChecker:
                     hint = did_you_mean(key, self.names)
                     found.append(f"clientMetadata key {key!r} is not in the metadata schema{hint}")
                 continue
-            check = _CHECKS.get(str(shape.get("type")))
-            problem = check(value, shape) if check is not None and value is not None else None
+            check, shape = known
+            if check is None or value is None:
+                continue
+            if type(value) is str:
+                memo = (key, value)
+                if memo in self._text_answers:
+                    problem = self._text_answers[memo]
+                else:
+                    problem = check(value, shape)
+                    if len(self._text_answers) < _TEXT_ANSWERS:
+                        self._text_answers[memo] = problem
+            else:
+                problem = check(value, shape)
             if problem is not None:
                 found.append(f"clientMetadata key {key!r} {problem}")
         return found
