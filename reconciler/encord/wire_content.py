@@ -79,7 +79,28 @@ def _media_dict(values: tuple[Any, ...]) -> dict[str, Any]:
     return {name: value for name, value in zip(_MEDIA_NAMES, values, strict=True) if value is not None}
 
 
+# Every field `_checked` looks at, read in one C call when all are there (as Encord sends them)
+_CHECKED_FIELDS = itemgetter(*_TEXT, *_OPTIONAL_TEXT, *_FLAGS)
+
+
 def _checked(item: Any, at: int) -> dict[str, Any]:
+    if type(item) is dict:
+        try:
+            uuid, item_type, name, url, metadata, parent, tombstone, placeholder = _CHECKED_FIELDS(item)
+        except KeyError:
+            pass  # a field left out: the checks below say what is wrong, if anything
+        else:
+            if (
+                type(uuid) is str
+                and type(item_type) is str
+                and type(name) is str
+                and (url is None or type(url) is str)
+                and (metadata is None or type(metadata) is str)
+                and (parent is None or type(parent) is str)
+                and type(tombstone) is bool
+                and type(placeholder) is bool
+            ):
+                return item  # the usual item, checked without a loop
     if not isinstance(item, dict):
         raise ValueError(f"results[{at}]: expected an object")
     if "itemType" not in item and "item_type" in item:  # snake_case: the models' lenient reading

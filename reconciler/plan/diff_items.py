@@ -176,6 +176,8 @@ def items_changes(
         if work.undeclared and not folder.spec.prune:
             reasons.append(f"{work.undeclared} live item(s) that no source declares are kept (prune is off)")
         fp = fingerprint({"digest": contents_digest(contents)})
+        # What a saved plan's apply checks its declared items against; a no-op change is never applied
+        digest = desired_digest(folder) if action != Action.NOOP or work.delete else None
         changes.append(
             Change(
                 address=address,
@@ -195,7 +197,7 @@ def items_changes(
                     "unchanged": work.unchanged,
                     "examples": [label(entry) for _, entry in work.register[:EXAMPLES]],
                     "sources": [read.display for _, read in folder.sources],
-                    "desired_digest": desired_digest(folder),
+                    "desired_digest": digest,
                 },
             )
         )
@@ -220,7 +222,7 @@ def items_changes(
                         "folder_uuid": contents.folder_uuid if contents else None,
                         "delete": len(work.delete),
                         "examples": [name for _, name in work.delete[:EXAMPLES]],
-                        "desired_digest": desired_digest(folder),
+                        "desired_digest": digest,
                     },
                 )
             )
