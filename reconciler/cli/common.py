@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from reconciler.apply.run import resume_interrupted
 from reconciler.backend import (
     Workspace,
     backend_ref,
@@ -196,4 +195,6 @@ def compute_plan(
 
 
 async def resume(ws: Workspace, ref: BackendRef, config: Config | None, tally: RegistrationTally) -> int:
+    from reconciler.apply.run import resume_interrupted  # apply's machinery: not loaded by plan
+
     return await resume_interrupted(ws.client, journal_for(ref, config_dir(config)), tally)
