@@ -5,8 +5,10 @@ A job of 1,000 files used to stat each file. A directory's file names are now li
 the directory stays the same one, unchanged (device, inode, mtime and ctime), checked once per job
 (`begin_job`): one stat per directory and job. A listing is trusted only once the directory has been
 unchanged for `SETTLED_SECONDS`, since a file added within the same filesystem clock tick leaves the times
-as they were; until then each file is stat'ed. A
-symlink is always followed afresh: its target can change without touching the directory.
+as they were; until then each file is stat'ed. A symlink is always followed afresh: its target can change
+without touching the directory.
+
+Below the unit checks (`specs`), which ask it; it knows only GCS object names and the filesystem.
 """
 
 from __future__ import annotations
@@ -16,10 +18,26 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-from reconciler.emulator.specs import gcs_object
+from urllib.parse import unquote, urlsplit
 
 SETTLED_SECONDS = 2.0
+GCS_HOSTS = ("storage.googleapis.com", "storage.cloud.google.com")
+
+
+def gcs_object(url: str) -> tuple[str, str] | None:
+    """(bucket, object name) of a `gs://` or GCS HTTPS URL; None for any other URL.
+
+    In `gs://` URLs everything after the bucket is the object name, `?` and `#` included; HTTPS
+    paths are percent-decoded and their query is not part of the name.
+    """
+    if url.startswith("gs://"):
+        bucket, _, name = url[len("gs://") :].partition("/")
+        return (bucket, name) if bucket and name else None
+    parts = urlsplit(url)
+    if parts.scheme != "https" or (parts.hostname or "").lower() not in GCS_HOSTS:
+        return None
+    bucket, _, name = unquote(parts.path).lstrip("/").partition("/")
+    return (bucket, name) if bucket and name else None
 
 
 @dataclass(frozen=True)

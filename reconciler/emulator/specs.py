@@ -12,17 +12,15 @@ import functools
 import mimetypes
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-from urllib.parse import SplitResult, unquote, urlsplit
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
+from reconciler.emulator.bucket_files import GCS_HOSTS, BucketFiles
 from reconciler.emulator.errors import bad_request, validation_message
 from reconciler.emulator.store import Row
 from reconciler.encord.upload_wire import MEDIA_MODELS
-
-if TYPE_CHECKING:
-    from reconciler.emulator.bucket_files import BucketFiles
 
 MAX_URL_BYTES = 16 * 1024
 
@@ -270,9 +268,7 @@ def url_matches_provider(url: str, provider: str) -> bool:
     if not host or not parts.path.strip("/"):  # a bucket (or host) and an object key are both needed
         return False
     if provider == "gcp":
-        return parts.scheme == "gs" or (
-            parts.scheme == "https" and host in ("storage.googleapis.com", "storage.cloud.google.com")
-        )
+        return parts.scheme == "gs" or (parts.scheme == "https" and host in GCS_HOSTS)
     if provider == "aws":
         return parts.scheme == "s3" or (parts.scheme == "https" and host.endswith(".amazonaws.com"))
     if provider == "azure":
@@ -301,25 +297,6 @@ def _type_problem(item_type: str, url: str) -> str | None:
     else:
         ok, wanted = major == item_type, "a " + item_type
     return None if ok else f"Expected {wanted}, got a file of type {mime}"
-
-
-_GCS_HOSTS = ("storage.googleapis.com", "storage.cloud.google.com")
-
-
-def gcs_object(url: str) -> tuple[str, str] | None:
-    """(bucket, object name) of a `gs://` or GCS HTTPS URL; None for any other URL.
-
-    In `gs://` URLs everything after the bucket is the object name, `?` and `#` included; HTTPS
-    paths are percent-decoded and their query is not part of the name.
-    """
-    if url.startswith("gs://"):
-        bucket, _, name = url[len("gs://") :].partition("/")
-        return (bucket, name) if bucket and name else None
-    parts = split_url(url)
-    if parts.scheme != "https" or (parts.hostname or "").lower() not in _GCS_HOSTS:
-        return None
-    bucket, _, name = unquote(parts.path).lstrip("/").partition("/")
-    return (bucket, name) if bucket and name else None
 
 
 def unit_problem(unit: Unit, integration: Row | None, buckets: BucketFiles | None = None) -> str | None:
