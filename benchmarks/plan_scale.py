@@ -640,19 +640,27 @@ def measure(
     return 0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def script_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line, with its module docstring as the help."""
+    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_workspace_options(parser: argparse.ArgumentParser) -> None:
+    """The size of the built workspace and how its plans run: shared with rules_scale.py."""
     parser.add_argument("--items", type=int, default=200_000)
     parser.add_argument("--folders", type=int, default=2000)
+    parser.add_argument("--latency-ms", type=float, default=25.0)
+    parser.add_argument("--repeat", type=int, default=3, help="plan runs of each setup; the median counts")
+
+
+def main() -> None:
+    parser = script_parser(__doc__)
+    add_workspace_options(parser)
     parser.add_argument("--datasets", type=int, default=200)
     parser.add_argument("--keys", type=int, default=100)
     parser.add_argument(
         "--shape", choices=(*SHAPES, "all"), default="parents", help="how datasets name their folders"
     )
-    parser.add_argument("--latency-ms", type=float, default=25.0)
-    parser.add_argument("--repeat", type=int, default=3, help="plan runs at each latency; the median counts")
     parser.add_argument("--skip-sdk", action="store_true", help="do not run the SDK script")
     parser.add_argument("--sdk-read", nargs=2, metavar=("DOMAIN", "KEY_FILE"), help=argparse.SUPPRESS)
     parser.add_argument("--sdk-same-reads", nargs=2, metavar=("DOMAIN", "KEY_FILE"), help=argparse.SUPPRESS)

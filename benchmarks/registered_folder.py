@@ -15,7 +15,6 @@ for any client; the bucket side is listed as parallel ranges, at the same time.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -27,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bucket_listing import measured, quiet_proxy
 from benchmarks.listing_server import listing_process
-from benchmarks.plan_scale import Emulator, cpu_seconds, write_key
+from benchmarks.plan_scale import Emulator, cpu_seconds, script_parser, write_key
 
 BUCKET = "bench-bucket"
 INTEGRATION = "bench-gcs"
@@ -102,9 +101,7 @@ def config_text(key_file: Path) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_parser(__doc__)
     parser.add_argument("--objects", type=int, default=1_000_000)
     parser.add_argument("--encord-ms", type=float, default=25.0)
     parser.add_argument("--gcs-ms", type=float, default=50.0)

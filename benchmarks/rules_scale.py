@@ -177,13 +177,8 @@ def plan_runs(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--items", type=int, default=200_000)
-    parser.add_argument("--folders", type=int, default=2000)
-    parser.add_argument("--latency-ms", type=float, default=25.0)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser = ps.script_parser(__doc__)
+    ps.add_workspace_options(parser)
     parser.add_argument(
         "--workdir", help="build (and keep) the workspaces here instead of a temporary directory"
     )

@@ -9,7 +9,6 @@ the apply that links them, and a no-change plan.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import resource
 import tempfile
@@ -20,6 +19,7 @@ from typing import TypeVar
 from uuid import UUID
 
 import httpx
+from plan_scale import script_parser  # a sibling: benchmarks run as scripts
 
 from reconciler.apply.run import apply_plan
 from reconciler.backend import SANDBOX_DOMAIN, sandbox_key
@@ -102,9 +102,7 @@ async def run(folders: int, items: int, concurrency: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_parser(__doc__)
     parser.add_argument("--folders", type=int, default=100)
     parser.add_argument("--items", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=8)
