@@ -21,6 +21,7 @@ from reconciler.emulator.bucket_files import GCS_HOSTS, BucketFiles
 from reconciler.emulator.errors import bad_request, validation_message
 from reconciler.emulator.store import Row
 from reconciler.encord.upload_wire import MEDIA_MODELS
+from reconciler.registration.mediatypes import mime_suffix
 
 MAX_URL_BYTES = 16 * 1024
 
@@ -83,15 +84,9 @@ def guess_mime(url: str) -> str | None:
     path = split_url(url).path
     if path.endswith(".nii.gz"):
         return "application/nifti"
-    # The guess depends on the name's last two suffixes only (an encoding such as .gz, and the type
-    # before it), so it is made once per suffix pair, not once per file.
-    name = path.rpartition("/")[2]
-    dot = name.rfind(".")
-    if dot <= 0 or name.startswith(".") or ":" in path:
-        # no suffix; leading dots (not suffixes to splitext); a colon (a scheme to mimetypes): as it is
+    if ":" in path:  # a colon reads as a scheme to mimetypes: guessed as it is
         return _MIME.guess_type(path, strict=False)[0]
-    before = name.rfind(".", 0, dot)
-    return _guess_name("f" + name[before if before > 0 else dot :])
+    return _guess_name("file" + mime_suffix(path))  # once per suffix pair, not once per file
 
 
 @functools.lru_cache(maxsize=4096)

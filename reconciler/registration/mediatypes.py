@@ -45,6 +45,23 @@ def extension(name: str) -> str:
     return lower[dot:] if dot > 0 else ""
 
 
+def mime_suffix(key: str) -> str:
+    """The last two suffixes of the file name, all that a MIME guess looks at (`.tar.gz`, `.jpg`), by
+    os.path.splitext's rules: leading dots of the name start no suffix. A guess for `"file" + suffix`
+    is the guess for the whole name, so it can be made once per suffix."""
+    if key[-7:].lower() == ".nii.gz":  # guess_mime's own rule, whatever precedes it
+        return ".nii.gz"
+    name = key.rfind("/") + 1
+    first = name  # the name's first character that is not a dot
+    if key.startswith(".", name):
+        first = len(key) - len(key[name:].lstrip("."))
+    last = key.rfind(".", name)
+    if last <= first:
+        return ""
+    before = key.rfind(".", name, last)
+    return key[before:] if before > first else key[last:]
+
+
 def guess_mime(url: str) -> str | None:
     path = urlsplit(url).path if "://" in url else url
     if path.lower().endswith(".nii.gz"):

@@ -19,7 +19,7 @@ from typing import Any
 from reconciler.config.models import IntegrationSpec
 from reconciler.registration.entry import MAX_TITLE_CHARS, MAX_URL_BYTES, MEDIA_KEYS, Entry, SourceEntries
 from reconciler.registration.media_check import media_problems
-from reconciler.registration.mediatypes import type_mismatch
+from reconciler.registration.mediatypes import mime_suffix, type_mismatch
 from reconciler.registration.metadata_check import MetadataChecker
 
 PROVIDER_URLS = {
@@ -74,22 +74,6 @@ def readable(provider: str, scheme: str, host: str, key: str) -> tuple[bool, str
     return scheme == "https" and host.endswith(_HOST_SUFFIX[provider]) and bool(key), None
 
 
-def _suffix(key: str) -> str:
-    """The last two suffixes of the file name, all that a MIME guess looks at (`.tar.gz`, `.jpg`), by
-    os.path.splitext's rules: leading dots of the name start no suffix."""
-    if key[-7:].lower() == ".nii.gz":  # guess_mime's own rule, whatever precedes it
-        return ".nii.gz"
-    name = key.rfind("/") + 1
-    first = name  # the name's first character that is not a dot
-    if key.startswith(".", name):
-        first = len(key) - len(key[name:].lstrip("."))
-    last = key.rfind(".", name)
-    if last <= first:
-        return ""
-    before = key.rfind(".", name, last)
-    return key[before:] if before > first else key[last:]
-
-
 def _short(url: str) -> str:
     return url if len(url) <= _SHOWN_URL else url[:_SHOWN_URL] + "..."
 
@@ -121,7 +105,7 @@ class _UrlRules:
         elif self.bucket is not None and bucket != self.bucket:
             title = self.integration.title if self.integration is not None else ""
             found.append(f"the URL is in bucket {bucket!r}, but integration {title!r} reads {self.bucket!r}")
-        cache_key = (data_type, _suffix(key))
+        cache_key = (data_type, mime_suffix(key))
         mismatch = self.mismatches.get(cache_key, "")
         if mismatch == "":
             mismatch = self.mismatches[cache_key] = type_mismatch(data_type, "file" + cache_key[1])
