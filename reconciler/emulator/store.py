@@ -17,6 +17,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from reconciler.emulator.scope_keys import ScopeKeys
 from reconciler.emulator.store_reads import Reads
 from reconciler.emulator.store_sql import (
     DDL,
@@ -55,8 +56,9 @@ __all__ = [
 class Tx(Reads):
     """One open transaction. Its methods (and those of `Reads`) are the only SQL in the emulator."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, scope_keys: ScopeKeys | None = None) -> None:
         self._conn = conn
+        self._scope_keys = scope_keys
 
     # -- generic helpers -------------------------------------------------------------------------
     def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Row | None:
@@ -363,6 +365,7 @@ class Store:
         self._conn.row_factory = sqlite3.Row
         self._conn.create_function("casefold", 1, casefold, deterministic=True)
         self._lock = threading.Lock()
+        self._scope_keys = ScopeKeys()
         try:
             with self._lock:
                 if target != ":memory:":
@@ -380,7 +383,7 @@ class Store:
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield Tx(self._conn)
+                yield Tx(self._conn, self._scope_keys)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise

@@ -9,7 +9,9 @@ Item listings pick an index by the size of the scope. One folder is read in the 
 gathered through that index and sorted (at most that many index entries per page); a larger subtree, or the
 whole organisation, walks the organisation-wide order index (`items_name_order`, `items_created_order`) and
 keeps the rows of the subtree, so a page reads about pageSize x (all items / subtree items) index entries and
-never sorts. Only the page's own rows are then read from the table.
+never sorts. An unfiltered recursive listing, the kind a plan pages through, instead reads its subtree's
+sorted keys once and slices them page by page while the database is unchanged (`scope_keys.py`). Only the
+page's own rows are then read from the table.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
+from reconciler.emulator.scope_keys import ScopeKeys, page_of
 from reconciler.emulator.store_sql import ITEM_COLUMNS, Row, json_list, load_json
 
 # Below this many items a multi-folder scope is gathered through the per-folder index and sorted.
@@ -71,6 +74,7 @@ class Reads:
     """Mixed into `store.Tx`; `_conn` is its connection."""
 
     _conn: sqlite3.Connection
+    _scope_keys: ScopeKeys | None = None
 
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         """Rows as dicts (built from plain tuples: cheaper), `media` decoded; `client_metadata` stays JSON
@@ -141,6 +145,50 @@ class Reads:
         `with_metadata` no `client_metadata` (it is not even read).
         """
         keys = _ITEM_KEYS[order]
+        unfiltered = not (search or item_types or in_dataset is not None or offset)
+        held = None
+        if below is not None and unfiltered and self._scope_keys is not None:
+            terms = ", ".join(keys)
+            read = (
+                f"{_SCOPE_CTE}SELECT {terms} FROM items INDEXED BY {_FOLDER_INDEX[order]} "
+                f"WHERE parent IN (SELECT uuid FROM scope) ORDER BY {terms} LIMIT ?"
+            )
+            held = self._scope_keys.keys(self._conn, below, order, read, [below])
+        if held is not None:
+            # the subtree's keys, kept between pages (scope_keys.py): the page is a slice of them
+            cte, inner = "", "SELECT value AS seq FROM json_each(?)"
+            args: list[Any] = [json_list([key[-1] for key in page_of(held, after, desc, limit)])]
+        else:
+            cte, inner, args = self._page_query(
+                order, folder_uuids, below, search, item_types, in_dataset, desc, after
+            )
+            args += [limit, offset]
+        skipped = {"url_key"} if with_metadata else {"url_key", "client_metadata"}
+        columns = ", ".join(f"items.{c}" for c in ITEM_COLUMNS if c not in skipped)
+        sql = (
+            f"{cte}SELECT {columns}, {_DATA_UNITS} FROM ({inner}) AS page JOIN items ON items.seq = page.seq"
+        )
+        cursor = self._conn.cursor()
+        cursor.row_factory = None
+        cursor.execute(sql, args)
+        page = ItemPage([d[0] for d in cursor.description], cursor.fetchall())
+        page.rows.sort(key=itemgetter(*(page.columns.index(k) for k in keys)), reverse=desc)
+        return page
+
+    def _page_query(
+        self,
+        order: str,
+        folder_uuids: list[str] | None,
+        below: str | None,
+        search: str | None,
+        item_types: list[str] | None,
+        in_dataset: bool | None,
+        desc: bool,
+        after: Sequence[Any] | None,
+    ) -> tuple[str, str, list[Any]]:
+        """(CTE, the statement that finds a page's `seq`s in an index, its arguments before LIMIT and
+        OFFSET), for `list_items`."""
+        keys = _ITEM_KEYS[order]
         cte, scope_args, scope = "", [], ""
         if below is not None:
             cte, scope_args, scope = _SCOPE_CTE, [below], "parent IN (SELECT uuid FROM scope)"
@@ -179,17 +227,7 @@ class Reads:
         if where:
             inner += " WHERE " + " AND ".join(where)
         inner += f" ORDER BY {order_by} LIMIT ? OFFSET ?"
-        skipped = {"url_key"} if with_metadata else {"url_key", "client_metadata"}
-        columns = ", ".join(f"items.{c}" for c in ITEM_COLUMNS if c not in skipped)
-        sql = (
-            f"{cte}SELECT {columns}, {_DATA_UNITS} FROM ({inner}) AS page JOIN items ON items.seq = page.seq"
-        )
-        cursor = self._conn.cursor()
-        cursor.row_factory = None
-        cursor.execute(sql, (*args, limit, offset))
-        page = ItemPage([d[0] for d in cursor.description], cursor.fetchall())
-        page.rows.sort(key=itemgetter(*(page.columns.index(k) for k in keys)), reverse=desc)
-        return page
+        return cte, inner, args
 
     def list_folders(
         self,

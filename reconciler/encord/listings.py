@@ -8,12 +8,15 @@ the cheaper of
 * one recursive listing of its whole subtree: `pages(items of every folder in it)`, or
 * its own listing if it is needed (`pages(its items)`, else nothing) plus the best of each child,
 
-where `pages(n) = max(1, ceil(n / page size))`. A subtree whose every folder is needed is listed
-recursively whatever the guess (it can never cost more pages than its parts); otherwise a tie goes to the
-split (no item is read that nobody needs, and single listings run side by side where a recursive one is
-one chain of pages). A subtree that
-holds a managed folder is never listed recursively: those folders are read whole, with metadata, by their
-own listing, and are where a workspace's bulk lives.
+where `pages(n) = max(1, n / page size + 1/2)`: the item counts are a guess, so a listing's last page counts
+as half full on average instead of rounding the guess up as if it were exact (rounding up made ten
+one-page children look cheaper than their parent's eleven pages, which were ten full ones in truth).
+
+A subtree whose every folder is needed is listed recursively whatever the guess (it can never cost more
+pages than its parts); otherwise a tie goes to the split (no item is read that nobody needs, and single
+listings run side by side where a recursive one is one chain of pages). A subtree that holds a managed
+folder is never listed recursively: those folders are read whole, with metadata, by their own listing,
+and are where a workspace's bulk lives.
 
 Encord's folders carry no item counts, so `expected` guesses them (`EXPECTED_ITEMS_PER_FOLDER` unless the
 caller knows better); a wrong guess costs pages, never correctness.
@@ -21,7 +24,6 @@ caller knows better); a wrong guess costs pages, never correctness.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Callable, Collection
 
@@ -46,8 +48,8 @@ def choose_listings(
         parent, _, _ = path.rpartition("/")
         (children[parent] if parent else roots).append(path)
 
-    def pages(items: float) -> int:
-        return max(1, math.ceil(items / page_size))
+    def pages(items: float) -> float:
+        return max(1.0, items / page_size + 0.5)
 
     needed_set, managed_set = set(needed), set(managed)
     # subtree totals, bottom-up: deepest paths first
@@ -56,7 +58,7 @@ def choose_listings(
     blocked: dict[str, bool] = {}
     wanted: dict[str, bool] = {}  # some needed folder is in the subtree
     whole: dict[str, bool] = {}  # every folder in the subtree is needed
-    best: dict[str, tuple[int, list[Listing]]] = {}
+    best: dict[str, tuple[float, list[Listing]]] = {}
     for path in order:
         kids = children.get(path, ())
         items[path] = expected(path) + sum(items[k] for k in kids)
@@ -65,7 +67,7 @@ def choose_listings(
         whole[path] = path in needed_set and all(whole[k] for k in kids)
         if not wanted[path]:
             continue
-        cost, chosen = (pages(expected(path)), [(path, False)]) if path in needed_set else (0, [])
+        cost, chosen = (pages(expected(path)), [(path, False)]) if path in needed_set else (0.0, [])
         for kid in sorted(kids):
             if wanted[kid]:
                 cost += best[kid][0]

@@ -67,3 +67,11 @@ def test_a_whole_needed_subtree_is_one_listing_whatever_the_guess() -> None:
     known = tree(1, 2, 3)
     listings = choose_listings(known, known, (), page_size=10, expected=lambda _p: 10_000)
     assert listings == [("r0", True)]
+
+
+def test_a_parent_over_many_partly_needed_children_is_one_listing() -> None:
+    # each child: itself and 9 leaves, 1,000 items guessed, about 1.5 pages listed alone; the parent's 101
+    # folders are about 10.6 pages in one listing, fewer than ten children's last pages half empty
+    known = tree(1, 10, 9)
+    needed = [p for p in known if p.count("/") == 2 and not p.endswith("/l8")]
+    assert choose_listings(known, needed, (), page_size=1000) == [("r0", True)]
