@@ -284,8 +284,9 @@ class Tx(Reads):
         ]
         # One statement: the (data hash, item) pairs go in as one JSON array, inserted in its order.
         self._conn.execute(
-            "INSERT INTO data_rows (data_hash, dataset, item, created_at, last_edited_at) "
-            "SELECT json_extract(value, '$[0]'), ?, json_extract(value, '$[1]'), ?, ? "
+            "INSERT INTO data_rows (data_hash, dataset, item, created_at, last_edited_at, item_seq) "
+            "SELECT json_extract(value, '$[0]'), ?, json_extract(value, '$[1]'), ?, ?, "
+            "(SELECT seq FROM items WHERE items.uuid = json_extract(value, '$[1]')) "
             "FROM json_each(?) ORDER BY key",
             (dataset_uuid, stamp, stamp, json.dumps([[r["data_hash"], r["item"]] for r in rows])),
         )

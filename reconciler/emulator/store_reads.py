@@ -277,13 +277,14 @@ class Reads:
         self, dataset_uuid: str, *, first_only: bool = False, with_metadata: bool = True
     ) -> list[tuple[Row, Row]]:
         """(data row, its item) pairs of a dataset in link order, in one statement; rows whose item is
-        gone are left out. Only the columns a data-row view needs are read: `_DATA_ROW_COLUMNS` and
-        `_DATA_ROW_ITEM_COLUMNS`, plus the item's `client_metadata` (JSON text) with `with_metadata`."""
+        gone (or was never there: `item_seq` is NULL) are left out. Only the columns a data-row view needs
+        are read: `_DATA_ROW_COLUMNS` and `_DATA_ROW_ITEM_COLUMNS`, plus the item's `client_metadata`
+        (JSON text) with `with_metadata`."""
         item_columns = _DATA_ROW_ITEM_COLUMNS + (("client_metadata",) if with_metadata else ())
         sql = (
             f"SELECT {', '.join('d.' + c for c in _DATA_ROW_COLUMNS)}, "
             f"{', '.join('i.' + c for c in item_columns)} FROM data_rows AS d "
-            "JOIN items AS i ON i.uuid = d.item WHERE d.dataset = ? ORDER BY d.seq"
+            "JOIN items AS i ON i.seq = d.item_seq WHERE d.dataset = ? ORDER BY d.seq"
         )
         cursor = self._conn.cursor()
         cursor.row_factory = None

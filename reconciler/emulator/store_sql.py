@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS datasets (
 );
 CREATE TABLE IF NOT EXISTS data_rows (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, data_hash TEXT NOT NULL UNIQUE, dataset TEXT NOT NULL,
-    item TEXT NOT NULL, created_at TEXT NOT NULL, last_edited_at TEXT NOT NULL
+    item TEXT NOT NULL, created_at TEXT NOT NULL, last_edited_at TEXT NOT NULL, item_seq INTEGER
 );
 CREATE INDEX IF NOT EXISTS data_rows_dataset ON data_rows(dataset);
 CREATE INDEX IF NOT EXISTS data_rows_item ON data_rows(item);
@@ -152,20 +152,30 @@ def json_list(values: Iterable[str]) -> str:
 
 
 def migrate(conn: sqlite3.Connection) -> None:
-    """Give a state file made before the derived item columns existed those columns, filled in."""
+    """Give a state file made before the derived columns existed those columns, filled in: the items'
+    `url_key` and `name_fold`, and the data rows' `item_seq` (the item's rowid, which a dataset read joins
+    on: one B-tree search per row instead of two through the uuid index; an item's `seq` never changes
+    and is never reused)."""
     have = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
     missing = [c for c in _DERIVED_ITEM_COLUMNS if c not in have]
-    if not missing:
+    rows_have = {row[1] for row in conn.execute("PRAGMA table_info(data_rows)")}
+    if not missing and "item_seq" in rows_have:
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
         for column in missing:
             conn.execute(f"ALTER TABLE items ADD COLUMN {column} {_DERIVED_ITEM_COLUMNS[column]}")
-        rows = conn.execute("SELECT seq, name, url, media FROM items").fetchall()
-        conn.executemany(
-            "UPDATE items SET url_key = ?, name_fold = ? WHERE seq = ?",
-            [(item_url_key(r[2], json.loads(r[3])), r[1].casefold(), r[0]) for r in rows],
-        )
+        if missing:
+            rows = conn.execute("SELECT seq, name, url, media FROM items").fetchall()
+            conn.executemany(
+                "UPDATE items SET url_key = ?, name_fold = ? WHERE seq = ?",
+                [(item_url_key(r[2], json.loads(r[3])), r[1].casefold(), r[0]) for r in rows],
+            )
+        if "item_seq" not in rows_have:
+            conn.execute("ALTER TABLE data_rows ADD COLUMN item_seq INTEGER")
+            conn.execute(
+                "UPDATE data_rows SET item_seq = (SELECT seq FROM items WHERE items.uuid = data_rows.item)"
+            )
     except BaseException:
         conn.execute("ROLLBACK")
         raise

@@ -224,7 +224,7 @@ async def test_deleting_items_checks_remove_unused_frames(make_sandbox: Callable
     assert set(await _items(sandbox, folder)) == {"seq", "/single.jpg"}
 
 
-def test_an_older_state_file_gets_the_derived_item_columns(tmp_path: Path) -> None:
+def test_an_older_state_file_gets_the_derived_columns(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as conn:  # the items table as it was before url_key / name_fold
         conn.executescript(
@@ -236,6 +236,12 @@ def test_an_older_state_file_gets_the_derived_item_columns(tmp_path: Path) -> No
                 storage_location TEXT NOT NULL, integration_hash TEXT, media TEXT NOT NULL
             );
             CREATE INDEX items_parent ON items(parent);
+            CREATE TABLE data_rows (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, data_hash TEXT NOT NULL UNIQUE, dataset TEXT NOT NULL,
+                item TEXT NOT NULL, created_at TEXT NOT NULL, last_edited_at TEXT NOT NULL
+            );
+            INSERT INTO data_rows (data_hash, dataset, item, created_at, last_edited_at)
+                VALUES ('h-gone', 'd', 'deleted-item', 't', 't'), ('h-i', 'd', 'i', 't', 't');
             """
         )
         frames = {"frames": [{"url": "gs://b/0.jpg"}, {"url": "gs://b/1.jpg"}]}
@@ -254,4 +260,8 @@ def test_an_older_state_file_gets_the_derived_item_columns(tmp_path: Path) -> No
         }
         page = tx.list_items(["f"], search="img")
         assert [r[page.columns.index("name")] for r in page.rows] == ["Img"]
+        # data rows get the rowid of their item, which a dataset read joins on; a gone item's row is left out
+        assert [(row["data_hash"], item["name"]) for row, item in tx.data_rows_with_items("d")] == [
+            ("h-i", "Img")
+        ]
     Store(path)  # opening it again changes nothing
