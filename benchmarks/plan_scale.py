@@ -283,6 +283,7 @@ class Run:
     upstream_seconds: dict[str, float]  # route -> summed time from forwarding a request to its whole answer
     cpu: float  # user + system seconds of the child
     server_cpu: float  # ... of the emulator meanwhile
+    proxy_cpu: float = 0.0  # ... of this process meanwhile: the latency proxy's thread, relaying every byte
 
 
 def timed(command: list[str], workdir: Path) -> float:
@@ -304,7 +305,7 @@ def run_child(label: str, command: list[str], proxy: ProxyThread, workdir: Path,
     """A subprocess timed from spawn to exit; peak RSS from its own rusage (os.wait4), not ours."""
     out_path, err_path = workdir / f"{label}.out", workdir / f"{label}.err"
     proxy.reset_stats()
-    server_before = cpu_seconds(server_pid)
+    server_before, own_before = cpu_seconds(server_pid), time.process_time()
     with out_path.open("wb") as out, err_path.open("wb") as err:
         start = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=err, cwd=workdir)
@@ -323,6 +324,7 @@ def run_child(label: str, command: list[str], proxy: ProxyThread, workdir: Path,
         dict(proxy.stats.upstream_seconds),
         usage.ru_utime + usage.ru_stime,
         cpu_seconds(server_pid) - server_before,
+        time.process_time() - own_before,
     )
 
 
@@ -550,6 +552,8 @@ def measure(
     peers: dict[str, Run] = {}
     if not args.skip_sdk:
         for name, flag in (("sequential", "--sdk-read"), ("same reads", "--sdk-same-reads")):
+            if name == "sequential" and args.skip_sequential:
+                continue
             proxy = proxy_for(emulator.port, latency)
             try:
                 peer = run_child(
@@ -581,7 +585,8 @@ def measure(
         (f"plan at {latency:g} ms: requests", f"{slow.requests:,}"),
         (
             f"plan at {latency:g} ms: CPU seconds",
-            f"{slow.cpu:.2f} s in reconciler, {slow.server_cpu:.2f} s in the emulator",
+            f"{slow.cpu:.2f} s in reconciler, {slow.server_cpu:.2f} s in the emulator, "
+            f"{slow.proxy_cpu:.2f} s in the latency proxy",
         ),
         ("start-up + config load", f"{offline:.2f} s (`reconciler validate`, no network; in every wall)"),
         (
@@ -634,7 +639,8 @@ def measure(
         (
             args.shape,
             f"{slow.wall:5.2f} s  {slow.peak_mb:4.0f} MB  {slow.requests:,} requests (bound {bound:,})  "
-            f"CPU {slow.cpu:.1f} s plan + {slow.server_cpu:.1f} s emulator  SDK: {ratios}",
+            f"CPU {slow.cpu:.1f} s plan + {slow.server_cpu:.1f} s emulator + {slow.proxy_cpu:.1f} s proxy  "
+            f"SDK: {ratios}",
         )
     )
     return 0
@@ -661,7 +667,10 @@ def main() -> None:
     parser.add_argument(
         "--shape", choices=(*SHAPES, "all"), default="parents", help="how datasets name their folders"
     )
-    parser.add_argument("--skip-sdk", action="store_true", help="do not run the SDK script")
+    parser.add_argument("--skip-sdk", action="store_true", help="do not run the SDK scripts")
+    parser.add_argument(
+        "--skip-sequential", action="store_true", help="run only the same-reads SDK script (minutes fewer)"
+    )
     parser.add_argument("--sdk-read", nargs=2, metavar=("DOMAIN", "KEY_FILE"), help=argparse.SUPPRESS)
     parser.add_argument("--sdk-same-reads", nargs=2, metavar=("DOMAIN", "KEY_FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
