@@ -136,7 +136,9 @@ async def unlinked_items(client: EncordClient, folder_uuid: str) -> list[str]:
     found: list[str] = []
     async for page in client.iter_item_refs(UUID(folder_uuid)):
         found.extend(
-            i.uuid for i in page if not i.backed_data_units_count and not (i.is_tombstone or i.is_placeholder)
+            i["uuid"]
+            for i in page
+            if not i.get("backedDataUnitsCount") and not (i.get("isTombstone") or i.get("isPlaceholder"))
         )
     return found
 
@@ -146,7 +148,7 @@ async def folder_usage(client: EncordClient, folder_uuid: str) -> dict[str, int]
     usage: dict[str, int] = {}
     async for page in client.iter_item_refs(UUID(folder_uuid)):
         for item in page:
-            usage[item.uuid] = item.backed_data_units_count
+            usage[item["uuid"]] = item.get("backedDataUnitsCount", 0)
     return usage
 
 

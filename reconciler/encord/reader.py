@@ -169,11 +169,11 @@ async def read_live(
 
         async def links(ds: LiveDataset) -> None:
             rows = await single(lambda: client.dataset_rows(ds.uuid))
-            linked = {r.backing_item_uuid: r.data_hash for r in rows.data_rows if r.backing_item_uuid}
+            linked = {item: r["data_hash"] for r in rows.data_rows if (item := r.get("backing_item_uuid"))}
             hosted = sorted(
-                r.backing_item_uuid
+                item
                 for r in rows.data_rows
-                if r.backing_item_uuid and r.storage_location == CORD_STORAGE
+                if (item := r.get("backing_item_uuid")) and r.get("storage_location") == CORD_STORAGE
             )
             found[ds.title] = ds.model_copy(update={"linked_items": linked, "hosted_items": hosted})
 
@@ -304,9 +304,9 @@ async def _item_refs(
             if not serves(path, recursive, wanted):
                 async for page in client.iter_item_refs(UUID(folders[path].uuid), recursive=recursive):
                     for item in page:
-                        owner = path_of.get(item.parent)
-                        if owner is not None and not (item.is_tombstone or item.is_placeholder):
-                            found[owner].append(item.uuid)
+                        owner = path_of.get(item["parent"])
+                        if owner is not None and not (item.get("isTombstone") or item.get("isPlaceholder")):
+                            found[owner].append(item["uuid"])
                 return
             metadata = serves(path, recursive, with_metadata)
             uuid = UUID(folders[path].uuid)

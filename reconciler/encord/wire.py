@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from operator import attrgetter
-from typing import Any
+from typing import Any, NotRequired
 from uuid import UUID
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from typing_extensions import TypedDict  # pydantic needs this one on Python 3.11
 
 
 class WireModel(BaseModel):
@@ -195,14 +196,17 @@ class WireItemPage(_Lean):
     next_page_token: str | None = Field(default=None, validation_alias=_NEXT_PAGE_TOKEN)
 
 
-class ItemRef(_Lean):
-    """§6.1 — an item's identity, where it lives, and whether it counts."""
+class ItemRef(TypedDict):
+    """§6.1 — an item's identity, where it lives, and whether it counts, under its wire names.
+
+    A dict, not a model: a plan reads a million of these, and validating into dicts costs about 40%
+    less than building a model per item. Absent flags mean False, an absent count 0 (`.get`)."""
 
     uuid: str
     parent: str
-    is_tombstone: bool = Field(default=False, alias="isTombstone")
-    is_placeholder: bool = Field(default=False, alias="isPlaceholder")
-    backed_data_units_count: int = Field(default=0, alias="backedDataUnitsCount")
+    isTombstone: NotRequired[bool]
+    isPlaceholder: NotRequired[bool]
+    backedDataUnitsCount: NotRequired[int]
 
 
 class ItemRefPage(_Lean):
@@ -210,12 +214,12 @@ class ItemRefPage(_Lean):
     next_page_token: str | None = Field(default=None, validation_alias=_NEXT_PAGE_TOKEN)
 
 
-class DataRowRef(_Lean):
-    """§8.3 — a data row's hash and the storage item behind it."""
+class DataRowRef(TypedDict):
+    """§8.3 — a data row's hash and the storage item behind it (a dict, as `ItemRef`: a million rows)."""
 
     data_hash: str
-    backing_item_uuid: str | None = None
-    storage_location: int | None = None  # 0: CORD_STORAGE, Encord-hosted (SDK StorageLocation)
+    backing_item_uuid: NotRequired[str | None]
+    storage_location: NotRequired[int | None]  # 0: CORD_STORAGE, Encord-hosted (SDK StorageLocation)
 
 
 class DatasetRows(_Lean):
