@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from collections.abc import Awaitable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -161,6 +162,14 @@ def load_files(config: Config) -> DesiredData | None:
     return data
 
 
+def keep_out_of_collections() -> None:
+    """What is in memory now (the desired data, then the live state) lives until the run ends: moved to
+    the collector's permanent generation, later full collections stop walking it again and again (a
+    sandbox plan of 100,000 entries: 2.8 s -> 2.4 s). Reference counting still frees these objects when
+    they go; only cyclic garbage among them would wait for the process to end."""
+    gc.freeze()
+
+
 def load_buckets(config: Config, data: DesiredData, lister: Lister | None) -> None:
     if not data.has_buckets:
         return
@@ -182,8 +191,10 @@ async def compute(
 ) -> Computed:
     """Read the sources and the live workspace, validate every entry, diff. Raises with every problem."""
     data = await asyncio.to_thread(load_files, config)  # before any request
+    keep_out_of_collections()
     scope = read_scope(config, data, sandbox=backend.kind == "sandbox")  # needs no bucket listing
     live = await _read_both(config, data, gcs, read_live(client, scope, concurrency=concurrency))
+    keep_out_of_collections()  # the bucket listings' entries too
     buckets = [i.bucket for i in managed_buckets(config.integrations) if i.bucket]
     if buckets and gcs is None:
         raise PlanError("managing bucket CORS and IAM needs a GCS connection")
