@@ -25,7 +25,7 @@ from typing import Any
 Key = tuple[Any, ...]
 
 # A subtree larger than this is paged through the order index instead (store_reads.py); the cache holds
-# this many keys in all (about 150 bytes each: 40 MB).
+# this many keys in all (a name key, two strings and an int in a tuple, is about 220 bytes: 55 MB).
 SCOPE_KEYS_MAX_ITEMS = 100_000
 SCOPE_KEYS_BUDGET = 250_000
 
@@ -40,11 +40,18 @@ class ScopeKeys:
         self._version: tuple[int, int] = (-1, -1)
         self._lock = threading.Lock()
 
+    def clear(self) -> None:
+        """Forget every subtree: a rolled-back transaction leaves `total_changes` as it was."""
+        with self._lock:
+            self._entries.clear()
+            self._held, self._version = 0, (-1, -1)
+
     def keys(
-        self, conn: sqlite3.Connection, below: str, order: str, read: str, args: Sequence[Any]
+        self, conn: sqlite3.Connection, below: str, order: str, sql: tuple[str, str], args: Sequence[Any]
     ) -> list[Key] | None:
-        """The subtree's keys in ascending order, or None when it is too large to keep. `read` is the SQL
-        that returns them sorted (with `args`), run on a miss."""
+        """The subtree's keys in ascending order, or None when it is too large to keep. `sql` is (the
+        count of the subtree's items up to a limit, the read of its keys sorted), run on a miss with
+        `args`: the count first, so a large subtree is never read and sorted only to be refused."""
         version = (conn.total_changes, conn.execute("PRAGMA data_version").fetchone()[0])
         with self._lock:
             if version != self._version:
@@ -54,8 +61,11 @@ class ScopeKeys:
             if slot in self._entries:
                 self._entries.move_to_end(slot)
                 return self._entries[slot]
-        rows = conn.execute(read, (*args, self._max_items + 1)).fetchall()
-        found = None if len(rows) > self._max_items else [tuple(r) for r in rows]
+        count, read = sql
+        if conn.execute(count, (*args, self._max_items + 1)).fetchone()[0] > self._max_items:
+            found = None
+        else:
+            found = [tuple(r) for r in conn.execute(read, args).fetchall()]
         with self._lock:
             if version == self._version:
                 self._entries[slot] = found

@@ -387,6 +387,7 @@ class Store:
                 yield Tx(self._conn, self._scope_keys)
             except BaseException:
                 self._conn.execute("ROLLBACK")
+                self._scope_keys.clear()  # keys read after a write that is now undone
                 raise
             self._conn.execute("COMMIT")
 

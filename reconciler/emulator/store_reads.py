@@ -148,12 +148,16 @@ class Reads:
         unfiltered = not (search or item_types or in_dataset is not None or offset)
         held = None
         if below is not None and unfiltered and self._scope_keys is not None:
-            terms = ", ".join(keys)
-            read = (
-                f"{_SCOPE_CTE}SELECT {terms} FROM items INDEXED BY {_FOLDER_INDEX[order]} "
-                f"WHERE parent IN (SELECT uuid FROM scope) ORDER BY {terms} LIMIT ?"
+            terms, subtree = ", ".join(keys), "WHERE parent IN (SELECT uuid FROM scope)"
+            count = (
+                f"{_SCOPE_CTE}SELECT count(*) FROM "
+                f"(SELECT 1 FROM items INDEXED BY items_by_name {subtree} LIMIT ?)"
             )
-            held = self._scope_keys.keys(self._conn, below, order, read, [below])
+            read = (
+                f"{_SCOPE_CTE}SELECT {terms} FROM items INDEXED BY {_FOLDER_INDEX[order]} {subtree} "
+                f"ORDER BY {terms}"
+            )
+            held = self._scope_keys.keys(self._conn, below, order, (count, read), [below])
         if held is not None:
             # the subtree's keys, kept between pages (scope_keys.py): the page is a slice of them
             cte, inner = "", "SELECT value AS seq FROM json_each(?)"
@@ -277,14 +281,15 @@ class Reads:
         self, dataset_uuid: str, *, first_only: bool = False, with_metadata: bool = True
     ) -> list[tuple[Row, Row]]:
         """(data row, its item) pairs of a dataset in link order, in one statement; rows whose item is
-        gone (or was never there: `item_seq` is NULL) are left out. Only the columns a data-row view needs
-        are read: `_DATA_ROW_COLUMNS` and `_DATA_ROW_ITEM_COLUMNS`, plus the item's `client_metadata`
-        (JSON text) with `with_metadata`."""
+        gone are left out. Only the columns a data-row view needs are read: `_DATA_ROW_COLUMNS` and
+        `_DATA_ROW_ITEM_COLUMNS`, plus the item's `client_metadata` (JSON text) with `with_metadata`."""
         item_columns = _DATA_ROW_ITEM_COLUMNS + (("client_metadata",) if with_metadata else ())
         sql = (
             f"SELECT {', '.join('d.' + c for c in _DATA_ROW_COLUMNS)}, "
             f"{', '.join('i.' + c for c in item_columns)} FROM data_rows AS d "
-            "JOIN items AS i ON i.seq = d.item_seq WHERE d.dataset = ? ORDER BY d.seq"
+            # by rowid; a row an older reconciler inserted (no item_seq) by uuid, as before
+            "JOIN items AS i ON i.seq = coalesce(d.item_seq, (SELECT seq FROM items WHERE uuid = d.item)) "
+            "WHERE d.dataset = ? ORDER BY d.seq"
         )
         cursor = self._conn.cursor()
         cursor.row_factory = None

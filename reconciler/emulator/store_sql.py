@@ -155,7 +155,7 @@ def migrate(conn: sqlite3.Connection) -> None:
     """Give a state file made before the derived columns existed those columns, filled in: the items'
     `url_key` and `name_fold`, and the data rows' `item_seq` (the item's rowid, which a dataset read joins
     on: one B-tree search per row instead of two through the uuid index; an item's `seq` never changes
-    and is never reused)."""
+    and is never reused; a row an older reconciler adds without it is joined by uuid)."""
     have = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
     missing = [c for c in _DERIVED_ITEM_COLUMNS if c not in have]
     rows_have = {row[1] for row in conn.execute("PRAGMA table_info(data_rows)")}

@@ -73,7 +73,7 @@ def choose_listings(
                 cost += best[kid][0]
                 chosen += best[kid][1]
         recursive = pages(items[path])
-        if kids and not blocked[path] and (whole[path] or recursive < cost):
+        if kids and not blocked[path] and (whole[path] or recursive < cost - 1e-9):
             best[path] = (recursive, [(path, True)])
         else:
             best[path] = (cost, chosen)

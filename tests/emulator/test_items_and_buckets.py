@@ -264,4 +264,10 @@ def test_an_older_state_file_gets_the_derived_columns(tmp_path: Path) -> None:
         assert [(row["data_hash"], item["name"]) for row, item in tx.data_rows_with_items("d")] == [
             ("h-i", "Img")
         ]
-    Store(path)  # opening it again changes nothing
+    with sqlite3.connect(path) as conn:  # an older reconciler on the migrated file knows no item_seq
+        conn.execute(
+            "INSERT INTO data_rows (data_hash, dataset, item, created_at, last_edited_at) "
+            "VALUES ('h-old', 'd', 'g', 't', 't')"
+        )
+    with Store(path).tx() as tx:  # opening it again changes nothing; the older writer's row is seen
+        assert [row["data_hash"] for row, _ in tx.data_rows_with_items("d")] == ["h-i", "h-old"]

@@ -34,24 +34,25 @@ def _folder(store: Store, name: str, parent: str | None = None) -> str:
     return folder
 
 
+def _row(folder: str, name: str) -> dict[str, Any]:
+    return {
+        "uuid": str(uuid.uuid4()),
+        "parent": folder,
+        "item_type": "image",
+        "name": name,
+        "url": f"gs://b/{uuid.uuid4().hex}.jpg",
+        "client_metadata": {},
+        "owner": "o",
+        "created_at": now_iso(),
+        "last_edited_at": now_iso(),
+        "storage_location": "gcp",
+        "integration_hash": None,
+        "media": {"mimeType": "image/jpeg"},
+    }
+
+
 def _items(store: Store, folder: str, names: list[str]) -> list[str]:
-    rows = [
-        {
-            "uuid": str(uuid.uuid4()),
-            "parent": folder,
-            "item_type": "image",
-            "name": name,
-            "url": f"gs://b/{uuid.uuid4().hex}.jpg",
-            "client_metadata": {},
-            "owner": "o",
-            "created_at": now_iso(),
-            "last_edited_at": now_iso(),
-            "storage_location": "gcp",
-            "integration_hash": None,
-            "media": {"mimeType": "image/jpeg"},
-        }
-        for name in names
-    ]
+    rows = [_row(folder, name) for name in names]
     with store.tx() as tx:
         tx.add_items(rows)
     return [r["uuid"] for r in rows]
@@ -129,3 +130,19 @@ def test_a_large_subtree_is_not_kept_and_the_budget_holds() -> None:
         assert len(_names(tx, a, 100)) == 240
     assert small._held <= 300
     assert list(small._entries) == [(a, "name")]  # the least recently used went first
+
+
+def test_keys_read_in_a_transaction_that_rolls_back_are_forgotten(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    root, _, b = _tree(store)
+    with store.tx() as tx:
+        before = _names(tx, root, 50)
+    try:
+        with store.tx() as tx:
+            tx.add_items([_row(b, "written-then-undone")])
+            assert "written-then-undone" in _names(tx, root, 50)
+            raise RuntimeError("undo")
+    except RuntimeError:
+        pass
+    with store.tx() as tx:  # total_changes did not go back: without forgetting, a page would come up short
+        assert _names(tx, root, 50) == before

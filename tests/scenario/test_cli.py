@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def test_plan_apply_plan_with_detailed_exit_codes(project: Path, capsys: pytest.
     assert main(["plan", "--detailed-exitcode"]) == 0
     assert "No changes." in capsys.readouterr().out
     assert (project / "state" / "sandbox.db").exists()
+    assert gc.get_freeze_count() == 0  # what a plan spares the collector goes back to it (engine.compute)
 
 
 def test_apply_refuses_without_a_terminal_or_auto_approve(
