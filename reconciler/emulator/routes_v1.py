@@ -20,7 +20,16 @@ from reconciler.emulator.errors import RpcError
 from reconciler.emulator.responses import JSONResponse
 from reconciler.emulator.routes_v2 import like_pattern
 from reconciler.emulator.store import Row, Tx, now_iso
-from reconciler.emulator.views import DATA_TYPE, DATASET_TYPE_BY_INT, data_row_view, dataset_storage_location
+from reconciler.emulator.store_reads import DATA_ROW_COLUMNS, DATA_ROW_ITEM_COLUMNS
+from reconciler.emulator.views import (
+    DATA_TYPE,
+    DATASET_TYPE_BY_INT,
+    data_row_view,
+    data_row_views,
+    dataset_storage_location,
+)
+
+_ITEM_LOCATION = len(DATA_ROW_COLUMNS) + DATA_ROW_ITEM_COLUMNS.index("storage_location")
 
 Handler = Callable[[Tx, Row, Any, Any], Any]
 
@@ -38,23 +47,20 @@ def _access_settings(payload: dict[str, Any]) -> dict[str, Any]:
     return settings if isinstance(settings, dict) else {}
 
 
-def _dataset_type(pairs: list[tuple[Row, Row]]) -> str:
-    location = dataset_storage_location(pairs[0][1]["storage_location"] if pairs else None)
-    return DATASET_TYPE_BY_INT[location or 0]
-
-
 def get_dataset(tx: Tx, dataset: Row, _uid: Any, payload: Any) -> Any:
     """One statement reads every data row joined with its item (only the first without `fetch_rows`)."""
     settings = _access_settings(_payload_dict(payload))
     with_metadata = settings.get("fetch_client_metadata") is True
     fetch_rows = settings.get("fetch_rows", True) is not False
-    pairs = tx.data_rows_with_items(dataset["uuid"], first_only=not fetch_rows, with_metadata=with_metadata)
-    rows = [data_row_view(r, i, with_metadata=with_metadata) for r, i in pairs] if fetch_rows else []
+    found = tx.data_row_tuples(dataset["uuid"], first_only=not fetch_rows, with_metadata=with_metadata)
+    rows = data_row_views(found, with_metadata=with_metadata) if fetch_rows else []
+    # the dataset's type: the location of its first linked item
+    location = dataset_storage_location(found[0][_ITEM_LOCATION] if found else None)
     return {
         "dataset_hash": dataset["uuid"],
         "title": dataset["title"],
         "description": dataset["description"],
-        "dataset_type": _dataset_type(pairs),
+        "dataset_type": DATASET_TYPE_BY_INT[location or 0],
         "backing_folder_uuid": dataset["backing_folder"],
         "data_rows": rows,
     }

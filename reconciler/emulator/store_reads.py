@@ -37,8 +37,8 @@ _ITEM_KEYS = {"name": ("name_fold", "name", "seq"), "createdAt": ("created_at", 
 _FOLDER_KEYS = {"name": ("casefold(name)", "name", "seq"), "createdAt": ("created_at", "seq")}
 _ORDER_INDEX = {"name": "items_name_order", "createdAt": "items_created_order"}
 _FOLDER_INDEX = {"name": "items_by_name", "createdAt": "items_by_created"}
-_DATA_ROW_COLUMNS = ("data_hash", "dataset", "item", "created_at", "last_edited_at")
-_DATA_ROW_ITEM_COLUMNS = ("uuid", "name", "item_type", "url", "storage_location", "media")
+DATA_ROW_COLUMNS = ("data_hash", "dataset", "item", "created_at", "last_edited_at")
+DATA_ROW_ITEM_COLUMNS = ("uuid", "name", "item_type", "url", "storage_location", "media")
 
 
 def folder_sort_key(folder: Row, order: str) -> list[Any]:
@@ -277,15 +277,15 @@ class Reads:
         return self._rows(sql, (*args, limit))
 
     # -- datasets --------------------------------------------------------------------------------
-    def data_rows_with_items(
+    def data_row_tuples(
         self, dataset_uuid: str, *, first_only: bool = False, with_metadata: bool = True
-    ) -> list[tuple[Row, Row]]:
-        """(data row, its item) pairs of a dataset in link order, in one statement; rows whose item is
-        gone are left out. Only the columns a data-row view needs are read: `_DATA_ROW_COLUMNS` and
-        `_DATA_ROW_ITEM_COLUMNS`, plus the item's `client_metadata` (JSON text) with `with_metadata`."""
-        item_columns = _DATA_ROW_ITEM_COLUMNS + (("client_metadata",) if with_metadata else ())
+    ) -> list[tuple[Any, ...]]:
+        """A dataset's data rows joined with their items, in link order, in one statement, as tuples:
+        `DATA_ROW_COLUMNS`, `DATA_ROW_ITEM_COLUMNS` (`media` as stored), and the item's `client_metadata`
+        (JSON text) with `with_metadata`. Rows whose item is gone are left out."""
+        item_columns = DATA_ROW_ITEM_COLUMNS + (("client_metadata",) if with_metadata else ())
         sql = (
-            f"SELECT {', '.join('d.' + c for c in _DATA_ROW_COLUMNS)}, "
+            f"SELECT {', '.join('d.' + c for c in DATA_ROW_COLUMNS)}, "
             f"{', '.join('i.' + c for c in item_columns)} FROM data_rows AS d "
             # by rowid; a row an older reconciler inserted (no item_seq) by uuid, as before
             "JOIN items AS i ON i.seq = coalesce(d.item_seq, (SELECT seq FROM items WHERE uuid = d.item)) "
@@ -294,40 +294,22 @@ class Reads:
         cursor = self._conn.cursor()
         cursor.row_factory = None
         cursor.execute(sql + (" LIMIT 1" if first_only else ""), (dataset_uuid,))
+        return cursor.fetchall()
+
+    def data_rows_with_items(
+        self, dataset_uuid: str, *, first_only: bool = False, with_metadata: bool = True
+    ) -> list[tuple[Row, Row]]:
+        """`data_row_tuples` as (data row, its item) dicts, `media` decoded (for filters, not renders)."""
         pairs = []
-        for (
-            data_hash,
-            dataset,
-            item_uuid,
-            created,
-            edited,
-            uuid,
-            name,
-            item_type,
-            url,
-            location,
-            media,
-            *meta,
-        ) in (
-            cursor.fetchall()
-        ):  # spelt out (the columns above, in order): a dataset read builds 2 dicts per row
-            row = {
-                "data_hash": data_hash,
-                "dataset": dataset,
-                "item": item_uuid,
-                "created_at": created,
-                "last_edited_at": edited,
-            }
-            item = {
-                "uuid": uuid,
-                "name": name,
-                "item_type": item_type,
-                "url": url,
-                "storage_location": location,
-                "media": load_json(media),
-            }
-            if meta:
-                item["client_metadata"] = meta[0]
+        width = len(DATA_ROW_COLUMNS)
+        for values in self.data_row_tuples(dataset_uuid, first_only=first_only, with_metadata=with_metadata):
+            row = dict(zip(DATA_ROW_COLUMNS, values[:width], strict=True))
+            item = dict(
+                zip(DATA_ROW_ITEM_COLUMNS, values[width : width + len(DATA_ROW_ITEM_COLUMNS)], strict=True)
+            )
+            item["media"] = load_json(item["media"])
+            if with_metadata:
+                item["client_metadata"] = values[-1]
             pairs.append((row, item))
         return pairs
 

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from reconciler.emulator.store import Row, Tx
+from reconciler.emulator.store_reads import DATA_ROW_COLUMNS, DATA_ROW_ITEM_COLUMNS
 from reconciler.emulator.store_sql import load_json
 
 # Integration provider -> v2 `storageLocation` name and v1 `StorageLocation` int / `dataset_type` string.
@@ -37,6 +38,8 @@ MEDIA_KEYS = (
 )
 
 _MEDIA_PARTS_PER_PAGE = 256  # distinct media texts remembered while a page is rendered
+# The media fields a data row shows, in `data_row_views`' order.
+_DATA_ROW_MEDIA = ("width", "height", "fileSize", "mimeType", "fps", "duration", "frames")
 
 # v2 item type -> v1 data row `data_type`.
 DATA_TYPE = {
@@ -202,46 +205,77 @@ def child_item_view(group: Row, frame: Row, *, sign: bool = False) -> dict[str, 
 
 
 def data_row_view(row: Row, item: Row, *, with_metadata: bool) -> dict[str, Any]:
-    media = item["media"]
-    view: dict[str, Any] = {
-        "data_hash": row["data_hash"],
-        "data_title": item["name"],
-        "data_type": DATA_TYPE[item["item_type"]],
-        "created_at": row["created_at"],
-        "last_edited_at": row["last_edited_at"],
-        "width": media.get("width"),
-        "height": media.get("height"),
-        "file_link": item["url"],
-        "file_size": media.get("fileSize"),
-        "file_type": media.get("mimeType"),
-        "storage_location": _LOCATION_INT_BY_NAME.get(item["storage_location"], 0),
-        "frames_per_second": media.get("fps"),
-        "duration": media.get("duration"),
-        "backing_item_uuid": item["uuid"],
-        "is_optimised_image_group": item["item_type"] == "imageSequence"
-        if DATA_TYPE[item["item_type"]] == "IMG_GROUP"
-        else None,
-    }
-    if with_metadata:
-        view["client_metadata"] = load_json(item["client_metadata"])
-    frames = media.get("frames")
-    if frames is not None and item["item_type"] in ("imageGroup", "imageSequence"):
-        view["images_data"] = [
-            {
-                "title": frame["title"],
-                "file_link": frame["url"],
-                "file_type": frame["mimeType"],
-                "file_size": None,
-                "image_hash": frame["hash"],
-                "storage_location": view["storage_location"],
-                "created_at": row["created_at"],
-                "last_edited_at": row["last_edited_at"],
-                "height": None,
-                "width": None,
-            }
-            for frame in frames
-        ]
-    return view
+    """One data row object (v1) from a data row and its item, as dicts (`media` decoded or as stored)."""
+    values = (*(row[c] for c in DATA_ROW_COLUMNS), *(item[c] for c in DATA_ROW_ITEM_COLUMNS))
+    meta = (item["client_metadata"],) if with_metadata else ()
+    return data_row_views([(*values, *meta)], with_metadata=with_metadata)[0]
+
+
+def data_row_views(rows: Iterable[Sequence[Any]], *, with_metadata: bool) -> list[dict[str, Any]]:
+    """The data row objects (v1) of joined rows as `Reads.data_row_tuples` returns them: a dataset read
+    renders SQLite's tuples straight, each distinct media text decoded once."""
+    views = []
+    media_parts: dict[Any, tuple[Any, ...]] = {}
+    for (
+        data_hash,
+        _dataset,
+        _item,
+        created,
+        edited,
+        uuid,
+        name,
+        item_type,
+        url,
+        location,
+        stored,
+        *meta,
+    ) in rows:
+        part = media_parts.get(stored) if isinstance(stored, str) else None
+        if part is None:
+            media = (stored if isinstance(stored, dict) else load_json(stored)).get
+            part = tuple(media(key) for key in _DATA_ROW_MEDIA)
+            if isinstance(stored, str) and len(media_parts) < _MEDIA_PARTS_PER_PAGE:
+                media_parts[stored] = part
+        width, height, file_size, mime_type, fps, duration, frames = part
+        data_type = DATA_TYPE[item_type]
+        storage_location = _LOCATION_INT_BY_NAME.get(location, 0)
+        view: dict[str, Any] = {
+            "data_hash": data_hash,
+            "data_title": name,
+            "data_type": data_type,
+            "created_at": created,
+            "last_edited_at": edited,
+            "width": width,
+            "height": height,
+            "file_link": url,
+            "file_size": file_size,
+            "file_type": mime_type,
+            "storage_location": storage_location,
+            "frames_per_second": fps,
+            "duration": duration,
+            "backing_item_uuid": uuid,
+            "is_optimised_image_group": item_type == "imageSequence" if data_type == "IMG_GROUP" else None,
+        }
+        if with_metadata:
+            view["client_metadata"] = load_json(meta[0])
+        if frames is not None and item_type in ("imageGroup", "imageSequence"):
+            view["images_data"] = [
+                {
+                    "title": frame["title"],
+                    "file_link": frame["url"],
+                    "file_type": frame["mimeType"],
+                    "file_size": None,
+                    "image_hash": frame["hash"],
+                    "storage_location": storage_location,
+                    "created_at": created,
+                    "last_edited_at": edited,
+                    "height": None,
+                    "width": None,
+                }
+                for frame in frames
+            ]
+        views.append(view)
+    return views
 
 
 def dataset_storage_location(first_item_location: str | None) -> int | None:
