@@ -292,6 +292,15 @@ def timed(command: list[str], workdir: Path) -> float:
     return time.perf_counter() - start
 
 
+def loop_rate(seconds: float = 0.5) -> float:
+    """Millions of pure-Python loop steps a second, now: this machine's speed drifts (a VM's neighbours),
+    so runs are comparable by CPU seconds and by this rate, not by wall time alone."""
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        steps += 1
+    return steps / (time.perf_counter() - start) / 1e6
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a running process (Linux /proc; 0 where there is none)."""
     try:
@@ -576,6 +585,7 @@ def measure(
             peers[name] = peer
 
     slow, fast = median_run(runs[latency]), median_run(runs[0.0])
+    speed = loop_rate()
     round_trips = (slow.wall - fast.wall) / (latency / 1000) if latency else float("nan")
     rows = [
         ("workspace", ", ".join(f"{n:,} {what}" for what, n in lay.counts.items()) + f"; shape {args.shape}"),
@@ -607,6 +617,7 @@ def measure(
         ]
     rows += [
         ("machine", f"{os.cpu_count()} CPUs, {platform.machine()}, {platform.system()} {platform.release()}"),
+        ("machine speed", f"{speed:.1f} M loop steps/s after the runs (compare runs by this)"),
         ("python", f"{platform.python_implementation()} {platform.python_version()}"),
     ]
     for name, measured in (("plan", slow), *((f"SDK {n}", p) for n, p in peers.items())):
@@ -640,7 +651,7 @@ def measure(
             args.shape,
             f"{slow.wall:5.2f} s  {slow.peak_mb:4.0f} MB  {slow.requests:,} requests (bound {bound:,})  "
             f"CPU {slow.cpu:.1f} s plan + {slow.server_cpu:.1f} s emulator + {slow.proxy_cpu:.1f} s proxy  "
-            f"SDK: {ratios}",
+            f"SDK: {ratios}  (machine {speed:.1f} M steps/s)",
         )
     )
     return 0
