@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+import starlette.middleware.gzip as starlette_gzip
 
 from reconciler.emulator.app import create_app
 from reconciler.emulator.store import Store, now_iso
@@ -315,9 +316,17 @@ async def test_folder_listings_page_in_sql_with_their_paths(emu: Emu) -> None:
 # -- the wire --------------------------------------------------------------------------------------------
 
 
-async def test_gzip_when_asked_and_the_same_json(emu: Emu) -> None:
+async def test_gzip_when_asked_and_the_same_json(emu: Emu, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = emu.folder("zipped ü")
     emu.items(folder, _names(300))
+    threaded: list[object] = []
+    real = starlette_gzip.anyio.to_thread.run_sync
+
+    async def recorded(*args: Any, **kwargs: Any) -> Any:
+        threaded.append(args[0])
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(starlette_gzip.anyio.to_thread, "run_sync", recorded)
 
     async def get(path: str, encoding: str, **params: Any) -> httpx.Response:
         request = build_signed(emu.sandbox.client, KEY, "GET", path, params=params)
@@ -331,6 +340,7 @@ async def test_gzip_when_asked_and_the_same_json(emu: Emu) -> None:
     raw = b"".join([chunk async for chunk in zipped.aiter_raw()])  # as sent, not decoded by httpx
     assert zipped.headers["content-encoding"] == "gzip" and len(raw) < len(plain.content) / 5
     assert json.loads(gzip.decompress(raw)) == plain.json()
+    assert len(plain.content) > 128 * 1024 and not threaded  # compressed inline (app.py), not in a thread
     assert list(plain.json()["results"][0])[-len(MEDIA_KEYS) :] == list(MEDIA_KEYS)
     # Non-ASCII goes out as UTF-8, as before; small answers are not compressed.
     folder_json = await get(f"/v2/public/storage/folders/{folder}", "gzip")
