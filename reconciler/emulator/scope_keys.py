@@ -8,7 +8,8 @@ bisection into them followed by a read of that page's rows only.
 
 The keys are kept while the database is unchanged: the version is this connection's `total_changes` (any
 row it inserted, updated or deleted) and `PRAGMA data_version` (any commit by another connection), so a
-write of any kind, even one that cannot move an item, starts afresh. A subtree of more than
+write of any kind, even one that cannot move an item, starts afresh; so does a rolled-back transaction
+(`Store.tx` calls `clear`), whose writes `total_changes` still counts. A subtree of more than
 `SCOPE_KEYS_MAX_ITEMS` items is not kept (the order index serves it well); the cache holds at most
 `SCOPE_KEYS_BUDGET` keys in all, the least recently used going first.
 """
