@@ -20,8 +20,9 @@ import pytest
 import starlette.middleware.gzip as starlette_gzip
 
 from reconciler.emulator.app import create_app
-from reconciler.emulator.store import Store, now_iso
+from reconciler.emulator.store import Store
 from reconciler.emulator.views import MEDIA_KEYS
+from tests.emulator.rows import add_folder, item_row
 from tests.emulator.sandbox import KEY, PUBLIC_LINE, Sandbox, sandbox_for
 from tests.fidelity.signing import build_signed
 
@@ -55,27 +56,11 @@ class Emu:
         return seen
 
     def folder(self, name: str, parent: str | None = None) -> str:
-        folder_uuid = str(uuid.uuid4())
-        stamp = now_iso()
-        with self.store.tx() as tx:
-            tx.add_folder(
-                {
-                    "uuid": folder_uuid,
-                    "parent": parent,
-                    "name": name,
-                    "description": "",
-                    "client_metadata": {},
-                    "owner": "o",
-                    "created_at": stamp,
-                    "last_edited_at": stamp,
-                    "synced_dataset_hash": None,
-                }
-            )
-        return folder_uuid
+        return add_folder(self.store, name, parent)
 
     def items(self, folder: str, names: list[str], item_type: str = "image", **values: Any) -> list[str]:
         rows = [
-            _item_row(folder, name, item_type, {"n": n, "ü": "é"}) | values for n, name in enumerate(names)
+            item_row(folder, name, item_type, {"n": n, "ü": "é"}) | values for n, name in enumerate(names)
         ]
         with self.store.tx() as tx:
             tx.add_items(rows)
@@ -101,23 +86,6 @@ class Emu:
             token = page["nextPageToken"]
             if token is None:
                 return out
-
-
-def _item_row(folder: str, name: str, item_type: str, metadata: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "uuid": str(uuid.uuid4()),
-        "parent": folder,
-        "item_type": item_type,
-        "name": name,
-        "url": f"gs://b/{uuid.uuid4().hex}.jpg",
-        "client_metadata": metadata,
-        "owner": "o",
-        "created_at": now_iso(),
-        "last_edited_at": now_iso(),
-        "storage_location": "gcp",
-        "integration_hash": None,
-        "media": {"mimeType": "image/jpeg", "width": 4, "height": 3},
-    }
 
 
 @pytest.fixture

@@ -4,55 +4,18 @@ pages are exactly what SQL alone pages, and any write, from this connection or a
 from __future__ import annotations
 
 import random
-import uuid
 from pathlib import Path
 from typing import Any
 
 from reconciler.emulator.scope_keys import ScopeKeys
 from reconciler.emulator.store import Store, Tx, now_iso
+from tests.emulator.rows import add_folder, item_row
 
 NAMES = ["b", "A", "a", "ä", "straße", "STRASSE", "Z", "z", "é", "e", "10", "9", "_", "ß"]
 
 
-def _folder(store: Store, name: str, parent: str | None = None) -> str:
-    folder = str(uuid.uuid4())
-    stamp = now_iso()
-    with store.tx() as tx:
-        tx.add_folder(
-            {
-                "uuid": folder,
-                "parent": parent,
-                "name": name,
-                "description": "",
-                "client_metadata": {},
-                "owner": "o",
-                "created_at": stamp,
-                "last_edited_at": stamp,
-                "synced_dataset_hash": None,
-            }
-        )
-    return folder
-
-
-def _row(folder: str, name: str) -> dict[str, Any]:
-    return {
-        "uuid": str(uuid.uuid4()),
-        "parent": folder,
-        "item_type": "image",
-        "name": name,
-        "url": f"gs://b/{uuid.uuid4().hex}.jpg",
-        "client_metadata": {},
-        "owner": "o",
-        "created_at": now_iso(),
-        "last_edited_at": now_iso(),
-        "storage_location": "gcp",
-        "integration_hash": None,
-        "media": {"mimeType": "image/jpeg"},
-    }
-
-
 def _items(store: Store, folder: str, names: list[str]) -> list[str]:
-    rows = [_row(folder, name) for name in names]
+    rows = [item_row(folder, name) for name in names]
     with store.tx() as tx:
         tx.add_items(rows)
     return [r["uuid"] for r in rows]
@@ -74,9 +37,9 @@ def _names(tx: Tx, below: str, size: int, **options: Any) -> list[str]:
 
 
 def _tree(store: Store) -> tuple[str, str, str]:
-    root = _folder(store, "root")
-    a = _folder(store, "a", root)
-    b = _folder(store, "b", a)
+    root = add_folder(store, "root")
+    a = add_folder(store, "a", root)
+    b = add_folder(store, "b", a)
     rng = random.Random(7)
     for folder in (root, a, b):
         _items(store, folder, [rng.choice(NAMES) + rng.choice(NAMES) for _ in range(120)])
@@ -105,7 +68,7 @@ def test_a_write_between_pages_is_seen(tmp_path: Path) -> None:
     added = _items(store, b, ["zzz-new"])
     with store.tx() as tx:
         assert _names(tx, root, 50) == sorted([*before, "zzz-new"], key=lambda n: (n.casefold(), n))
-    outside = _folder(store, "outside")
+    outside = add_folder(store, "outside")
     with store.tx() as tx:
         tx.move_items(added, outside, now_iso())
     with store.tx() as tx:
@@ -139,7 +102,7 @@ def test_keys_read_in_a_transaction_that_rolls_back_are_forgotten(tmp_path: Path
         before = _names(tx, root, 50)
     try:
         with store.tx() as tx:
-            tx.add_items([_row(b, "written-then-undone")])
+            tx.add_items([item_row(b, "written-then-undone")])
             assert "written-then-undone" in _names(tx, root, 50)
             raise RuntimeError("undo")
     except RuntimeError:
