@@ -20,7 +20,7 @@ import sqlite3
 import threading
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 Key = tuple[Any, ...]
@@ -48,25 +48,19 @@ class ScopeKeys:
             self._held, self._version = 0, (-1, -1)
 
     def keys(
-        self, conn: sqlite3.Connection, below: str, order: str, sql: tuple[str, str], args: Sequence[Any]
+        self, conn: sqlite3.Connection, slot: tuple[str, str], read: Callable[[int], list[Key] | None]
     ) -> list[Key] | None:
-        """The subtree's keys in ascending order, or None when it is too large to keep. `sql` is (the
-        count of the subtree's items up to a limit, the read of its keys sorted), run on a miss with
-        `args`: the count first, so a large subtree is never read and sorted only to be refused."""
+        """The keys of the subtree in `slot` (its root, the order), ascending, or None when it is too large
+        to keep. On a miss `read(most)` gives them, or None for a subtree of more than `most` items."""
         version = (conn.total_changes, conn.execute("PRAGMA data_version").fetchone()[0])
         with self._lock:
             if version != self._version:
                 self._entries.clear()
                 self._held, self._version = 0, version
-            slot = (below, order)
             if slot in self._entries:
                 self._entries.move_to_end(slot)
                 return self._entries[slot]
-        count, read = sql
-        if conn.execute(count, (*args, self._max_items + 1)).fetchone()[0] > self._max_items:
-            found = None
-        else:
-            found = [tuple(r) for r in conn.execute(read, args).fetchall()]
+        found = read(self._max_items)
         with self._lock:
             if version == self._version:
                 self._entries[slot] = found

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
@@ -31,6 +32,7 @@ _SCOPE_CTE = (
     "WITH RECURSIVE scope(uuid) AS (SELECT ? UNION "
     "SELECT folders.uuid FROM folders JOIN scope ON folders.parent = scope.uuid) "
 )
+_IN_SCOPE = "parent IN (SELECT uuid FROM scope)"
 _LINKED = "EXISTS (SELECT 1 FROM data_rows WHERE data_rows.item = items.uuid)"
 _DATA_UNITS = "(SELECT count(*) FROM data_rows WHERE data_rows.item = items.uuid) AS data_units"
 _ITEM_KEYS = {"name": ("name_fold", "name", "seq"), "createdAt": ("created_at", "seq")}
@@ -148,16 +150,7 @@ class Reads:
         unfiltered = not (search or item_types or in_dataset is not None or offset)
         held = None
         if below is not None and unfiltered and self._scope_keys is not None:
-            terms, subtree = ", ".join(keys), "WHERE parent IN (SELECT uuid FROM scope)"
-            count = (
-                f"{_SCOPE_CTE}SELECT count(*) FROM "
-                f"(SELECT 1 FROM items INDEXED BY items_by_name {subtree} LIMIT ?)"
-            )
-            read = (
-                f"{_SCOPE_CTE}SELECT {terms} FROM items INDEXED BY {_FOLDER_INDEX[order]} {subtree} "
-                f"ORDER BY {terms}"
-            )
-            held = self._scope_keys.keys(self._conn, below, order, (count, read), [below])
+            held = self._scope_keys.keys(self._conn, (below, order), partial(self._keys, below, order))
         if held is not None:
             # the subtree's keys, kept between pages (scope_keys.py): the page is a slice of them
             cte, inner = "", "SELECT value AS seq FROM json_each(?)"
@@ -179,6 +172,25 @@ class Reads:
         page.rows.sort(key=itemgetter(*(page.columns.index(k) for k in keys)), reverse=desc)
         return page
 
+    def _count_up_to(self, cte: str, scope: str, args: Sequence[Any], most: int) -> int:
+        """How many items `scope` holds, counted in the per-folder index no further than `most`."""
+        sql = (
+            f"{cte}SELECT count(*) FROM (SELECT 1 FROM items INDEXED BY items_by_name WHERE {scope} LIMIT ?)"
+        )
+        return int(self._conn.execute(sql, (*args, most)).fetchone()[0])
+
+    def _keys(self, below: str, order: str, most: int) -> list[tuple[Any, ...]] | None:
+        """A subtree's sort keys in order, or None when it holds more than `most` items (counted first, so
+        a large subtree is never read and sorted only to be refused): what `ScopeKeys` keeps."""
+        if self._count_up_to(_SCOPE_CTE, _IN_SCOPE, [below], most + 1) > most:
+            return None
+        terms = ", ".join(_ITEM_KEYS[order])
+        sql = (
+            f"{_SCOPE_CTE}SELECT {terms} FROM items INDEXED BY {_FOLDER_INDEX[order]} WHERE {_IN_SCOPE} "
+            f"ORDER BY {terms}"
+        )
+        return [tuple(row) for row in self._conn.execute(sql, (below,)).fetchall()]
+
     def _page_query(
         self,
         order: str,
@@ -195,7 +207,7 @@ class Reads:
         keys = _ITEM_KEYS[order]
         cte, scope_args, scope = "", [], ""
         if below is not None:
-            cte, scope_args, scope = _SCOPE_CTE, [below], "parent IN (SELECT uuid FROM scope)"
+            cte, scope_args, scope = _SCOPE_CTE, [below], _IN_SCOPE
         elif folder_uuids is not None and len(folder_uuids) == 1:
             scope, scope_args = "parent = ?", [folder_uuids[0]]
         elif folder_uuids is not None:
@@ -205,12 +217,8 @@ class Reads:
         elif below is None and folder_uuids is not None and len(folder_uuids) == 1:
             index = _FOLDER_INDEX[order]
         else:
-            dense = self._conn.execute(
-                f"{cte}SELECT count(*) FROM (SELECT 1 FROM items INDEXED BY items_by_name "
-                f"WHERE {scope} LIMIT ?)",
-                (*scope_args, _DENSE_SCOPE_ITEMS),
-            ).fetchone()[0]
-            index = _ORDER_INDEX[order] if dense >= _DENSE_SCOPE_ITEMS else _FOLDER_INDEX[order]
+            dense = self._count_up_to(cte, scope, scope_args, _DENSE_SCOPE_ITEMS) >= _DENSE_SCOPE_ITEMS
+            index = _ORDER_INDEX[order] if dense else _FOLDER_INDEX[order]
         where, args = ([scope], list(scope_args)) if scope else ([], [])
         if search:
             where.append("instr(name_fold, ?) > 0")
