@@ -115,13 +115,24 @@ async def refuse_if_stale(
 def _arrived_since(plan: Plan, differs: list[Change]) -> set[str]:
     """Of what differs after a saved plan's apply, the item sets of folders the plan left alone: the plan
     did not write them, so their declared or live items moved since it was made (new objects in a bucket),
-    and the changes that wait on them: news for the next plan. Anything else that differs, the
-    consequences of the plan's own writes included, is a failure to converge."""
+    and the changes that wait on them: news for the next plan. A dataset the plan did change counts too
+    when all that is left of it waits on those items (nothing to link or unlink now: only what those
+    folders will register). Anything else that differs, the consequences of the plan's own writes
+    included, is a failure to converge."""
     own = {c.address for c in plan.changes if c.executable}
+
+    def waits_only_on_arrivals(change: Change) -> bool:
+        if change.address not in own:
+            return True
+        left = change.payload.get("link") or change.payload.get("unlink")
+        return change.kind == Kind.DATASET_ITEMS and not left
+
     arrived = {c.address for c in differs if c.kind == Kind.FOLDER_ITEMS and c.address not in own}
     grew = True
     while grew:  # and what waits on those items (a dataset that links what a folder registers)
-        more = {c.address for c in differs if c.address not in own and arrived.intersection(c.depends_on)}
+        more = {
+            c.address for c in differs if arrived.intersection(c.depends_on) and waits_only_on_arrivals(c)
+        }
         grew = not more <= arrived
         arrived |= more
     return arrived

@@ -454,3 +454,32 @@ def test_a_link_an_item_update_causes_waits_for_that_update(
         (metadata,) = db.execute("SELECT client_metadata FROM items WHERE url LIKE '%a1.jpg'").fetchone()
     assert json.loads(metadata)["weather"] == "sun"
     assert main(["plan", str(config), "--detailed-exitcode"]) == 0
+
+
+def test_a_saved_plan_that_changed_a_ruled_dataset_applies_when_its_folder_gets_new_data(
+    lake: Lake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reviewed plan adds a rule to `rainy` and leaves the folder alone; a new rainy image lands in the
+    source before the merge job. The plan's links are made and the apply exits 0; what the new image
+    brings (its registration, then its link) is named as changed since, for the next plan."""
+    rain = "{folders: [raw/cams], where: {weather: rain}}"
+    assert _apply(lake.config(f"  - title: rainy\n    select: [{rain}]\n")) == 0
+    config = lake.config(
+        f"  - title: rainy\n    select: [{rain}, {{folders: [raw/cams], where: {{weather: fog}}}}]\n"
+    )
+    saved = lake.root / "plan.json"
+    assert main(["plan", str(config), "--out", str(saved)]) == 0
+    changed = {c["address"] for c in json.loads(saved.read_text())["changes"] if c["action"] != "noop"}
+    assert changed == {"dataset_items.rainy"}
+    _weather(lake, "a1.jpg", "rain", _image("cams/front/z9.jpg", camera="front", weather="rain", drive="d9"))
+    capsys.readouterr()
+    assert main(["apply", str(saved), "--auto-approve"]) == 0
+    out = capsys.readouterr().out
+    assert "dataset_items.rainy  update: 1 item(s) linked" in out  # b2.tmp.jpg, the fog image
+    assert "~ folder_items.raw/cams: changed since this plan was made" in out
+    assert "~ dataset_items.rainy: changed since this plan was made" in out
+    assert "did not converge" not in out and "still differs" not in out
+    assert "cams/rear/b2.tmp.jpg" in lake.members()["rainy"]
+    assert _apply(config) == 0  # the next apply registers z9 and links it
+    assert "cams/front/z9.jpg" in lake.members()["rainy"]
+    assert main(["plan", str(config), "--detailed-exitcode"]) == 0

@@ -198,7 +198,7 @@ def test_data_arriving_after_a_saved_plan_is_news_not_a_failed_apply(
     assert main(["apply", str(saved), "--auto-approve"]) == 0
     out = capsys.readouterr().out
     assert "folder.driving/cameras  update" in out
-    assert "~ folder_items.driving/cameras: changed since this plan was made, and not part of it" in out
+    assert "~ folder_items.driving/cameras: changed since this plan was made, beyond what it applied" in out
     assert "did not converge" not in out
     assert main(["plan", str(example), "--detailed-exitcode"]) == 2  # the new object, for the next review
 
