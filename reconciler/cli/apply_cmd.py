@@ -364,8 +364,8 @@ def _report(report: ApplyReport, report_path: str | None = None) -> int:
         output.out(f"  [red]≠ {escape(change.address)}[/]: still differs after apply ({change.action.value})")
     for change in report.new_since_plan:
         output.out(
-            f"  [yellow]~ {escape(change.address)}[/]: changed since this plan was made, beyond what it applied "
-            f"({change.action.value}): the next plan shows it"
+            f"  [yellow]~ {escape(change.address)}[/]: changed since this plan was made, beyond what it "
+            f"applied ({change.action.value}): the next plan shows it"
         )
     output.out("")
     failed_files = report.registration.failed if report.registration else 0

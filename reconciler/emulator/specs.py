@@ -84,8 +84,8 @@ def guess_mime(url: str) -> str | None:
     path = split_url(url).path
     if path.endswith(".nii.gz"):
         return "application/nifti"
-    if ":" in path:  # a colon reads as a scheme to mimetypes: guessed as it is
-        return _MIME.guess_type(path, strict=False)[0]
+    if ":" in path or path[-7:].lower() == ".nii.gz":  # a colon reads as a scheme to mimetypes, and
+        return _MIME.guess_type(path, strict=False)[0]  # mime_suffix keeps .NII.GZ whole: guessed as is
     return _guess_name("file" + mime_suffix(path))  # once per suffix pair, not once per file
 
 

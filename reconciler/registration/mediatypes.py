@@ -48,9 +48,10 @@ def extension(name: str) -> str:
 def mime_suffix(key: str) -> str:
     """The last two suffixes of the file name, all that a MIME guess looks at (`.tar.gz`, `.jpg`), by
     os.path.splitext's rules: leading dots of the name start no suffix. A guess for `"file" + suffix`
-    is the guess for the whole name, so it can be made once per suffix."""
-    if key[-7:].lower() == ".nii.gz":  # guess_mime's own rule, whatever precedes it
-        return ".nii.gz"
+    is the guess for the whole name, so it can be made once per suffix; except for a name ending in
+    `.nii.gz` in any case, which gives that suffix whole, as the type checks read it."""
+    if key[-7:].lower() == ".nii.gz":
+        return key[-7:]
     name = key.rfind("/") + 1
     first = name  # the name's first character that is not a dot
     if key.startswith(".", name):
