@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable
@@ -19,8 +20,10 @@ from typing import TypeVar
 from uuid import UUID
 
 import httpx
-from plan_scale import script_parser  # a sibling: benchmarks run as scripts
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a script or with -m
+
+from benchmarks.plan_scale import script_parser
 from reconciler.apply.run import apply_plan
 from reconciler.backend import SANDBOX_DOMAIN, sandbox_key
 from reconciler.config.loader import load_config

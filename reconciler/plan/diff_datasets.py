@@ -241,7 +241,7 @@ def dataset_changes(
             )
             incoming += len(arriving.chosen)
         reasons += notes
-        rule_set = config.selection.rules_for(title)[0]
+        rule_set, split = config.selection.rules_for(title)
         examples = _examples(to_link, to_unlink, arriving, cite, rules, all_pruned, paths, rule_set)
         out.append(
             make_change(
@@ -265,11 +265,7 @@ def dataset_changes(
                         {
                             "membership_examples": examples,
                             "select_registered_in": ruled_registering,
-                            **(
-                                {"split": split.name}
-                                if (split := config.selection.rules_for(title)[1])
-                                else {}
-                            ),
+                            **({"split": split.name} if split else {}),
                             **({"moves_in": rules.moves_in} if rules.moves_in else {}),
                         }
                         if rules is not None
@@ -308,8 +304,7 @@ def managed_link_count(config: Config, live: LiveState) -> int:
     total = 0
     for spec in config.datasets or []:
         current = live.datasets.get(spec.title)
-        managed = spec.folders is not None or spec.select is not None
-        if current is not None and (managed or config.selection.rules_for(spec.title)[1] is not None):
+        if current is not None and (spec.managed or config.selection.rules_for(spec.title)[1] is not None):
             total += len(current.linked_items)
     return total
 

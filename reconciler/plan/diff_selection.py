@@ -163,9 +163,8 @@ def _split_memberships(
         out[now].moves_in[was] = count
     for member in out.values():  # one note per part, however many parts its items come from
         if member.moves_in:
-            sources = [f"{n} from {was!r}" for was, n in member.moves_in.items()]
-            head, _, rest = sources[0].partition(" from ")
-            sources[0] = f"{head} item(s) move here from {rest}"
+            (first, n), *others = member.moves_in.items()
+            sources = [f"{n} item(s) move here from {first!r}", *(f"{m} from {w!r}" for w, m in others)]
             member.notes.append(f"{' and '.join(sources)} (the split's seed, weights or grouping changed)")
     unplaced_set = set(unplaced)
     for uuid, was in linked_in.items():
