@@ -140,4 +140,8 @@ def test_a_weight_given_as_a_string_is_refused(tmp_path: Path) -> None:
         "splits:\n  - name: s\n    seed: 1\n    select: [{folders: [raw]}]\n"
         '    datasets: {a: "80", b: 20}\n'
     )
-    assert any("valid number" in p for p in problems(tmp_path, text))
+    # the weight's own line and column, its field path, and why
+    assert any(
+        p.endswith("reconciler.yaml:13:16: splits[0].datasets.a: Input should be a valid number")
+        for p in problems(tmp_path, text)
+    )
