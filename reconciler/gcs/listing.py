@@ -3,12 +3,17 @@
 One cursor pays a round trip per 1,000 names: a million objects at 50 ms a page take 50 s. GCS lists in
 name order and accepts `startOffset` (inclusive) and `endOffset` (exclusive), so any range of the key
 space can be listed on its own. The listing starts as one range. When a page comes back full, the rest
-of its range (after the page's last name) is cut, once there are idle workers, at names placed by value
-over the characters seen so far: about one page apart up to the range's end, as dense as that page was;
-from one page's span to everything, in log steps, up to the end of the prefix, where anything may follow.
-A piece that turns out dense is cut again when its page returns, so the cuts follow the real
-distribution of names whatever their shape (numbered, hashed, nested in "directories", skewed), without
-a delimiter listing. Nested names cost the most requests: many cuts land between "directories".
+of its range (after the page's last name) is cut at once, at names placed by value: up to the range's
+end, into pieces of a little under a page each (by the density of that page, at most `_MAX_PIECES`);
+up to the end of the prefix, where anything may follow, into one piece a worker, from one page's span to
+everything in log steps. A piece is cut again only when its own page comes back full, so the cuts follow
+the real distribution of names whatever their shape (numbered, hashed, nested in "directories", skewed),
+without a delimiter listing.
+
+Cut names are numbers whose digits are each position's own characters (`Alphabet`: those seen there in
+a sample of the names listed, completed as names are written). One alphabet for every position put cuts
+of `img/0001234.jpg` at `img/0001g...`, among names no object has: half the requests of a nested or
+numbered million were for empty ranges.
 
 Each request is one page of one range, and pages are yielded strictly in name order. Past
 `GCS_LISTING_BUFFERED_PAGES` pages held, only the ranges before the first held page are fetched (what
@@ -23,10 +28,13 @@ answers everything in the first request, and nothing is cut.
 
 from __future__ import annotations
 
+import math
+import string
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from itertools import zip_longest
 from typing import Any
 
 from google.cloud import storage
@@ -38,7 +46,12 @@ from reconciler.gcs.buckets import LISTING_FIELDS, NAME_FIELDS, ObjectInfo, list
 # any realistic key space, short enough to be a cheap offset.
 _CUT_DIGITS = 12
 _MAX_CUT_DIGITS = 40
-_SAMPLE_EVERY = 25
+# Every 7th name of a page, for the characters names use: 7 is prime to 10 and 16, so consecutive
+# numbers show every last digit.
+_SAMPLE_EVERY = 7
+_COUNTER_DIGITS = 5
+_MAX_PIECES = 64  # of one rest at once: a long one is cut again when its pieces' pages come back full
+_PAGE_FILL = 0.85  # a piece's share of a page, by the density of the page before it: most fit in one
 
 
 @dataclass(eq=False)  # ranges are found by identity
@@ -123,20 +136,90 @@ def _listed(
                 return
 
 
+class Alphabet:
+    """The characters names use at each position after the prefix, from a sample of the names listed.
+
+    Cuts are placed with each position's own characters: one alphabet for the whole name would put most
+    cuts of `img/0001234.jpg` at characters no name has there (`img/0001g...`), in empty ranges. Toward
+    the end of the prefix, where no name has been seen yet, a position may also take any character seen
+    anywhere that sorts after its own (the first page of `frame_0` ... `frame_10897` shows only `0` and `1`
+    after `frame_`, and `frame_2` ... `frame_9` follow)."""
+
+    def __init__(self, chars: str = "") -> None:
+        self._at: list[set[str]] = []
+        self._any = set(chars)  # positions past the longest name seen
+        self._sorted: dict[tuple[int, bool], str] = {}
+
+    def add_all(self, tails: list[str]) -> None:
+        """Names' characters after the prefix."""
+        for position, column in enumerate(zip_longest(*tails, fillvalue="")):
+            if position == len(self._at):
+                self._at.append(set())
+            self._at[position].update(column)
+            self._any.update(column)
+        for chars in self._at:
+            chars.discard("")
+        self._any.discard("")
+        self._sorted.clear()
+
+    def at(self, position: int, *, onward: bool = False, also: str = "") -> str:
+        """The characters of `position`, sorted, and `also`, completed as names are written: digits seen
+        mean those between them (`0` to `9` once `0` and `9` are seen), letters likewise in their case (hex:
+        `a` to `f`). `onward`: with those seen anywhere that sort after them."""
+        found = self._sorted.get((position, onward))
+        if found is None:
+            chars = _filled(self._at[position] if position < len(self._at) else self._any)
+            if onward and chars:
+                top = max(chars)
+                chars |= {c for c in self._any if c > top}
+            found = self._sorted[position, onward] = "".join(sorted(chars))
+        # Only what widens a kind of character the position has: a digit where digits are seen.
+        kinds = [kind for kind in _KINDS if not kind.isdisjoint(found)]
+        wider = {c for c in also if c not in found and any(c in kind for kind in kinds)}
+        return "".join(sorted(_filled({*found, *wider}))) if wider else found
+
+    def __bool__(self) -> bool:
+        return bool(self._any)
+
+
+_KINDS = (frozenset(string.digits), frozenset(string.ascii_lowercase), frozenset(string.ascii_uppercase))
+
+
+def _filled(chars: set[str]) -> set[str]:
+    """`chars` and the characters between them of their kind; all ten digits once half are seen (a counter,
+    whose later names use them all, where a field such as a day's tens keeps to the few it shows)."""
+    filled = set(chars)
+    for case in (string.digits, string.ascii_lowercase, string.ascii_uppercase):
+        seen = [case.index(c) for c in chars if c in case]
+        if len(seen) >= _COUNTER_DIGITS and case == string.digits:
+            filled.update(case)
+        elif seen:
+            filled.update(case[min(seen) : max(seen) + 1])
+    return filled
+
+
 def cut_names(
-    low: str, high: str | None, alphabet: str, pieces: int, *, prefix: str = "", first: str | None = None
+    low: str,
+    high: str | None,
+    alphabet: Alphabet,
+    pieces: int,
+    *,
+    prefix: str = "",
+    first: str | None = None,
 ) -> list[str]:
     """Up to `pieces - 1` names strictly between `low` and `high` (None: the end of `prefix`), in order.
 
-    Names are placed as numbers, their characters after the common stem read as digits of `alphabet`
-    (the sorted characters seen so far). `first`, the first name of a full page that ended at `low`,
-    tells how much of that space a page spans there. Up to `high`, names are taken to be as dense as on
-    that page: about one piece per page, evenly. Up to the end of the prefix, where anything may follow,
-    the cuts run from one page's span to the whole rest, evenly in log scale, so that both a dense run
-    and distant "directories" get a piece. Without `first`, the cuts are even."""
+    Names are placed as numbers, their characters after the common stem read as digits, each position's
+    digits being the characters seen there (`alphabet`). `first`, the first name of a full page that ended
+    at `low`, tells how much of that space a page spans there. Up to `high`, names are taken to be as dense
+    as on that page: about one piece per page, evenly. Up to the end of the prefix, where anything may
+    follow, the cuts run from one page's span to the whole rest, evenly in log scale, so that both a dense
+    run and distant "directories" get a piece. Without `first`, the cuts are even."""
     if pieces < 2 or not alphabet:
         return []
     stem = prefix if high is None else _common_prefix(low, high)
+    if first is not None and not first.startswith(stem):  # the page began before the range's stem
+        stem = _common_prefix(first, stem)
     # Enough characters to tell `first` from `low`, and a few more to place cuts between them.
     digits = _CUT_DIGITS
     if first is not None:
@@ -145,22 +228,38 @@ def cut_names(
         if digits > _MAX_CUT_DIGITS:  # a long shared run (`.../session-12345/frame_00`): place the cuts
             stem = low[: shared + _CUT_DIGITS // 2 - _MAX_CUT_DIGITS]  # near it, within a longer stem
             digits = _MAX_CUT_DIGITS
-    base = len(alphabet)
+    skip = len(stem) - len(prefix)
+    # Each position's digits, most significant first.
+    # The range's own ends count as seen: the pages so far may show only `0` where `high` has `7`.
+    ends = [name[len(stem) : len(stem) + digits] for name in (low, first) if name is not None]
+    places = [
+        alphabet.at(skip + j, onward=high is None, also="".join(end[j : j + 1] for end in ends))
+        for j in range(digits)
+    ]
+
+    rests = [1] * (digits + 1)  # rests[j]: what one step of position j - 1 is worth
+    for j in range(digits - 1, -1, -1):
+        rests[j] = rests[j + 1] * len(places[j])
 
     def value(name: str) -> int:
+        """Monotone in the name: a character a position has not seen counts as the next one it has
+        (past its last: one more than its last), and the positions after it as their first."""
         number = 0
-        tail = name[len(stem) : len(stem) + digits]
-        for c in tail:
-            number = number * base + min(bisect_left(alphabet, c), base - 1)
-        return number * int(base ** (digits - len(tail)))
+        for j, c in enumerate(name[len(stem) : len(stem) + digits]):
+            chars = places[j]
+            digit = bisect_left(chars, c)
+            number = number * len(chars) + digit
+            if digit == len(chars) or chars[digit] != c:
+                return number * rests[j + 1]
+        return number * rests[len(name) - len(stem)] if len(name) - len(stem) < digits else number
 
     lo = value(low)
     # Past the stem's own names when `high` lies beyond them (a stem moved forward, above).
-    hi = int(base**digits) if high is None or not high.startswith(stem) else value(high)
+    hi = rests[0] if high is None or not high.startswith(stem) else value(high)
     step = lo - value(first) if first is not None else 0  # what one page spans, near `low`
     span = hi - lo
-    if step > 0 and high is not None:  # as dense as that page: about as many pieces as pages
-        pieces = max(1, min(pieces, -(-span // step)))
+    if step > 0 and high is not None:  # as dense as that page: pieces a little under a page each
+        pieces = max(1, min(pieces, math.ceil(span / (step * _PAGE_FILL))))
         offsets = [span * j // pieces for j in range(1, pieces)]
     elif step > 0:  # up to the end of the prefix, where anything may be: from one page's span to it all,
         ratio = (span / step) ** (1 / (pieces - 1))  # evenly in log scale
@@ -172,11 +271,14 @@ def cut_names(
         number = lo + offset
         if number >= hi:
             break
-        chars = []
-        for _ in range(digits):
-            number, digit = divmod(number, base)
-            chars.append(alphabet[digit])
-        cut = stem + "".join(reversed(chars)).rstrip(alphabet[0])
+        digits_of = []
+        for place in reversed(places):
+            number, digit = divmod(number, len(place))
+            digits_of.append(digit)
+        digits_of.reverse()
+        while digits_of and digits_of[-1] == 0:  # a trailing lowest digit: the name without it sorts first
+            digits_of.pop()
+        cut = stem + "".join(place[digit] for place, digit in zip(places, digits_of, strict=False))
         if cut > low and (high is None or cut < high) and (not cuts or cut > cuts[-1]):
             cuts.append(cut)
     return cuts
@@ -193,7 +295,7 @@ def _ranges(
     fetch: Callable[[_Range], _Fetched], prefix: str, workers: int, buffered_pages: int
 ) -> Iterator[tuple[list[str], list[Any]]]:
     ranges = [_Range()]  # in name order, disjoint, covering what is not yet yielded
-    seen: set[str] = set()  # the characters of the names listed so far, after the prefix
+    alphabet = Alphabet()  # the characters of the names listed so far, by position after the prefix
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gcs-listing")
     try:
         while ranges:
@@ -203,7 +305,7 @@ def _ranges(
                     yield done.page, done.values or []
             if not ranges:
                 return
-            _launch(pool, ranges, workers, buffered_pages, fetch, prefix, "".join(sorted(seen)))
+            _launch(pool, ranges, workers, buffered_pages, fetch, prefix, alphabet)
             flying = {r.future: r for r in ranges if r.future is not None}
             finished, _ = wait(flying, return_when=FIRST_COMPLETED)
             for future in finished:
@@ -214,7 +316,7 @@ def _ranges(
                 page = fetched.page = names[skip:]
                 fetched.values = values[skip:]
                 # The characters names use, from a sample: enough to place cuts, cheap per page.
-                seen.update("".join(name[len(prefix) :] for name in page[::_SAMPLE_EVERY]))
+                alphabet.add_all([name[len(prefix) :] for name in page[::_SAMPLE_EVERY]])
                 if token is not None:  # the rest of the range, to be cut when it is launched
                     rest = (
                         _Range(page[-1], fetched.end, after=page[-1], first=page[0])
@@ -233,7 +335,7 @@ def _launch(
     buffered_pages: int,
     fetch: Callable[[_Range], _Fetched],
     prefix: str,
-    alphabet: str,
+    alphabet: Alphabet,
 ) -> None:
     """Start the earliest ranges not yet asked for, up to `workers` in flight, first cutting the rests
     of full pages so that no worker idles. Past `buffered_pages` pages held, only ranges before the first
@@ -244,29 +346,44 @@ def _launch(
     reach = len(ranges)
     if held >= buffered_pages:  # only what the consumer waits for: what comes before every waiting page
         reach = next((i for i, r in enumerate(ranges) if r.page is not None), len(ranges))
+    # The rests of full pages, cut at once into pieces of about a page where that page says names are
+    # (toward the end of the prefix: one piece a worker, in log steps). A piece is cut again only when
+    # its own page comes back full: cutting only for idle workers left long ranges to one cursor each.
+    at = 0
+    while at < reach:
+        rest = ranges[at]
+        if rest.first is not None and rest.future is None and rest.page is None:
+            pieces = _cut(rest, prefix, alphabet, workers if rest.end is None else _MAX_PIECES)
+            ranges[at : at + 1] = pieces
+            reach += len(pieces) - 1
+            at += len(pieces)
+        else:
+            at += 1
     pending = [r for r in ranges[:reach] if r.future is None and r.page is None]
-    # The rests of full pages, cut where that page says names are; and, when workers would idle, any
-    # other unstarted range with an end (cut evenly): the range the consumer waits for may be long.
-    rests = [r for r in pending if r.first is not None or (r.end is not None and r.token is None)]
+    # When workers would still idle, unstarted ranges with an end, cut evenly: the range the consumer
+    # waits for may be long.
+    unknown = [r for r in pending if r.end is not None and r.token is None]
     spare = workers - flying - len(pending)
-    before = len(ranges)
-    for n, rest in enumerate(rests):
+    for n, rest in enumerate(unknown):
         if spare <= 0:
             break
-        share = spare // (len(rests) - n)  # spread the spare workers over the rests still to cut
+        share = spare // (len(unknown) - n)  # spread the spare workers over the ranges still to cut
         pieces = _cut(rest, prefix, alphabet, share + 1)
         at = ranges.index(rest)
         ranges[at : at + 1] = pieces
+        reach += len(pieces) - 1
         spare -= len(pieces) - 1
-    for candidate in ranges[: reach + len(ranges) - before]:  # the cuts added ranges before `reach`
-        if flying >= workers:
+    waiting = next((i for i, r in enumerate(ranges) if r.page is not None), len(ranges))
+    for at, candidate in enumerate(ranges):
+        if flying >= workers or (at > waiting and held >= buffered_pages):
             return
         if candidate.future is None and candidate.page is None:
             candidate.future = pool.submit(fetch, candidate)
             flying += 1
+            held += 1
 
 
-def _cut(rest: _Range, prefix: str, alphabet: str, pieces: int) -> list[_Range]:
+def _cut(rest: _Range, prefix: str, alphabet: Alphabet, pieces: int) -> list[_Range]:
     """The rest of a range after a full page, cut into up to `pieces` ranges about a page wide each."""
     if rest.start is None:  # the very first range: nothing known yet to cut by
         return [rest]

@@ -10,11 +10,12 @@ import threading
 import time
 from bisect import bisect_left
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import pytest
 
-from reconciler.gcs.listing import cut_names, iter_objects_parallel
+from reconciler.gcs.listing import Alphabet, cut_names, iter_objects_parallel
 
 
 @dataclass
@@ -114,6 +115,36 @@ def test_every_name_once_in_order_and_spread_over_the_workers(shape: str) -> Non
     assert bucket.most_in_flight >= 4
 
 
+@pytest.mark.parametrize("shape", ["numbered", "nested"])
+def test_requests_stay_near_the_pages_at_scale(shape: str) -> None:
+    # 200,000 names: cuts placed by one alphabet for every position sent half the requests of the nested
+    # shape to empty ranges between "directories" (524 requests for 200 pages).
+    n = 200_000
+    names = {
+        "numbered": [f"img/{i:07d}.jpg" for i in range(n)],
+        "nested": [f"img/cam{i % 4}/2024-05-{1 + i // 4 % 28:02d}/{i:07d}.jpg" for i in range(n)],
+    }[shape]
+    bucket = MemoryBucket(names)
+    listed = sum(len(page) for page in iter_objects_parallel(bucket, "b", "img/", workers=16))  # type: ignore[arg-type]
+    assert listed == n
+    assert bucket.requests <= n / 1000 * 1.5 + 5 * 16, bucket.requests
+
+
+def test_cuts_use_each_positions_own_characters() -> None:
+    alphabet = Alphabet()
+    alphabet.add_all([f"{i:07d}.jpg" for i in range(0, 20_000, 7)])
+    cuts = cut_names(
+        "img/0001999.jpg", "img/0009000.jpg", alphabet, 8, prefix="img/", first="img/0001000.jpg"
+    )
+    assert len(cuts) == 7
+    # The number's positions take digits only: no cut lands among names no object has (`img/0003g...`).
+    assert all(cut[4:11].isdigit() for cut in cuts), cuts
+    # Pieces of about a page, by the density of the page before them (1,000 names from 0001000 to 0001999).
+    bounds = ["img/0001999", *cuts, "img/0009000"]
+    widths = [int(b[4:11]) - int(a[4:11]) for a, b in pairwise(bounds)]
+    assert all(700 <= width <= 1100 for width in widths), widths
+
+
 def test_a_server_that_ignores_offsets_falls_back_to_one_cursor() -> None:
     names = [f"p/{i:05d}" for i in range(5_000)]
     bucket = MemoryBucket(names, offsets=False)
@@ -144,10 +175,10 @@ def test_a_slow_consumer_keeps_only_a_few_pages_waiting() -> None:
 
 
 def test_cut_names_fall_strictly_between_and_in_order() -> None:
-    alphabet = "".join(sorted(set("0123456789.jpg")))
+    alphabet = Alphabet("0123456789.jpg")
     cuts = cut_names("img/001000.jpg", None, alphabet, 8, prefix="img/")
     assert len(cuts) == 7
     assert cuts == sorted(cuts) and cuts[0] > "img/001000.jpg"
     assert all(c.startswith("img/") for c in cuts)
-    assert cut_names("a", "a\x00", "ab", 4) == []  # nothing fits between neighbours
-    assert cut_names("a", "b", "", 4) == []
+    assert cut_names("a", "a\x00", Alphabet("ab"), 4) == []  # nothing fits between neighbours
+    assert cut_names("a", "b", Alphabet(), 4) == []
