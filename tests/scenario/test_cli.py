@@ -32,6 +32,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_plan_apply_plan_with_detailed_exit_codes(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    thresholds = gc.get_threshold()
     assert main(["plan", "--detailed-exitcode"]) == 2
     out = capsys.readouterr().out
     assert "Plan: 5 to create, 0 to update, 0 to delete, 0 unsupported." in out
@@ -41,6 +42,7 @@ def test_plan_apply_plan_with_detailed_exit_codes(project: Path, capsys: pytest.
     assert "No changes." in capsys.readouterr().out
     assert (project / "state" / "sandbox.db").exists()
     assert gc.get_freeze_count() == 0  # what a plan spares the collector goes back to it (engine.compute)
+    assert gc.get_threshold() == thresholds  # and so do the collector's thresholds
 
 
 def test_apply_refuses_without_a_terminal_or_auto_approve(
