@@ -49,6 +49,7 @@ _MAX_CUT_DIGITS = 40
 # Every 7th name of a page, for the characters names use: 7 is prime to 10 and 16, so consecutive
 # numbers show every last digit.
 _SAMPLE_EVERY = 7
+_SAMPLED_PAGES = 32  # every page's sample for the first pages, then one page's in that many
 _COUNTER_DIGITS = 5
 _MAX_PIECES = 64  # of one rest at once: a long one is cut again when its pieces' pages come back full
 _PAGE_FILL = 0.85  # a piece's share of a page, by the density of the page before it: most fit in one
@@ -230,8 +231,10 @@ def cut_names(
             digits = _MAX_CUT_DIGITS
     skip = len(stem) - len(prefix)
     # Each position's digits, most significant first.
-    # The range's own ends count as seen: the pages so far may show only `0` where `high` has `7`.
+    # The range's own ends count as seen: the pages so far may show only `0` where `high` has `7`. Of
+    # `high`, only its first character after the stem: the rest of a cut's characters are arbitrary.
     ends = [name[len(stem) : len(stem) + digits] for name in (low, first) if name is not None]
+    ends += [high[len(stem) : len(stem) + 1]] if high is not None else []
     places = [
         alphabet.at(skip + j, onward=high is None, also="".join(end[j : j + 1] for end in ends))
         for j in range(digits)
@@ -296,6 +299,7 @@ def _ranges(
 ) -> Iterator[tuple[list[str], list[Any]]]:
     ranges = [_Range()]  # in name order, disjoint, covering what is not yet yielded
     alphabet = Alphabet()  # the characters of the names listed so far, by position after the prefix
+    sampled = 0
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gcs-listing")
     try:
         while ranges:
@@ -316,7 +320,9 @@ def _ranges(
                 page = fetched.page = names[skip:]
                 fetched.values = values[skip:]
                 # The characters names use, from a sample: enough to place cuts, cheap per page.
-                alphabet.add_all([name[len(prefix) :] for name in page[::_SAMPLE_EVERY]])
+                if sampled < _SAMPLED_PAGES or sampled % _SAMPLED_PAGES == 0:  # enough to learn, then less
+                    alphabet.add_all([name[len(prefix) :] for name in page[::_SAMPLE_EVERY]])
+                sampled += 1
                 if token is not None:  # the rest of the range, to be cut when it is launched
                     rest = (
                         _Range(page[-1], fetched.end, after=page[-1], first=page[0])

@@ -69,14 +69,16 @@ def folder_work(
     work = FolderWork(path=folder.path)
     problems: list[str] = []
     live = contents.items if contents is not None else {}
-    declared: set[tuple[str, ...]] = set()
+    # The live keys some entry declares: the declared set itself is not built, as a first plan of a
+    # million entries finds none of them live.
+    matched: set[tuple[str, ...]] = set()
     for index, entry in folder.entries:
-        declared.add(entry.urls)
         current = live.get(entry.urls)
         if current is None:
             if only is None or entry.urls in only:
                 work.register.append((index, entry))
             continue
+        matched.add(entry.urls)
         if current.item_type != entry.item_type:
             problems.append(
                 f"{entry.where}: the live item {current.uuid} with this URL is a {current.item_type}, "
@@ -97,12 +99,12 @@ def folder_work(
             work.update.append(ItemUpdate(current.uuid, entry, patch, before))
         else:
             work.unchanged += 1
-    work.undeclared = sum(1 for key in live if key not in declared)
+    work.undeclared = len(live) - len(matched)
     if folder.spec.prune:
         work.delete = sorted(
             (item.uuid, key[0] if len(key) == 1 else item.title)
             for key, item in live.items()
-            if key not in declared
+            if key not in matched
         )
         if contents is not None:
             work.delete += [(uuid, "(item with no URL)") for uuid in contents.unkeyed]

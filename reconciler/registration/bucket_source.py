@@ -166,7 +166,7 @@ def entries_from_listing(
             )
         elif data_type in GROUP_TYPES:
             entry_title = name
-        entries.append(Entry(data_type, (url,), url, entry_title, meta.get(url)))
+        entries.append(Entry(data_type, (url,), url, entry_title, meta.get(url) if meta else None))
 
     if media:
         _attach_media(entries, media, problems)

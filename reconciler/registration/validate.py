@@ -87,8 +87,36 @@ class _UrlRules:
         gcp = integration is not None and integration.provider == "gcp"
         self.bucket = integration.bucket if integration is not None and gcp else None
         self.mismatches = mismatches  # (data type, suffix) -> type_mismatch's answer, shared by sources
+        self.gcs = "gcp" in self.providers
 
     def problems(self, url: str, data_type: str) -> list[str]:
+        if self.gcs and url.startswith("gs://"):  # the common case, a million times over: a plain gs:// URL
+            rest = url[5:]
+            host, _, key = rest.partition("/")
+            if (
+                host
+                and key
+                and len(url) * 4 <= MAX_URL_BYTES
+                and " " not in url
+                and url.isprintable()  # no whitespace
+                and "?" not in rest
+                and "#" not in rest
+                and "@" not in host
+                and ":" not in host
+                and (self.bucket is None or host.lower() == self.bucket)
+            ):
+                mismatch = self._mismatch(data_type, key)
+                return [] if mismatch is None else [mismatch]
+        return self._problems(url, data_type)
+
+    def _mismatch(self, data_type: str, key: str) -> str | None:
+        cache_key = (data_type, mime_suffix(key))
+        mismatch = self.mismatches.get(cache_key, "")
+        if mismatch == "":
+            mismatch = self.mismatches[cache_key] = type_mismatch(data_type, "file" + cache_key[1])
+        return mismatch
+
+    def _problems(self, url: str, data_type: str) -> list[str]:
         found: list[str] = []
         if len(url) * 4 > MAX_URL_BYTES and len(url.encode()) > MAX_URL_BYTES:  # cheap test first
             found.append(f"the URL is {len(url.encode()):,} bytes; Encord's limit is {MAX_URL_BYTES:,}")
@@ -105,10 +133,7 @@ class _UrlRules:
         elif self.bucket is not None and bucket != self.bucket:
             title = self.integration.title if self.integration is not None else ""
             found.append(f"the URL is in bucket {bucket!r}, but integration {title!r} reads {self.bucket!r}")
-        cache_key = (data_type, mime_suffix(key))
-        mismatch = self.mismatches.get(cache_key, "")
-        if mismatch == "":
-            mismatch = self.mismatches[cache_key] = type_mismatch(data_type, "file" + cache_key[1])
+        mismatch = self._mismatch(data_type, key)
         if mismatch is not None:
             found.append(mismatch)
         return found

@@ -111,7 +111,8 @@ def test_every_name_once_in_order_and_spread_over_the_workers(shape: str) -> Non
     # and cuts may land in empty ranges: most between "directories", which are cut by value, not by
     # name), and overlap.
     allowance = 5 if shape == "nested" else 2
-    assert bucket.requests <= len(names) / 1000 * allowance + 5 * 16, bucket.requests  # cuts vary with timing
+    # The exploration of the key space costs up to about six requests a worker, whatever the size.
+    assert bucket.requests <= len(names) / 1000 * allowance + 6 * 16, bucket.requests  # cuts vary with timing
     assert bucket.most_in_flight >= 4
 
 

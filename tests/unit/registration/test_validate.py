@@ -10,7 +10,7 @@ import pytest
 from reconciler.config.models import IntegrationSpec
 from reconciler.registration.entry import Entry, SourceEntries
 from reconciler.registration.mediatypes import type_mismatch
-from reconciler.registration.validate import split_url, validate_folder
+from reconciler.registration.validate import _UrlRules, split_url, validate_folder
 
 GCS = IntegrationSpec(title="gcs", provider="gcp", bucket="bkt")
 
@@ -374,3 +374,34 @@ def test_the_cached_type_check_answers_as_type_mismatch(url: str, data_type: str
     expected = type_mismatch(data_type, url)
     entry = Entry(data_type, (url,), "e")
     assert check(entry) == ([] if expected is None else [f"e: {expected}"])
+
+
+FAST_PATH_URLS = [
+    "gs://bkt/a.jpg",
+    "gs://BKT/a.jpg",
+    "gs://other/a.jpg",
+    "gs://bkt/",
+    "gs:///a.jpg",
+    "gs://bkt",
+    "gs://bkt/a b.jpg",
+    "gs://bkt/a\tb.jpg",
+    "gs://bkt/a\u3000b.jpg",
+    "gs://bkt/a\u00e9.jpg",
+    "gs://bkt/a.jpg?x=1",
+    "gs://bkt/a#b.jpg",
+    "gs://user@bkt/a.jpg",
+    "gs://bkt:443/a.jpg",
+    "gs://bkt/" + "k" * 5000 + ".jpg",
+    "gs://bkt/" + "\u00e9" * 9000 + ".jpg",
+    "gs://bkt/a.mp4",
+    "GS://bkt/a.jpg",
+]
+
+
+@pytest.mark.parametrize("url", FAST_PATH_URLS)
+@pytest.mark.parametrize("integration", [GCS, IntegrationSpec(title="g", provider="gcp"), None])
+def test_the_fast_path_for_gs_urls_answers_as_the_full_checks(
+    url: str, integration: IntegrationSpec | None
+) -> None:
+    rules = _UrlRules(integration, {})
+    assert rules.problems(url, "image") == rules._problems(url, "image")
