@@ -50,9 +50,12 @@ def mime_suffix(key: str) -> str:
     os.path.splitext's rules: leading dots of the name start no suffix. A guess for `"file" + suffix`
     is the guess for the whole name, so it can be made once per suffix; except for a name ending in
     `.nii.gz` in any case, which gives that suffix whole, as the type checks read it."""
+    name = key.rfind("/") + 1
+    last = key.rfind(".")
+    if last > name and key.find(".", name, last) == -1:  # one dot, not the first: the common case
+        return key[last:]
     if key[-7:].lower() == ".nii.gz":
         return key[-7:]
-    name = key.rfind("/") + 1
     first = name  # the name's first character that is not a dot
     if key.startswith(".", name):
         first = len(key) - len(key[name:].lstrip("."))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import random
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,7 +11,7 @@ import pytest
 
 from reconciler.config.models import IntegrationSpec
 from reconciler.registration.entry import Entry, SourceEntries
-from reconciler.registration.mediatypes import type_mismatch
+from reconciler.registration.mediatypes import mime_suffix, type_mismatch
 from reconciler.registration.validate import _UrlRules, split_url, validate_folder
 
 GCS = IntegrationSpec(title="gcs", provider="gcp", bucket="bkt")
@@ -405,3 +407,17 @@ def test_the_fast_path_for_gs_urls_answers_as_the_full_checks(
 ) -> None:
     rules = _UrlRules(integration, {})
     assert rules.problems(url, "image") == rules._problems(url, "image")
+
+
+def test_mime_suffix_is_the_last_two_suffixes_by_splitext() -> None:
+    rng = random.Random(7)
+    for _ in range(20_000):
+        key = "".join(rng.choice("ab./.") for _ in range(rng.randint(0, 10))) + rng.choice(
+            ["", ".jpg", ".tar.gz", ".nii.gz", ".NII.GZ", ".", ".."]
+        )
+        name = key.rsplit("/", 1)[-1]
+        root, ext = os.path.splitext(name)
+        expected = (
+            key[-7:] if key[-7:].lower() == ".nii.gz" else os.path.splitext(root)[1] + ext if ext else ""
+        )
+        assert mime_suffix(key) == expected, key
