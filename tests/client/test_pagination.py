@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import UUID
 
@@ -80,6 +81,43 @@ async def test_items_query_matches_the_sdk_and_pages(make_client: Any) -> None:
     prefix = f"GET /v2/public/storage/folders/{F1}/items?isRecursive=True&order=name&desc=False"
     suffix = "&signUrls=False&includeClientMetadata=True&clientMetadataAsSignedUrl=False"
     assert rec.targets == [f"{prefix}&pageSize=1{suffix}", f"{prefix}&pageToken=n+x&pageSize=1{suffix}"]
+
+
+async def test_the_next_page_is_on_its_way_while_the_caller_uses_this_one(make_client: Any) -> None:
+    pages = {None: "t1", "t1": "t2", "t2": None}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return ok({"results": [item_json()], "nextPageToken": pages[request.url.params.get("pageToken")]})
+
+    client, rec = make_client(handler)
+    async with client:
+        listing = client.iter_items(UUID(F1))
+        seen = []
+        async for _page in listing:
+            for _ in range(5):  # the caller at work: the event loop runs the request for the next page
+                await asyncio.sleep(0)
+            seen.append(len(rec.requests))
+    # Each page's token was followed before the caller asked for the next page, one request at a time.
+    assert seen == [2, 3, 3]
+
+
+async def test_a_caller_that_stops_early_leaves_no_request_behind(make_client: Any) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return ok(
+            {
+                "results": [item_json()],
+                "nextPageToken": "more" if request.url.params.get("pageToken") else "t",
+            }
+        )
+
+    client, rec = make_client(handler)
+    async with client:
+        listing = client.iter_items(UUID(F1))
+        async for _page in listing:
+            break
+        await listing.aclose()  # the page on its way is cancelled; nothing is left pending or unretrieved
+        await asyncio.sleep(0)
+    assert len(rec.requests) <= 2
 
 
 @pytest.mark.parametrize("size", [0, 1001])
