@@ -147,11 +147,21 @@ class _Reader:
         self.items += len(items)
         for index, raw in enumerate(items):
             items[index] = None  # the entry keeps what it needs; let the parsed object go
-            if single and type(raw) is dict and len(raw) == 1:  # the common case, kept fast
+            if single and type(raw) is dict and id(raw) not in repeated:  # the common cases, kept fast
                 url = raw.get("objectUrl")
-                if type(url) is str and url and id(raw) not in repeated:
-                    append(Entry(data_type, (url,), where + str(index)))
-                    continue
+                if type(url) is str and url:
+                    if len(raw) == 1:
+                        append(Entry(data_type, (url,), where + str(index)))
+                        continue
+                    # objectUrl with a title and/or clientMetadata of the right types, nothing else
+                    title, metadata = raw.get("title"), raw.get("clientMetadata")
+                    if (
+                        len(raw) == 1 + ("title" in raw) + ("clientMetadata" in raw)
+                        and (title is None or type(title) is str)
+                        and (metadata is None or type(metadata) is dict)
+                    ):
+                        append(Entry(data_type, (url,), where + str(index), title, metadata))
+                        continue
             pointer = base + str(index)
             if not isinstance(raw, dict):
                 self.problem(pointer, f"must be an object, got {kind_of(raw)}")

@@ -194,7 +194,8 @@ def validate_folder(
         strict = integration is not None and integration.strict_client_only
         for entry in read.entries:
             where, urls, data_type = entry.where, entry.urls, entry.type
-            if entry.title is not None or strict or data_type in _KIND:
+            title = entry.title
+            if (title is not None and len(title) > MAX_TITLE_CHARS) or strict or data_type in _KIND:
                 problems.extend(f"{where}: {problem}" for problem in _entry_problems(entry, integration))
             if data_type in _KIND:
                 for index, url in enumerate(urls):
@@ -215,5 +216,7 @@ def validate_folder(
             if entry.media is not None:
                 problems.extend(f"{where}: {problem}" for problem in media_problems(data_type, entry.media))
             if checker is not None and entry.client_metadata:
-                problems.extend(f"{where}: {problem}" for problem in checker.problems(entry.client_metadata))
+                found = checker.problems(entry.client_metadata)
+                if found:
+                    problems.extend(f"{where}: {problem}" for problem in found)
     return problems
