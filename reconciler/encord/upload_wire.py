@@ -32,8 +32,13 @@ def snake_to_camel(name: str) -> str:
 
 
 class WireModel(BaseModel):
+    # Built on first use, not on import: a plan that registers nothing never validates an upload body.
     model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, alias_generator=snake_to_camel, protected_namespaces=()
+        extra="forbid",
+        populate_by_name=True,
+        alias_generator=snake_to_camel,
+        protected_namespaces=(),
+        defer_build=True,
     )
 
     @model_validator(mode="before")
