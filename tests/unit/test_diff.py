@@ -318,3 +318,13 @@ def test_an_item_encord_stores_itself_is_never_unlinked_and_is_named(tmp_path: P
     change = by_address(plan)["dataset_items.d"]
     assert change.payload["unlink"] == ["h8"]
     assert any("dataset 'd': 1 item(s)" in w and "CORD_STORAGE" in w and "x9" in w for w in plan.warnings)
+
+
+def test_metadata_patch_counts_a_null_as_no_value_whatever_the_path() -> None:
+    from reconciler.plan.metadata_patch import metadata_patch
+
+    assert metadata_patch({"a": 1, "b": None}, {"a": 1, "b": None}) is None  # equal, nulls and all
+    assert metadata_patch({"a": 1, "b": None}, {"a": 1}) is None  # a declared null is no key
+    assert metadata_patch({"a": 1}, {"a": 1, "b": None}) is None  # nor is a live one
+    assert metadata_patch({}, None) is None
+    assert metadata_patch({"a": 1}, {"a": 2, "b": 3}) == {"a": 1, "b": None}
