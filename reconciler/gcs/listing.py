@@ -4,16 +4,18 @@ One cursor pays a round trip per 1,000 names: a million objects at 50 ms a page 
 name order and accepts `startOffset` (inclusive) and `endOffset` (exclusive), so any range of the key
 space can be listed on its own. The listing starts as one range. When a page comes back full, the rest
 of its range (after the page's last name) is cut at once, at names placed by value: up to the range's
-end, into pieces of a little under a page each (by the density of that page, at most `_MAX_PIECES`);
-up to the end of the prefix, where anything may follow, into one piece a worker, from one page's span to
-everything in log steps. A piece is cut again only when its own page comes back full, so the cuts follow
-the real distribution of names whatever their shape (numbered, hashed, nested in "directories", skewed),
-without a delimiter listing.
+end, into four pieces of a little under a page (by the density of that page), then pieces twice as wide
+each (the names may stop farther on, where a "directory" ends), at most `_MAX_PIECES`; up to the end of
+the prefix, where anything may follow, into one piece a worker, from one page's span to everything in
+log steps. A piece is cut again only when its own page comes back full, so the cuts follow the real
+distribution of names whatever their shape (numbered, hashed, nested in "directories", skewed), without
+a delimiter listing.
 
 Cut names are numbers whose digits are each position's own characters (`Alphabet`: those seen there in
-a sample of the names listed, completed as names are written). One alphabet for every position put cuts
-of `img/0001234.jpg` at `img/0001g...`, among names no object has: half the requests of a nested or
-numbered million were for empty ranges.
+a sample of the names listed, completed as names are written; past ASCII, every character seen
+anywhere). One alphabet for every position put cuts of `img/0001234.jpg` at `img/0001g...`, among names
+no object has: half the requests of a nested or numbered million were for empty ranges. Files at every
+level of a deep tree are the worst known shape: about 12 requests a page (tests/unit/test_gcs_listing.py).
 
 Each request is one page of one range, and pages are yielded strictly in name order. Past
 `GCS_LISTING_BUFFERED_PAGES` pages held, only the ranges before the first held page are fetched (what
@@ -28,7 +30,6 @@ answers everything in the first request, and nothing is cut.
 
 from __future__ import annotations
 
-import math
 import string
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
@@ -51,8 +52,11 @@ _MAX_CUT_DIGITS = 40
 _SAMPLE_EVERY = 7
 _SAMPLED_PAGES = 32  # every page's sample for the first pages, then one page's in that many
 _COUNTER_DIGITS = 5
+_PAST_ASCII = "\x80"
+_KINDS = (frozenset(string.digits), frozenset(string.ascii_lowercase), frozenset(string.ascii_uppercase))
 _MAX_PIECES = 64  # of one rest at once: a long one is cut again when its pieces' pages come back full
-_PAGE_FILL = 0.85  # a piece's share of a page, by the density of the page before it: most fit in one
+_PAGE_PIECES = 4  # pieces of one page after a full page's end, before they widen
+_PAGE_FILL_PERCENT = 85  # a piece's share of a page, by the density of the page before it: most fit in one
 
 
 @dataclass(eq=False)  # ranges are found by identity
@@ -150,6 +154,7 @@ class Alphabet:
         self._at: list[set[str]] = []
         self._any = set(chars)  # positions past the longest name seen
         self._sorted: dict[tuple[int, bool], str] = {}
+        self._beyond: str | None = None  # every character past ASCII seen, sorted
 
     def add_all(self, tails: list[str]) -> None:
         """Names' characters after the prefix."""
@@ -162,28 +167,45 @@ class Alphabet:
             chars.discard("")
         self._any.discard("")
         self._sorted.clear()
+        self._beyond = None
 
-    def at(self, position: int, *, onward: bool = False, also: str = "") -> str:
+    def at(self, position: int, *, onward: bool = False, also: str = "", bound: str = "") -> str:
         """The characters of `position`, sorted, and `also`, completed as names are written: digits seen
         mean those between them (`0` to `9` once `0` and `9` are seen), letters likewise in their case (hex:
-        `a` to `f`). `onward`: with those seen anywhere that sort after them."""
+        `a` to `f`). `bound` (a cut's character) only where its kind of character is seen: hex takes no `z`.
+        `onward`: with those seen anywhere that sort after them. Past ASCII (CJK, accents,
+        emoji), every character seen anywhere: a sample shows too few of them at one position, and they
+        are not filled in as digits and letters are. (ASCII sorts first, so the two parts just join.)"""
         found = self._sorted.get((position, onward))
         if found is None:
-            chars = _filled(self._at[position] if position < len(self._at) else self._any)
+            chars = _filled({c for c in self._chars(position) if c < _PAST_ASCII})
             if onward and chars:
                 top = max(chars)
-                chars |= {c for c in self._any if c > top}
-            found = self._sorted[position, onward] = "".join(sorted(chars))
-        # Only what widens a kind of character the position has: a digit where digits are seen.
-        kinds = [kind for kind in _KINDS if not kind.isdisjoint(found)]
-        wider = {c for c in also if c not in found and any(c in kind for kind in kinds)}
-        return "".join(sorted(_filled({*found, *wider}))) if wider else found
+                chars |= {c for c in self._any if top < c < _PAST_ASCII}
+            found = self._sorted[position, onward] = "".join(sorted(chars)) + self._beyond_ascii()
+        ascii_part = found[: bisect_left(found, _PAST_ASCII)]
+        kinds = [kind for kind in _KINDS if not kind.isdisjoint(ascii_part)] if bound else []
+        bound = "".join(c for c in bound if c >= _PAST_ASCII or any(c in kind for kind in kinds))
+        narrow = {c for c in also + bound if c < _PAST_ASCII} - set(ascii_part)
+        if narrow:  # completed again with them: a few characters at most
+            cut = bisect_left(found, _PAST_ASCII)
+            found = "".join(sorted(_filled({*found[:cut], *narrow}))) + found[cut:]
+        for c in also + bound:
+            at = bisect_left(found, c)
+            if c >= _PAST_ASCII and (at == len(found) or found[at] != c):
+                found = found[:at] + c + found[at:]
+        return found
+
+    def _chars(self, position: int) -> set[str]:
+        return self._at[position] if position < len(self._at) else self._any
+
+    def _beyond_ascii(self) -> str:
+        if self._beyond is None:
+            self._beyond = "".join(sorted(c for c in self._any if c >= _PAST_ASCII))
+        return self._beyond
 
     def __bool__(self) -> bool:
         return bool(self._any)
-
-
-_KINDS = (frozenset(string.digits), frozenset(string.ascii_lowercase), frozenset(string.ascii_uppercase))
 
 
 def _filled(chars: set[str]) -> set[str]:
@@ -234,9 +256,14 @@ def cut_names(
     # The range's own ends count as seen: the pages so far may show only `0` where `high` has `7`. Of
     # `high`, only its first character after the stem: the rest of a cut's characters are arbitrary.
     ends = [name[len(stem) : len(stem) + digits] for name in (low, first) if name is not None]
-    ends += [high[len(stem) : len(stem) + 1]] if high is not None else []
+    bound = high[len(stem) : len(stem) + 1] if high is not None else ""
     places = [
-        alphabet.at(skip + j, onward=high is None, also="".join(end[j : j + 1] for end in ends))
+        alphabet.at(
+            skip + j,
+            onward=high is None,
+            also="".join(end[j : j + 1] for end in ends),
+            bound=bound if j == 0 else "",
+        )
         for j in range(digits)
     ]
 
@@ -261,9 +288,19 @@ def cut_names(
     hi = rests[0] if high is None or not high.startswith(stem) else value(high)
     step = lo - value(first) if first is not None else 0  # what one page spans, near `low`
     span = hi - lo
-    if step > 0 and high is not None:  # as dense as that page: pieces a little under a page each
-        pieces = max(1, min(pieces, math.ceil(span / (step * _PAGE_FILL))))
-        offsets = [span * j // pieces for j in range(1, pieces)]
+    if step > 0 and high is not None:
+        # As dense as that page near it: pieces of a little under a page, then twice as wide each, since
+        # farther on the names may stop (a "directory" ends) and a wide piece is cut again when its page
+        # comes back full, where pieces of a page each would all be asked for, empty.
+        offsets: list[int] = []
+        width, at = max(1, step * _PAGE_FILL_PERCENT // 100), 0
+        while len(offsets) < pieces - 1:
+            at += width
+            if at >= span:
+                break
+            offsets.append(at)
+            if len(offsets) >= _PAGE_PIECES:
+                width *= 2
     elif step > 0:  # up to the end of the prefix, where anything may be: from one page's span to it all,
         ratio = (span / step) ** (1 / (pieces - 1))  # evenly in log scale
         offsets = [int(step * ratio ** (j - 1)) for j in range(1, pieces)]

@@ -135,15 +135,33 @@ def test_cuts_use_each_positions_own_characters() -> None:
     alphabet = Alphabet()
     alphabet.add_all([f"{i:07d}.jpg" for i in range(0, 20_000, 7)])
     cuts = cut_names(
-        "img/0001999.jpg", "img/0009000.jpg", alphabet, 8, prefix="img/", first="img/0001000.jpg"
+        "img/0001999.jpg", "img/0090000.jpg", alphabet, 8, prefix="img/", first="img/0001000.jpg"
     )
     assert len(cuts) == 7
     # The number's positions take digits only: no cut lands among names no object has (`img/0003g...`).
     assert all(cut[4:11].isdigit() for cut in cuts), cuts
-    # Pieces of about a page, by the density of the page before them (1,000 names from 0001000 to 0001999).
-    bounds = ["img/0001999", *cuts, "img/0009000"]
+    # By the density of the page before them (1,000 names from 0001000 to 0001999): four pieces of a little
+    # under a page, then each twice as wide as the one before (the names may stop farther on).
+    bounds = ["img/0001999", *cuts]
     widths = [int(b[4:11]) - int(a[4:11]) for a, b in pairwise(bounds)]
-    assert all(700 <= width <= 1100 for width in widths), widths
+    assert all(700 <= width <= 1000 for width in widths[:4]), widths
+    assert all(1.8 <= b / a <= 2.2 for a, b in pairwise(widths[3:])), widths
+
+
+def test_a_deep_tree_of_files_at_every_level_costs_about_a_request_a_page() -> None:
+    # Files at every level of a deep path: a page's density does not hold to the range's end, where the
+    # next "directory" begins. Cut into pieces of a page all the way, 100 pages cost 6,110 requests; pieces
+    # that widen as they go cost about 1,200 (one alphabet for all positions: 981; one cursor: 100). Each
+    # "directory" boundary still costs exploration: this shape is the listing's worst known.
+    names: list[str] = []
+    path = "p/"
+    for level in range(20):
+        path += f"level-{level:02d}/"
+        names += [f"{path}file-{i:05d}.json" for i in range(5_000)]
+    bucket = MemoryBucket(names)
+    listed = [i.name for page in iter_objects_parallel(bucket, "b", "p/", workers=16) for i in page]  # type: ignore[arg-type]
+    assert listed == sorted(names)
+    assert bucket.requests <= 1_500, bucket.requests
 
 
 def test_a_server_that_ignores_offsets_falls_back_to_one_cursor() -> None:
