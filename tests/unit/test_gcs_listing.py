@@ -66,17 +66,25 @@ class MemoryBucket:
         at = bisect_left(self.names, start)
         if empty:
             return [], self.names[at] if at < len(self.names) else None
-        page: list[_Blob] = []
-        while at < len(self.names) and len(page) < query["maxResults"]:
-            name = self.names[at]
-            if (name > prefix and not name.startswith(prefix)) or (end is not None and name >= end):
-                break
-            if name.startswith(prefix):
-                page.append(_Blob(name))
-            at += 1
-        more = at < len(self.names) and self.names[at].startswith(prefix)
-        more = more and (end is None or self.names[at] < end)
+        page, at, more = scan(self.names, at, query["maxResults"], prefix, end)
         return page, self.names[at] if more else None
+
+
+def scan(
+    names: list[str], at: int, limit: int, prefix: str, end: str | None
+) -> tuple[list[_Blob], int, bool]:
+    """Up to `limit` names under `prefix` from `at` (sorted `names`), stopping at `end`: the page, where it
+    stopped, and whether more follow."""
+    page: list[_Blob] = []
+    while at < len(names) and len(page) < limit:
+        name = names[at]
+        if (name > prefix and not name.startswith(prefix)) or (end is not None and name >= end):
+            break
+        if name.startswith(prefix):
+            page.append(_Blob(name))
+        at += 1
+    more = at < len(names) and names[at].startswith(prefix) and (end is None or names[at] < end)
+    return page, at, more
 
 
 def _shapes() -> dict[str, list[str]]:

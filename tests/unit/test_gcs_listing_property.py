@@ -26,7 +26,7 @@ import pytest
 
 from reconciler.gcs import listing
 from reconciler.gcs.listing import Alphabet, cut_names, iter_names_parallel, iter_objects_parallel
-from tests.unit.test_gcs_listing import MemoryBucket, _Blob
+from tests.unit.test_gcs_listing import MemoryBucket, _Blob, scan
 
 # Characters names are drawn from: ASCII kinds, punctuation, low control characters next to "\x00",
 # Latin-1 and other BMP characters, CJK, emoji and the top of Unicode (no surrogates: GCS names are UTF-8).
@@ -85,16 +85,7 @@ class _Bucket(MemoryBucket):
             if draw.random() < 0.4 and hops < 3:  # a token chain still moves on: empty answers are few
                 limit = draw.randrange(0, limit)
         at = bisect_left(self.names, resume or start or prefix)
-        page: list[_Blob] = []
-        while at < len(self.names) and len(page) < limit:
-            name = self.names[at]
-            if (name > prefix and not name.startswith(prefix)) or (end is not None and name >= end):
-                break
-            if name.startswith(prefix):
-                page.append(_Blob(name))
-            at += 1
-        more = at < len(self.names) and self.names[at].startswith(prefix)
-        more = more and (end is None or self.names[at] < end)
+        page, at, more = scan(self.names, at, limit, prefix, end)
         if not more:
             return page, None
         return page, json.dumps([self.names[at], query.get("startOffset"), query.get("endOffset"), hops + 1])
