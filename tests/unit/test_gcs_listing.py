@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.gcs.listing import Alphabet, cut_names, iter_objects_parallel
+from reconciler.gcs.key_space import Alphabet, cut_names
+from reconciler.gcs.listing import iter_objects_parallel
 
 
 @dataclass

@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 
 from reconciler.gcs import listing
-from reconciler.gcs.listing import Alphabet, cut_names, iter_names_parallel, iter_objects_parallel
+from reconciler.gcs.key_space import Alphabet, cut_names
+from reconciler.gcs.listing import iter_names_parallel, iter_objects_parallel
 from tests.unit.test_gcs_listing import MemoryBucket, _Blob, scan
 
 # Characters names are drawn from: ASCII kinds, punctuation, low control characters next to "\x00",
