@@ -79,6 +79,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/sandbox_scale.py --folders 100 --items 20000
 	$(BIN)/python benchmarks/registration.py --sizes 100000 --apply-size 20000
 	$(BIN)/python benchmarks/bucket_listing.py --objects 1000000 --fake-gcs 20000
+	$(BIN)/python benchmarks/sandbox_folder.py --images 100000
 	$(BIN)/python benchmarks/rules_scale.py --items 200000
 	$(BIN)/python benchmarks/plan_scale.py --items 20000
 
