@@ -180,8 +180,9 @@ def fewer_full_collections() -> Iterator[None]:
     """Within: full collections a tenth as often (the oldest generation's threshold 10 -> 100; the young
     ones, where the HTTP stack's garbage dies, unchanged), for building what no freeze has spared yet: a
     million listed entries, the diff's sets (a registration plan over a million listed objects spent
-    1.8 s in the collector, then 0.6 s). Not around the reads: a sandbox plan of 100,000 entries then held
-    its emulator's garbage longer (255 -> 302 MB)."""
+    1.8 s in the collector, then 0.6 s). Not around the reads themselves (a bucket listing runs beside
+    them, so they share it then): around them, a sandbox plan of 100,000 entries from a JSON file held its
+    in-process emulator's garbage longer (255 -> 302 MB)."""
     thresholds = gc.get_threshold()
     gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], 100))
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import string
 from bisect import bisect_left
 from itertools import zip_longest
+from os.path import commonprefix
 
 # Characters of the interpolated cut names after their common stem: enough to place a cut precisely in
 # any realistic key space, short enough to be a cheap offset.
@@ -66,14 +67,13 @@ class Alphabet:
                 top = max(chars)
                 chars |= {c for c in self._any if top < c < _PAST_ASCII}
             found = self._sorted[position, onward] = "".join(sorted(chars)) + self._beyond_ascii()
-        ascii_part = found[: bisect_left(found, _PAST_ASCII)]
-        kinds = [kind for kind in _KINDS if not kind.isdisjoint(ascii_part)] if bound else []
-        bound = "".join(c for c in bound if c >= _PAST_ASCII or any(c in kind for kind in kinds))
-        narrow = {c for c in also + bound if c < _PAST_ASCII} - set(ascii_part)
-        if narrow:  # completed again with them: a few characters at most
-            cut = bisect_left(found, _PAST_ASCII)
-            found = "".join(sorted(_filled({*found[:cut], *narrow}))) + found[cut:]
-        for c in also + bound:
+        split = bisect_left(found, _PAST_ASCII)
+        kinds = [kind for kind in _KINDS if not kind.isdisjoint(found[:split])] if bound else []
+        extra = also + "".join(c for c in bound if c >= _PAST_ASCII or any(c in kind for kind in kinds))
+        narrow = {c for c in extra if c < _PAST_ASCII}.difference(found[:split])
+        if narrow:  # the ASCII part completed again with them: a few characters at most
+            found = "".join(sorted(_filled({*found[:split], *narrow}))) + found[split:]
+        for c in extra:  # past ASCII, each put in its place
             at = bisect_left(found, c)
             if c >= _PAST_ASCII and (at == len(found) or found[at] != c):
                 found = found[:at] + c + found[at:]
@@ -118,9 +118,10 @@ def cut_names(
     Names are placed as numbers, their characters after the common stem read as digits, each position's
     digits being the characters seen there (`alphabet`). `first`, the first name of a full page that ended
     at `low`, tells how much of that space a page spans there. Up to `high`, names are taken to be as dense
-    as on that page: about one piece per page, evenly. Up to the end of the prefix, where anything may
-    follow, the cuts run from one page's span to the whole rest, evenly in log scale, so that both a dense
-    run and distant "directories" get a piece. Without `first`, the cuts are even."""
+    as on that page near it: `_PAGE_PIECES` pieces of a little under a page, then each twice as wide. Up
+    to the end of the prefix, where anything may follow, the cuts run from one page's span to the whole
+    rest, evenly in log scale, so that both a dense run and distant "directories" get a piece. Without
+    `first`, the cuts are even."""
     if pieces < 2 or not alphabet:
         return []
     stem = prefix if high is None else _common_prefix(low, high)
@@ -135,9 +136,9 @@ def cut_names(
             stem = low[: shared + _CUT_DIGITS // 2 - _MAX_CUT_DIGITS]  # near it, within a longer stem
             digits = _MAX_CUT_DIGITS
     skip = len(stem) - len(prefix)
-    # Each position's digits, most significant first.
-    # The range's own ends count as seen: the pages so far may show only `0` where `high` has `7`. Of
-    # `high`, only its first character after the stem: the rest of a cut's characters are arbitrary.
+    # Each position's digits, most significant first. The range's own ends count as seen: the pages so far
+    # may show only `0` where `high` has `7`. Of `high`, only its first character after the stem: the rest
+    # of a cut's characters are arbitrary.
     ends = [name[len(stem) : len(stem) + digits] for name in (low, first) if name is not None]
     bound = high[len(stem) : len(stem) + 1] if high is not None else ""
     places = [
@@ -208,7 +209,4 @@ def cut_names(
 
 
 def _common_prefix(a: str, b: str) -> str:
-    at = 0
-    while at < min(len(a), len(b)) and a[at] == b[at]:
-        at += 1
-    return a[:at]
+    return commonprefix([a, b])  # noqa: RUF071 (names, not paths: character by character is meant)

@@ -182,12 +182,11 @@ def _launch(
     (one cursor on a long range while the pages after it wait) would make the listing sequential."""
     flying = sum(1 for r in ranges if r.future is not None)
     held = flying + sum(1 for r in ranges if r.page)  # pages fetched or on their way, not yet consumed
-    reach = len(ranges)
-    if held >= buffered_pages:  # only what the consumer waits for: what comes before every waiting page
-        reach = next((i for i, r in enumerate(ranges) if r.page is not None), len(ranges))
-    # The rests of full pages, cut at once into pieces of about a page where that page says names are
-    # (toward the end of the prefix: one piece a worker, in log steps). A piece is cut again only when
-    # its own page comes back full: cutting only for idle workers left long ranges to one cursor each.
+    # Past the buffer, only what the consumer waits for: what comes before every waiting page.
+    reach = _first_held(ranges) if held >= buffered_pages else len(ranges)
+    # The rests of full pages, cut at once where that page says names are (toward the end of the prefix:
+    # one piece a worker, in log steps). A piece is cut again only when its own page comes back full:
+    # cutting only for idle workers left long ranges to one cursor each.
     at = 0
     while at < reach:
         rest = ranges[at]
@@ -210,9 +209,8 @@ def _launch(
         pieces = _cut(rest, prefix, alphabet, share + 1)
         at = ranges.index(rest)
         ranges[at : at + 1] = pieces
-        reach += len(pieces) - 1
         spare -= len(pieces) - 1
-    waiting = next((i for i, r in enumerate(ranges) if r.page is not None), len(ranges))
+    waiting = _first_held(ranges)
     for at, candidate in enumerate(ranges):
         if flying >= workers or (at > waiting and held >= buffered_pages):
             return
@@ -222,8 +220,13 @@ def _launch(
             held += 1
 
 
+def _first_held(ranges: list[_Range]) -> int:
+    """Where the first fetched page waits for the consumer (the end: none waits)."""
+    return next((i for i, r in enumerate(ranges) if r.page is not None), len(ranges))
+
+
 def _cut(rest: _Range, prefix: str, alphabet: Alphabet, pieces: int) -> list[_Range]:
-    """The rest of a range after a full page, cut into up to `pieces` ranges about a page wide each."""
+    """A range cut into up to `pieces` ranges where `cut_names` places them."""
     if rest.start is None:  # the very first range: nothing known yet to cut by
         return [rest]
     cuts = cut_names(rest.start, rest.end, alphabet, pieces, prefix=prefix, first=rest.first)
