@@ -201,3 +201,27 @@ async def test_ambiguous_creates_against_the_emulator(app: Any, ssh_auth: SshKey
         dataset_uuid = await c.create_dataset("dup")
         assert [d.dataset_uuid for d in await c.list_datasets()] == [dataset_uuid]
     assert transport.dropped == 2
+
+
+async def test_a_folder_listing_asks_ahead_and_stops_cleanly_against_the_emulator(
+    client: EncordClient,
+) -> None:
+    # page_size=2: five items come in three pages, each page's successor asked for while it is used.
+    integration = await client.sandbox_create_integration("bucket", "gcp")
+    folder = await client.create_folder("five")
+    spec = {"images": [{"objectUrl": f"gs://bucket/{i}.jpg"} for i in range(5)]}
+    job = await client.start_upload_job(
+        folder.uuid, external_files=spec, integration_uuid=integration.integration_uuid, ignore_errors=False
+    )
+    assert (await client.get_upload_job(folder.uuid, job, timeout_seconds=30)).status == "DONE"
+    pages = [[item["url"] for item in page] async for page in client.iter_content_items(folder.uuid)]
+    assert pages == [
+        ["gs://bucket/0.jpg", "gs://bucket/1.jpg"],
+        ["gs://bucket/2.jpg", "gs://bucket/3.jpg"],
+        ["gs://bucket/4.jpg"],
+    ]
+    listing = client.iter_content_items(folder.uuid)
+    async for _page in listing:
+        break  # the second page is on its way: it is dropped, and the client stays usable
+    await listing.aclose()
+    assert len(await client.list_items(folder.uuid)) == 5
